@@ -1,0 +1,33 @@
+import { createRequire } from 'node:module';
+
+/** The native fd helper's functions (native/fd-helper.c). */
+export interface FdHelper {
+  /** A new close-on-exec descriptor for the same socket; throws with errno's text on failure. */
+  dupFd(fd: number): number;
+  /** Closes a descriptor that could not be handed over; throws on failure. */
+  closeFd(fd: number): void;
+}
+
+let loaded: FdHelper | null | undefined;
+let loadError = '';
+
+/**
+ * The fd helper built by `npm install`, or null when it is not there (not built, or
+ * not a POSIX system); {@link fdHelperError} then says why.
+ */
+export function loadFdHelper(): FdHelper | null {
+  if (loaded !== undefined) return loaded;
+  try {
+    // Two levels up from both src/main/ and dist/main/.
+    loaded = createRequire(import.meta.url)('../../native/build/Release/ringwire_fd.node') as FdHelper;
+  } catch (error) {
+    loaded = null;
+    loadError = (error as Error).message;
+  }
+  return loaded;
+}
+
+/** Why {@link loadFdHelper} returned null, or '' when it loaded. */
+export function fdHelperError(): string {
+  return loadError;
+}
