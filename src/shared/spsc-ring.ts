@@ -200,6 +200,11 @@ export class SpscRing {
     return settleWait(result.value, words, PRODUCER_WAITING);
   }
 
+  /** Bytes staged by the producer since its last {@link commit}. */
+  stagedBytes(): number {
+    return (this.writeHead - this.headPublished) >>> 0;
+  }
+
   // ── consumer ──────────────────────────────────────────────────────────────
 
   /**

@@ -1,0 +1,103 @@
+import { Datagram } from '../shared/datagram.js';
+import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
+import { Connection } from './connection.js';
+import type { QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkManager, checkThreads } from './reader-arguments.js';
+
+/** Panda3D's net-max-write-queue. */
+const DEFAULT_MAX_QUEUE_SIZE = 10000;
+
+/**
+ * Sends datagrams (Panda3D's ConnectionWriter). `send` frames the datagram straight into
+ * the owning shard's outbound ring; the shard writes it, coalesced with the rest of that
+ * turn's datagrams for the same socket.
+ */
+export class ConnectionWriter {
+  private headerSize: HeaderSize = 2;
+  private raw = false;
+  private maxQueueSize = DEFAULT_MAX_QUEUE_SIZE;
+
+  /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
+  constructor(
+    private readonly manager: QueuedConnectionManager,
+    private readonly numThreads = 0,
+  ) {
+    checkManager('ConnectionWriter', manager);
+    checkThreads('ConnectionWriter', numThreads);
+  }
+
+  /**
+   * Queues `dg` for `conn`. Returns false, sending nothing, when the connection is closed
+   * (never throws for a gone peer), the writer's queue is full, or the shard's ring has no
+   * room now. Throws a RangeError for a datagram too long for the header size.
+   */
+  send(dg: Datagram, conn: Connection, _block = false): boolean {
+    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${String(dg)}`);
+    if (!(conn instanceof Connection)) {
+      throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${String(conn)}`);
+    }
+    const shard = conn.shard;
+    if (!conn.open || shard === null || shard.failed) return false;
+    const length = dg.getLength();
+    const headerSize = this.raw ? 0 : this.headerSize;
+    if (length > maxPayloadForHeader(headerSize)) {
+      throw new RangeError(
+        `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${maxPayloadForHeader(headerSize)})`,
+      );
+    }
+    if (shard.queuedSends() >= this.maxQueueSize) return false;
+    return shard.send(conn, dg.getMessage(), length, headerSize);
+  }
+
+  /** Raw mode: datagrams are sent without a length header. */
+  setRawMode(raw: boolean): void {
+    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
+    this.raw = raw;
+  }
+
+  /** True in raw mode. */
+  getRawMode(): boolean {
+    return this.raw;
+  }
+
+  /** The length header size, 0, 2 (Panda3D's default) or 4. */
+  setTcpHeaderSize(size: HeaderSize): void {
+    assertHeaderSize(size, 'setTcpHeaderSize: size');
+    this.headerSize = size;
+  }
+
+  /** The length header size. */
+  getTcpHeaderSize(): HeaderSize {
+    return this.headerSize;
+  }
+
+  /** Most datagrams that may wait, per shard, for a shard to take them; send returns false past it. */
+  setMaxQueueSize(size: number): void {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`setMaxQueueSize: size must be a positive integer, got ${String(size)}`);
+    }
+    this.maxQueueSize = size;
+  }
+
+  /** The queue limit (default 10000, Panda3D's net-max-write-queue). */
+  getMaxQueueSize(): number {
+    return this.maxQueueSize;
+  }
+
+  /** Datagrams sent through this manager that the shards have not taken yet. */
+  getCurrentQueueSize(): number {
+    let queued = 0;
+    for (const shard of this.manager.getShards()) queued += shard.queuedSends();
+    return queued;
+  }
+
+  /** True when there are no worker threads: the shard writes on the main thread. */
+  isImmediate(): boolean {
+    return this.numThreads === 0;
+  }
+
+  /** The number of threads asked for. */
+  getNumThreads(): number {
+    return this.numThreads;
+  }
+}

@@ -1,0 +1,76 @@
+import type net from 'node:net';
+import { SocketOption } from '../shared/record-kind.js';
+import type { ResetReason } from '../shared/reset-reason.js';
+import { NetAddress } from './net-address.js';
+import type { QueuedConnectionManager } from './queued-connection-manager.js';
+import type { QueuedConnectionReader } from './queued-connection-reader.js';
+import type { ShardHandle } from './shard-handle.js';
+
+/** What a Connection is: a listening rendezvous or a TCP stream. */
+export type ConnectionKind = 'rendezvous' | 'tcp';
+
+/**
+ * One socket, as Panda3D's Connection: a TCP rendezvous (listening) or a TCP stream. The
+ * stream's socket lives in a shard; this object is its handle on the main thread.
+ */
+export class Connection {
+  /** The peer's address for a stream; the bound address for a rendezvous. */
+  private readonly address = new NetAddress();
+  /** True until the connection is closed locally or reported closed. */
+  open = true;
+  resetReason: ResetReason | null = null;
+  /** The reader reading it, if any. */
+  reader: QueuedConnectionReader | null = null;
+  /** The shard that owns the stream's socket (null for a rendezvous). */
+  shard: ShardHandle | null = null;
+  /** The listening server of a rendezvous. */
+  server: net.Server | null = null;
+
+  constructor(
+    /** ringwire's id for the connection, unique within its manager. */
+    readonly id: number,
+    readonly kind: ConnectionKind,
+    private readonly manager: QueuedConnectionManager,
+  ) {}
+
+  /** The peer's address (a stream) or the bound address (a rendezvous). */
+  getAddress(): NetAddress {
+    return this.address;
+  }
+
+  /** The manager that opened the connection. */
+  getManager(): QueuedConnectionManager {
+    return this.manager;
+  }
+
+  /** Disables (true) or enables Nagle's algorithm. Returns false when the connection is closed. */
+  setNoDelay(noDelay: boolean): boolean {
+    return this.setOption(SocketOption.NO_DELAY, noDelay);
+  }
+
+  /** Turns TCP keep-alive probes on or off. Returns false when the connection is closed. */
+  setKeepAlive(keepAlive: boolean): boolean {
+    return this.setOption(SocketOption.KEEP_ALIVE, keepAlive);
+  }
+
+  /**
+   * Why the connection ended: 'closed-by-peer', 'closed-locally', 'oversized-datagram',
+   * 'slow-consumer', 'idle-timeout' or 'error'; null while it is open.
+   */
+  getResetReason(): ResetReason | null {
+    return this.resetReason;
+  }
+
+  /** 'tcp 127.0.0.1:5000 #3' — for logs. */
+  toString(): string {
+    return `${this.kind} ${this.address.toString()} #${this.id}`;
+  }
+
+  private setOption(option: number, on: boolean): boolean {
+    if (typeof on !== 'boolean') {
+      throw new TypeError(`Connection option must be a boolean, got ${String(on)}`);
+    }
+    if (!this.open || this.shard === null) return false;
+    return this.shard.setOption(this, option, on);
+  }
+}

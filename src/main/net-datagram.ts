@@ -1,0 +1,32 @@
+import { Datagram } from '../shared/datagram.js';
+import type { Connection } from './connection.js';
+import { NetAddress } from './net-address.js';
+
+const NO_ADDRESS = new NetAddress();
+
+/** A Datagram that also says which connection and address it came from; reused by getData. */
+export class NetDatagram extends Datagram {
+  private connection: Connection | null = null;
+  private address: NetAddress = NO_ADDRESS;
+
+  /** The connection the datagram arrived on, or null for one built locally. */
+  getConnection(): Connection | null {
+    return this.connection;
+  }
+
+  /** The sender's address (0.0.0.0:0 for one built locally). Shared: do not modify it. */
+  getAddress(): NetAddress {
+    return this.address;
+  }
+
+  /** Sets the connection (and its address) the datagram belongs to. */
+  setConnection(connection: Connection | null): void {
+    this.connection = connection;
+    this.address = connection === null ? NO_ADDRESS : connection.getAddress();
+  }
+
+  /** Sets the address alone. */
+  setAddress(address: NetAddress): void {
+    this.address = address;
+  }
+}

@@ -1,0 +1,84 @@
+import { Connection } from './connection.js';
+import { NetAddress } from './net-address.js';
+import { PointerToConnection } from './pointer-to-connection.js';
+import type { QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkManager, checkThreads } from './reader-arguments.js';
+
+/**
+ * Queues the clients that connect to its rendezvous (Panda3D's QueuedConnectionListener).
+ * Accepting happens on the main thread; each accepted socket is already in a shard.
+ */
+export class QueuedConnectionListener {
+  private readonly rendezvous = new Set<Connection>();
+  private readonly queue: { rendezvous: Connection; connection: Connection }[] = [];
+
+  /** `numThreads` is accepted for Panda3D compatibility; accepting needs no threads. */
+  constructor(
+    private readonly manager: QueuedConnectionManager,
+    private readonly numThreads = 0,
+  ) {
+    checkManager('QueuedConnectionListener', manager);
+    checkThreads('QueuedConnectionListener', numThreads);
+  }
+
+  /** Starts listening to `rendezvous`. Returns false when it is not an open rendezvous of this manager. */
+  addConnection(rendezvous: Connection): boolean {
+    if (!(rendezvous instanceof Connection)) {
+      throw new TypeError(`QueuedConnectionListener.addConnection: expected a Connection, got ${String(rendezvous)}`);
+    }
+    if (rendezvous.kind !== 'rendezvous' || rendezvous.getManager() !== this.manager) return false;
+    const backlog = this.manager.attachListener(rendezvous, this);
+    if (backlog === null) return false;
+    this.rendezvous.add(rendezvous);
+    for (const connection of backlog) this.queue.push({ rendezvous, connection });
+    return true;
+  }
+
+  /** Stops listening to `rendezvous` (it stays open). Returns false when it was not listened to. */
+  removeConnection(rendezvous: Connection): boolean {
+    if (!this.rendezvous.delete(rendezvous)) return false;
+    this.manager.attachListener(rendezvous, null);
+    return true;
+  }
+
+  /** True when a new client is waiting to be taken. */
+  newConnectionAvailable(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /**
+   * Takes the next new client: `(rendezvousPtr, address, newConnectionPtr)` also fills the
+   * rendezvous it came to and its address; `(newConnectionPtr)` only the connection.
+   * Returns false when no client is waiting.
+   */
+  getNewConnection(rendezvous: PointerToConnection, address: NetAddress, newConnection: PointerToConnection): boolean;
+  getNewConnection(newConnection: PointerToConnection): boolean;
+  getNewConnection(a: PointerToConnection, address?: NetAddress, c?: PointerToConnection): boolean {
+    const short = address === undefined && c === undefined;
+    const target = short ? a : c;
+    if (!(target instanceof PointerToConnection) || (!short && !(a instanceof PointerToConnection))) {
+      throw new TypeError('getNewConnection: expected (PointerToConnection, NetAddress, PointerToConnection) or (PointerToConnection)');
+    }
+    if (!short && !(address instanceof NetAddress)) {
+      throw new TypeError(`getNewConnection: address must be a NetAddress, got ${String(address)}`);
+    }
+    const next = this.queue.shift();
+    if (next === undefined) return false;
+    target.set(next.connection);
+    if (!short) {
+      a.set(next.rendezvous);
+      address!.assign(next.connection.getAddress());
+    }
+    return true;
+  }
+
+  /** How many threads were asked for (accepting runs on the main thread regardless). */
+  getNumThreads(): number {
+    return this.numThreads;
+  }
+
+  /** Called by the manager for each client accepted on a rendezvous of this listener. */
+  enqueue(rendezvous: Connection, connection: Connection): void {
+    this.queue.push({ rendezvous, connection });
+  }
+}

@@ -1,0 +1,386 @@
+import net from 'node:net';
+import os from 'node:os';
+import { debuglog } from 'node:util';
+import { RecordKind } from '../shared/record-kind.js';
+import { resetReasonName } from '../shared/reset-reason.js';
+import { Connection } from './connection.js';
+import { NetAddress, checkPort } from './net-address.js';
+import type { PointerToConnection } from './pointer-to-connection.js';
+import type { QueuedConnectionListener } from './queued-connection-listener.js';
+import type { QueuedConnectionReader } from './queued-connection-reader.js';
+import type { ShardHandle } from './shard-handle.js';
+import { ShardSet } from './shard-set.js';
+
+const log = debuglog('ringwire');
+
+/** ringwire's options for a manager; every one has a default. */
+export interface QueuedConnectionManagerOptions {
+  /** Bytes in each shard ring (inbound and outbound), a power of two. Default 4 MiB. */
+  ringCapacity?: number;
+  /** Bytes a connection may have waiting for its socket before a `slow-consumer` reset. Default 8 MiB. */
+  sendBacklogLimit?: number;
+  /** How long a closing connection waits for its peer's FIN before it is destroyed (ms). Default 2000. */
+  closeLingerMs?: number;
+  /** How long close() waits for the shards to flush and end before it stops them (ms). Default 5000. */
+  shutdownTimeoutMs?: number;
+}
+
+/** The options with their defaults filled in. */
+export interface ManagerSettings {
+  ringCapacity: number;
+  sendBacklogLimit: number;
+  closeLingerMs: number;
+  shutdownTimeoutMs: number;
+}
+
+const DEFAULTS: ManagerSettings = {
+  ringCapacity: 4 * 1024 * 1024,
+  sendBacklogLimit: 8 * 1024 * 1024,
+  closeLingerMs: 2000,
+  shutdownTimeoutMs: 5000,
+};
+
+/** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
+interface Rendezvous {
+  listener: QueuedConnectionListener | null;
+  backlog: Connection[];
+}
+
+/**
+ * Opens and closes connections and queues the ones that were reset (Panda3D's
+ * QueuedConnectionManager). Sockets are handed to shards as soon as they connect.
+ */
+export class QueuedConnectionManager {
+  /** Every open TCP stream by id (rendezvous are kept apart). */
+  readonly connections = new Map<number, Connection>();
+  readonly settings: ManagerSettings;
+  private readonly shards: ShardSet;
+  private readonly rendezvous = new Map<Connection, Rendezvous>();
+  private readonly resets: Connection[] = [];
+  private readonly connecting = new Set<net.Socket>();
+  private reader: QueuedConnectionReader | null = null;
+  private nextId = 1;
+  private lastError: Error | null = null;
+  private closing: Promise<void> | null = null;
+
+  /** Options are ringwire's; Panda3D's constructor takes none. Throws a RangeError naming a bad option. */
+  constructor(options: QueuedConnectionManagerOptions = {}) {
+    this.settings = { ...DEFAULTS };
+    for (const key of Object.keys(DEFAULTS) as (keyof ManagerSettings)[]) {
+      const value = options[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+        throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${String(value)}`);
+      }
+      this.settings[key] = value;
+    }
+    this.shards = new ShardSet(this.settings, this.onShardFailed.bind(this));
+  }
+
+  // ── opening ───────────────────────────────────────────────────────────────
+
+  /**
+   * Listens for TCP clients: `(port, backlog)`, `(host, port, backlog)` or
+   * `(address, backlog)`. Resolves the rendezvous Connection, or null when the port cannot
+   * be opened (getLastError() says why, e.g. EADDRINUSE).
+   */
+  async openTCPServerRendezvous(port: number, backlog?: number): Promise<Connection | null>;
+  async openTCPServerRendezvous(host: string, port: number, backlog?: number): Promise<Connection | null>;
+  async openTCPServerRendezvous(address: NetAddress, backlog?: number): Promise<Connection | null>;
+  async openTCPServerRendezvous(a: number | string | NetAddress, b?: number, c?: number): Promise<Connection | null> {
+    let host: string | undefined;
+    let port: number;
+    let backlog: number | undefined;
+    if (typeof a === 'number') {
+      port = a;
+      backlog = b;
+    } else if (typeof a === 'string') {
+      host = a;
+      port = b as number;
+      backlog = c;
+    } else if (a instanceof NetAddress) {
+      host = a.getIpString();
+      port = a.getPort();
+      backlog = b;
+    } else {
+      throw new TypeError(`openTCPServerRendezvous: expected a port, a host or a NetAddress, got ${String(a)}`);
+    }
+    checkPort('openTCPServerRendezvous', port);
+    if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) {
+      throw new RangeError(`openTCPServerRendezvous: backlog must be a non-negative integer, got ${String(backlog)}`);
+    }
+    this.assertOpen('openTCPServerRendezvous');
+    const server = net.createServer({ pauseOnConnect: true });
+    const error = await new Promise<Error | null>((resolve) => {
+      server.once('error', resolve);
+      server.listen({ host, port, backlog: backlog || undefined }, () => {
+        server.off('error', resolve);
+        resolve(null);
+      });
+    });
+    if (error !== null) {
+      this.lastError = error;
+      return null;
+    }
+    if (this.closing) {
+      server.close();
+      return null;
+    }
+    const conn = new Connection(this.nextId++, 'rendezvous', this);
+    const bound = server.address() as net.AddressInfo;
+    conn.getAddress().setFromSocket(bound.address, bound.port);
+    conn.server = server;
+    this.rendezvous.set(conn, { listener: null, backlog: [] });
+    server.on('connection', (socket: net.Socket) => this.accepted(conn, socket));
+    server.on('error', (err: Error) => (this.lastError = err));
+    log('rendezvous %s open', conn.getAddress().toString());
+    return conn;
+  }
+
+  /**
+   * Connects to a TCP server: `(host, port, timeoutMs)` or `(address, timeoutMs)`.
+   * Resolves the Connection, or null when the connection is refused, fails, or takes
+   * longer than `timeoutMs` (0: no limit); getLastError() says why.
+   */
+  async openTCPClientConnection(host: string, port: number, timeoutMs?: number): Promise<Connection | null>;
+  async openTCPClientConnection(address: NetAddress, timeoutMs?: number): Promise<Connection | null>;
+  async openTCPClientConnection(a: string | NetAddress, b?: number, c?: number): Promise<Connection | null> {
+    let host: string;
+    let port: number;
+    let timeoutMs: number;
+    if (typeof a === 'string') {
+      host = a;
+      port = b as number;
+      timeoutMs = c ?? 0;
+    } else if (a instanceof NetAddress) {
+      host = a.getIpString();
+      port = a.getPort();
+      timeoutMs = b ?? 0;
+    } else {
+      throw new TypeError(`openTCPClientConnection: expected a host or a NetAddress, got ${String(a)}`);
+    }
+    checkPort('openTCPClientConnection', port);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      throw new RangeError(`openTCPClientConnection: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
+    }
+    this.assertOpen('openTCPClientConnection');
+    const socket = net.connect({ host, port });
+    // Paused before it connects: nothing may be read on the main thread, or it would be
+    // lost when the socket moves to a shard.
+    socket.pause();
+    this.connecting.add(socket);
+    const outcome = await new Promise<Error | null>((resolve) => {
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => resolve(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs)
+          : null;
+      socket.once('connect', () => {
+        if (timer) clearTimeout(timer);
+        resolve(null);
+      });
+      socket.once('error', (err) => {
+        if (timer) clearTimeout(timer);
+        resolve(err);
+      });
+      socket.once('close', () => resolve(new Error(`connect to ${host}:${port} aborted: the manager closed`)));
+    });
+    this.connecting.delete(socket);
+    if (outcome !== null || this.closing) {
+      this.lastError = outcome ?? new Error('the manager closed');
+      socket.destroy();
+      return null;
+    }
+    socket.removeAllListeners();
+    const conn = new Connection(this.nextId++, 'tcp', this);
+    conn.getAddress().setFromSocket(socket.remoteAddress, socket.remotePort);
+    return this.handOver(conn, socket) ? conn : null;
+  }
+
+  /** The last failure of an open call (EADDRINUSE, ECONNREFUSED, a timeout), or null. */
+  getLastError(): Error | null {
+    return this.lastError;
+  }
+
+  /** This machine's host name. */
+  getHostName(): string {
+    return os.hostname();
+  }
+
+  // ── closing and resets ────────────────────────────────────────────────────
+
+  /**
+   * Closes `conn`: a rendezvous stops listening; a stream flushes what was sent, then
+   * closes, and stops being read. Returns false when it was not open (or not this
+   * manager's). A connection closed here is not queued as a reset (as in Panda3D); its
+   * getResetReason() says 'closed-locally'.
+   */
+  closeConnection(conn: Connection): boolean {
+    if (!(conn instanceof Connection)) {
+      throw new TypeError(`closeConnection: expected a Connection, got ${String(conn)}`);
+    }
+    if (conn.getManager() !== this || !conn.open) return false;
+    conn.open = false;
+    conn.resetReason = 'closed-locally';
+    if (conn.kind === 'rendezvous') {
+      conn.server?.close();
+      this.rendezvous.delete(conn);
+      return true;
+    }
+    if (conn.reader !== null) conn.reader.forget(conn);
+    conn.shard?.close(conn);
+    return true;
+  }
+
+  /** True when a reset connection is waiting in the queue. */
+  resetConnectionAvailable(): boolean {
+    if (this.reader === null) this.pollEvents();
+    return this.resets.length > 0;
+  }
+
+  /** Takes the next reset connection into `ptr`. Returns false when there is none. */
+  getResetConnection(ptr: PointerToConnection): boolean {
+    if (!this.resetConnectionAvailable()) return false;
+    ptr.set(this.resets.shift()!);
+    return true;
+  }
+
+  /**
+   * Shuts everything down: stops listening, flushes every connection's pending sends,
+   * closes the sockets and stops the worker shards. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ── shared with the listener, reader and writer ───────────────────────────
+
+  /** The shards of this manager (main-thread or worker). */
+  getShards(): readonly ShardHandle[] {
+    return this.shards.handles;
+  }
+
+  /** Called by a reader's constructor: fixes the threading mode. One reader per manager. */
+  attachReader(reader: QueuedConnectionReader, numThreads: number): void {
+    if (this.reader !== null) {
+      throw new Error(
+        'ringwire supports one QueuedConnectionReader per manager: read every connection with it, or use a second QueuedConnectionManager',
+      );
+    }
+    this.reader = reader;
+    this.shards.configure(numThreads);
+  }
+
+  /** Called by a listener's addConnection: hands over what the rendezvous accepted so far. */
+  attachListener(rendezvous: Connection, listener: QueuedConnectionListener | null): Connection[] | null {
+    const state = this.rendezvous.get(rendezvous);
+    if (state === undefined) return null;
+    state.listener = listener;
+    return state.backlog.splice(0);
+  }
+
+  /** Handles an inbound record that is not DATA (OPENED, CLOSED). */
+  handleEvent(shard: ShardHandle, kind: number, id: number, aux: number): void {
+    if (kind !== RecordKind.CLOSED) return;
+    shard.connections--;
+    const conn = this.connections.get(id);
+    if (conn === undefined) return;
+    this.connections.delete(id);
+    if (conn.reader !== null) conn.reader.forget(conn);
+    if (!conn.open) return;
+    conn.open = false;
+    conn.resetReason = resetReasonName(aux);
+    this.resets.push(conn);
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────
+
+  private accepted(rendezvous: Connection, socket: net.Socket): void {
+    const state = this.rendezvous.get(rendezvous);
+    if (state === undefined || this.closing) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(this.nextId++, 'tcp', this);
+    conn.getAddress().setFromSocket(socket.remoteAddress, socket.remotePort);
+    if (!this.handOver(conn, socket)) return;
+    if (state.listener !== null) state.listener.enqueue(rendezvous, conn);
+    else state.backlog.push(conn);
+  }
+
+  /** Gives `socket` to the least-loaded shard. False (socket destroyed) when that fails. */
+  private handOver(conn: Connection, socket: net.Socket): boolean {
+    const shard = this.shards.pick();
+    try {
+      if (!shard.adopt(conn, socket)) {
+        this.lastError = new Error(`could not hand ${conn.toString()} to shard ${shard.index}: its ring is full`);
+        return false;
+      }
+    } catch (error) {
+      this.lastError = error as Error;
+      socket.destroy();
+      return false;
+    }
+    conn.shard = shard;
+    this.connections.set(conn.id, conn);
+    return true;
+  }
+
+  /** Reads events from every shard when no reader does (there is no DATA without one). */
+  private pollEvents(): void {
+    for (const shard of this.shards.handles) {
+      const ring = shard.inbound;
+      while (ring.next()) {
+        if (ring.kind !== RecordKind.DATA) this.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
+      }
+      ring.release();
+    }
+  }
+
+  /** A worker shard died: its connections are reset with reason 'error'. */
+  private onShardFailed(shard: ShardHandle, error: Error): void {
+    this.lastError = error;
+    for (const conn of [...this.connections.values()]) {
+      if (conn.shard !== shard) continue;
+      this.connections.delete(conn.id);
+      if (conn.reader !== null) conn.reader.forget(conn);
+      if (!conn.open) continue;
+      conn.open = false;
+      conn.resetReason = 'error';
+      this.resets.push(conn);
+    }
+    shard.connections = 0;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const [conn] of this.rendezvous) {
+      conn.open = false;
+      conn.server?.close();
+    }
+    this.rendezvous.clear();
+    for (const socket of this.connecting) socket.destroy();
+    // Keep freeing the inbound rings while the shards flush, so none waits for space.
+    const drainer = setInterval(() => this.pollEvents(), 5);
+    try {
+      await this.shards.shutdown();
+    } finally {
+      clearInterval(drainer);
+      this.pollEvents();
+      for (const conn of this.connections.values()) {
+        if (conn.open) {
+          conn.open = false;
+          conn.resetReason = 'closed-locally';
+        }
+      }
+      this.connections.clear();
+    }
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closing) throw new Error(`${what}: the QueuedConnectionManager is closed`);
+  }
+}

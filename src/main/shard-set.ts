@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { debuglog } from 'node:util';
+import { Piscina } from 'piscina';
+import { Shard } from '../workers/shard.js';
+import { fdHelperError, loadFdHelper } from './fd-helper.js';
+import type { ManagerSettings } from './queued-connection-manager.js';
+import { ShardHandle } from './shard-handle.js';
+
+const log = debuglog('ringwire');
+
+/**
+ * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
+ * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
+ * because Node 20 workers cannot load TypeScript: `npm run build` makes it.
+ */
+function shardWorkerFile(): string {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(
+    new URL(fromSources ? '../../dist/workers/shard-worker.js' : '../workers/shard-worker.js', import.meta.url),
+  );
+  if (!existsSync(file)) {
+    throw new Error(`ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
+  }
+  return file;
+}
+
+/**
+ * A manager's shards: n worker shards in a piscina pool (one long-running task per
+ * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
+ * helper). Picks the least-loaded shard for each new connection.
+ */
+export class ShardSet {
+  readonly handles: ShardHandle[] = [];
+  private pool: Piscina | null = null;
+  private readonly tasks: Promise<void>[] = [];
+
+  constructor(
+    private readonly settings: ManagerSettings,
+    private readonly onFailed: (shard: ShardHandle, error: Error) => void,
+  ) {}
+
+  /** Starts the shards once: `numThreads` workers, or the main-thread shard for 0. */
+  configure(numThreads: number): void {
+    if (this.handles.length > 0) {
+      log('shards already running (%d); numThreads %d ignored', this.handles.length, numThreads);
+      return;
+    }
+    const helper = numThreads > 0 ? loadFdHelper() : null;
+    if (numThreads > 0 && helper === null) {
+      log('single-thread mode: the native fd helper is not available (%s)', fdHelperError());
+      numThreads = 0;
+    }
+    if (numThreads === 0) {
+      log('single-thread mode: the main thread reads and writes every socket');
+      const handle = new ShardHandle(0, this.settings.ringCapacity, new Map(), null);
+      this.handles.push(handle);
+      const shard = new Shard(handle.init(this.settings.sendBacklogLimit, this.settings.closeLingerMs), handle.localSockets);
+      this.track(handle, shard.run());
+      return;
+    }
+    log('worker mode: %d shard threads', numThreads);
+    this.pool = new Piscina({
+      filename: shardWorkerFile(),
+      minThreads: numThreads,
+      maxThreads: numThreads,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: 1,
+      atomics: 'disabled',
+    });
+    for (let i = 0; i < numThreads; i++) {
+      const handle = new ShardHandle(i, this.settings.ringCapacity, null, helper);
+      this.handles.push(handle);
+      this.track(handle, this.pool.run(handle.init(this.settings.sendBacklogLimit, this.settings.closeLingerMs)));
+    }
+  }
+
+  /** The live shard with the fewest connections (starting single-thread mode if none runs). */
+  pick(): ShardHandle {
+    if (this.handles.length === 0) this.configure(0);
+    let best: ShardHandle | null = null;
+    for (const handle of this.handles) {
+      if (!handle.failed && (best === null || handle.connections < best.connections)) best = handle;
+    }
+    if (best === null) throw new Error('ringwire: every shard has failed');
+    return best;
+  }
+
+  /** Asks every shard to flush and end; waits for them (bounded), then stops the pool. */
+  async shutdown(): Promise<void> {
+    for (const handle of this.handles) if (!handle.failed) handle.shutdown();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.settings.shutdownTimeoutMs);
+    });
+    await Promise.race([Promise.allSettled(this.tasks), timeout]);
+    clearTimeout(timer);
+    if (this.pool !== null) await this.pool.destroy();
+  }
+
+  private track(handle: ShardHandle, task: Promise<void>): void {
+    this.tasks.push(
+      task.catch((error: Error) => {
+        handle.failed = true;
+        log('shard %d failed: %s', handle.index, error.message);
+        this.onFailed(handle, error);
+      }),
+    );
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The kinds of ring record (ring-layout.ts draws the record header).
+ *
+ * Inbound ring (shard → main):
+ *   DATA    one datagram's payload for connectionId
+ *   OPENED  the shard has adopted connectionId (payload empty)
+ *   CLOSED  connectionId is gone; aux = its ResetReasonCode. Always after its last DATA.
+ *
+ * Outbound ring (main → shard):
+ *   ADOPT     take connectionId: payload is an AdoptRecord (adopt-record.ts)
+ *   SEND      write payload (already framed) to connectionId's socket
+ *   READ      start (aux = 1) or stop (aux = 0) reading connectionId
+ *   CLOSE     flush connectionId's pending writes, then close it
+ *   OPTION    set a socket option: aux = SocketOption, payload[0] = 0 or 1
+ *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0)
+ */
+export const RecordKind = {
+  DATA: 1,
+  OPENED: 2,
+  CLOSED: 3,
+  ADOPT: 16,
+  SEND: 17,
+  READ: 18,
+  CLOSE: 19,
+  OPTION: 20,
+  SHUTDOWN: 21,
+} as const;
+
+/** The socket options an OPTION record sets (its aux byte). */
+export const SocketOption = {
+  NO_DELAY: 1,
+  KEEP_ALIVE: 2,
+} as const;

@@ -1,0 +1,33 @@
+/** Why a connection ended, as `Connection.getResetReason()` reports it. */
+export type ResetReason =
+  | 'closed-by-peer'
+  | 'closed-locally'
+  | 'oversized-datagram'
+  | 'slow-consumer'
+  | 'idle-timeout'
+  | 'error';
+
+/** The reasons as the u8 codes carried in a CLOSED record's aux byte. */
+export const ResetReasonCode = {
+  CLOSED_BY_PEER: 1,
+  CLOSED_LOCALLY: 2,
+  OVERSIZED_DATAGRAM: 3,
+  SLOW_CONSUMER: 4,
+  IDLE_TIMEOUT: 5,
+  ERROR: 6,
+} as const;
+
+const names: readonly ResetReason[] = [
+  'error',
+  'closed-by-peer',
+  'closed-locally',
+  'oversized-datagram',
+  'slow-consumer',
+  'idle-timeout',
+  'error',
+];
+
+/** The reason a CLOSED record's code stands for ('error' for an unknown code). */
+export function resetReasonName(code: number): ResetReason {
+  return names[code] ?? 'error';
+}

@@ -1,0 +1,29 @@
+/**
+ * Per-shard counters in a SharedArrayBuffer of f64 slots. The shard is the only writer
+ * (plain stores, once per socket chunk or ring drain); the main thread reads snapshots
+ * for stats lines and the writer's queue size.
+ *
+ * ```
+ * slot 0  DATAGRAMS_IN    datagrams the shard decoded into its inbound ring
+ * slot 1  BYTES_IN        payload bytes of those datagrams
+ * slot 2  DATAGRAMS_OUT   SEND records the shard has taken from its outbound ring
+ * slot 3  BYTES_OUT       bytes (with headers) handed to its sockets
+ * slot 4  CONNECTIONS     connections the shard holds now
+ * slot 5  PAUSES          times a socket was paused because the inbound ring was full
+ * ```
+ */
+export const StatSlot = {
+  DATAGRAMS_IN: 0,
+  BYTES_IN: 1,
+  DATAGRAMS_OUT: 2,
+  BYTES_OUT: 3,
+  CONNECTIONS: 4,
+  PAUSES: 5,
+} as const;
+
+export const STAT_SLOTS = 8;
+
+/** A zeroed stats block for one shard. */
+export function createShardStats(): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(STAT_SLOTS * Float64Array.BYTES_PER_ELEMENT));
+}
