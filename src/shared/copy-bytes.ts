@@ -1,5 +1,5 @@
 /** Below this many bytes a plain loop beats `set(subarray(...))`, which allocates a view. */
-const LOOP_COPY_LIMIT = 48;
+const LOOP_COPY_LIMIT = 64;
 
 /**
  * Copies `src[srcStart, srcStart + length)` to `dst` at `dstStart`. Small copies run as a

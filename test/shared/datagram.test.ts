@@ -533,6 +533,21 @@ describe('Datagram buffer management', () => {
     expect(Array.from(dg.getMessage())).toEqual([3, 4, 5]);
   });
 
+  it('appendData of its own message, with and without growing', () => {
+    const dg = new Datagram([1, 2, 3]);
+    dg.appendData(dg.getMessage());
+    expect(Array.from(dg.getMessage())).toEqual([1, 2, 3, 1, 2, 3]);
+    const big = new Datagram();
+    big.padBytes(big.getCapacity());
+    big.addUint8(7);
+    const n = big.getLength();
+    big.appendData(big.getMessage());
+    expect(big.getLength()).toBe(2 * n);
+    expect(big.getMessage()[n - 1]).toBe(7);
+    expect(big.getMessage()[2 * n - 1]).toBe(7);
+    expect(big.getMessage()[n]).toBe(0);
+  });
+
   it('copy is independent and keeps the stdfloat setting', () => {
     const dg = new Datagram([1, 2]);
     dg.setStdfloatDouble(true);
