@@ -181,13 +181,21 @@ export class Shard implements FrameSink {
   private adopt(id: number, fd: number): void {
     let socket: net.Socket | undefined;
     if (fd >= 0) {
-      // pauseOnCreate: nothing is read before a READ record asks for it.
-      socket = new net.Socket({ fd, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      try {
+        // pauseOnCreate: nothing is read before a READ record asks for it.
+        socket = new net.Socket({ fd, readable: true, writable: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      } catch {
+        // A descriptor that cannot be opened fails that connection alone, never the shard.
+        socket = undefined;
+      }
     } else {
       socket = this.localSockets?.get(id);
       this.localSockets?.delete(id);
     }
-    if (!socket) return;
+    if (!socket) {
+      if (this.inbound.tryWrite(RecordKind.CLOSED, id, EMPTY, 0, 0, ResetReasonCode.ERROR)) this.inbound.commit();
+      return;
+    }
     socket.pause();
     const conn = new ShardConnection(id, socket, this);
     this.connections.set(id, conn);
