@@ -15,3 +15,4 @@ export {
 } from './main/queued-connection-manager.js';
 export { QueuedConnectionListener } from './main/queued-connection-listener.js';
 export { QueuedConnectionReader, type DatagramVisitor } from './main/queued-connection-reader.js';
+export { TaskManager, Task } from './main/task-manager.js';

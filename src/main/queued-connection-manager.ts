@@ -23,6 +23,10 @@ export interface QueuedConnectionManagerOptions {
   closeLingerMs?: number;
   /** How long close() waits for the shards to flush and end before it stops them (ms). Default 5000. */
   shutdownTimeoutMs?: number;
+  /** A read connection that receives nothing for this long is reset as `idle-timeout` (ms). Default 0: never. */
+  idleTimeoutMs?: number;
+  /** Most open TCP streams; clients beyond it are closed at once and counted. Default 0: no limit. */
+  maxConnections?: number;
 }
 
 /** The options with their defaults filled in. */
@@ -31,6 +35,8 @@ export interface ManagerSettings {
   sendBacklogLimit: number;
   closeLingerMs: number;
   shutdownTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
 }
 
 const DEFAULTS: ManagerSettings = {
@@ -38,6 +44,8 @@ const DEFAULTS: ManagerSettings = {
   sendBacklogLimit: 8 * 1024 * 1024,
   closeLingerMs: 2000,
   shutdownTimeoutMs: 5000,
+  idleTimeoutMs: 0,
+  maxConnections: 0,
 };
 
 /** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
@@ -60,6 +68,7 @@ export class QueuedConnectionManager {
   private readonly connecting = new Set<net.Socket>();
   private reader: QueuedConnectionReader | null = null;
   private nextId = 1;
+  private rejected = 0;
   private lastError: Error | null = null;
   private closing: Promise<void> | null = null;
 
@@ -73,6 +82,10 @@ export class QueuedConnectionManager {
         throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${String(value)}`);
       }
       this.settings[key] = value;
+    }
+    const ring = this.settings.ringCapacity;
+    if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
+      throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
     }
     this.shards = new ShardSet(this.settings, this.onShardFailed.bind(this));
   }
@@ -201,6 +214,11 @@ export class QueuedConnectionManager {
     return this.lastError;
   }
 
+  /** Clients closed at accept because `maxConnections` were already open. */
+  getRejectedConnectionCount(): number {
+    return this.rejected;
+  }
+
   /** This machine's host name. */
   getHostName(): string {
     return os.hostname();
@@ -302,6 +320,12 @@ export class QueuedConnectionManager {
   private accepted(rendezvous: Connection, socket: net.Socket): void {
     const state = this.rendezvous.get(rendezvous);
     if (state === undefined || this.closing) {
+      socket.destroy();
+      return;
+    }
+    const max = this.settings.maxConnections;
+    if (max > 0 && this.connections.size >= max) {
+      this.rejected++;
       socket.destroy();
       return;
     }

@@ -37,6 +37,10 @@ export class QueuedConnectionReader {
     checkManager('QueuedConnectionReader', manager);
     checkThreads('QueuedConnectionReader', numThreads);
     manager.attachReader(this, numThreads);
+    // A datagram must fit one ring record: a small ring lowers the default limit.
+    this.settings.maxDatagramSize = Math.min(this.settings.maxDatagramSize, this.ringLimit());
+    // A small ringCapacity holds less than 65535 bytes: a larger datagram would not fit a ring record.
+    this.settings.maxDatagramSize = Math.min(this.settings.maxDatagramSize, this.ringLimit());
   }
 
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */

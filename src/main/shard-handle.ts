@@ -43,13 +43,14 @@ export class ShardHandle {
   }
 
   /** The shard's start-up data (sent to its worker, or used in-process). */
-  init(sendBacklogLimit: number, closeLingerMs: number): ShardInit {
+  init(limits: Pick<ShardInit, 'sendBacklogLimit' | 'closeLingerMs' | 'idleTimeoutMs'>): ShardInit {
     return {
       inbound: this.inbound.buffer,
       outbound: this.outbound.buffer,
       stats: this.stats,
-      sendBacklogLimit,
-      closeLingerMs,
+      sendBacklogLimit: limits.sendBacklogLimit,
+      closeLingerMs: limits.closeLingerMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
     };
   }
 

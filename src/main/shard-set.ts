@@ -55,7 +55,7 @@ export class ShardSet {
       log('single-thread mode: the main thread reads and writes every socket');
       const handle = new ShardHandle(0, this.settings.ringCapacity, new Map(), null);
       this.handles.push(handle);
-      const shard = new Shard(handle.init(this.settings.sendBacklogLimit, this.settings.closeLingerMs), handle.localSockets);
+      const shard = new Shard(handle.init(this.settings), handle.localSockets);
       this.track(handle, shard.run());
       return;
     }
@@ -71,7 +71,7 @@ export class ShardSet {
     for (let i = 0; i < numThreads; i++) {
       const handle = new ShardHandle(i, this.settings.ringCapacity, null, helper);
       this.handles.push(handle);
-      this.track(handle, this.pool.run(handle.init(this.settings.sendBacklogLimit, this.settings.closeLingerMs)));
+      this.track(handle, this.pool.run(handle.init(this.settings)));
     }
   }
 

@@ -19,6 +19,8 @@ export interface ShardInit {
   sendBacklogLimit: number;
   /** How long a locally closed connection may wait for its peer's FIN before it is destroyed (ms). */
   closeLingerMs: number;
+  /** A read connection that receives nothing for this long is reset as `idle-timeout` (ms; 0: never). */
+  idleTimeoutMs: number;
 }
 
 /** Socket objects handed over in-process (single-thread mode), by connection id. */
@@ -44,6 +46,8 @@ class ShardConnection {
   outLength = 0;
   dirty = false;
   lingerTimer: NodeJS.Timeout | null = null;
+  /** The shard's clock when bytes last arrived (or reading began). */
+  lastActivity = 0;
 
   constructor(
     readonly id: number,
@@ -76,6 +80,9 @@ export class Shard implements FrameSink {
   private datagramsIn = 0;
   private bytesIn = 0;
   private readonly onSpace: () => void;
+  /** A coarse clock (ms), advanced by the idle sweep, so no datagram pays for Date.now(). */
+  private clock = Date.now();
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly init: ShardInit,
@@ -85,6 +92,11 @@ export class Shard implements FrameSink {
     this.outbound = new SpscRing(init.outbound);
     this.stats = init.stats;
     this.onSpace = this.resumeBlocked.bind(this);
+    if (init.idleTimeoutMs > 0) {
+      // Sweeping four times per timeout bounds the overshoot to a quarter of it.
+      this.idleTimer = setInterval(this.sweepIdle.bind(this), Math.max(10, init.idleTimeoutMs >>> 2));
+      this.idleTimer.unref();
+    }
   }
 
   /** Runs until a SHUTDOWN record has been handled and every socket has closed. */
@@ -105,6 +117,7 @@ export class Shard implements FrameSink {
   /** A socket chunk for `conn` (bound once per connection as its 'data' listener). */
   onData(conn: ShardConnection, chunk: Buffer): void {
     if (conn.closing || conn.ended) return;
+    conn.lastActivity = this.clock;
     this.current = conn;
     const status = conn.decoder.write(chunk, this);
     this.publishInbound();
@@ -224,6 +237,7 @@ export class Shard implements FrameSink {
         });
       }
       conn.reading = true;
+      conn.lastActivity = this.clock;
       if (!conn.blocked && !conn.closing) conn.socket.resume();
     } else {
       conn.reading = false;
@@ -387,9 +401,22 @@ export class Shard implements FrameSink {
     else if (option === SocketOption.KEEP_ALIVE) conn.socket.setKeepAlive(on);
   }
 
+  /** Resets every read connection that has received nothing for idleTimeoutMs. */
+  private sweepIdle(): void {
+    const now = (this.clock = Date.now());
+    const limit = this.init.idleTimeoutMs;
+    for (const conn of this.connections.values()) {
+      // A blocked connection is silent because we stopped reading it, not because its peer is.
+      if (conn.reading && !conn.blocked && !conn.closing && !conn.ended && now - conn.lastActivity > limit) {
+        this.reset(conn, ResetReasonCode.IDLE_TIMEOUT);
+      }
+    }
+  }
+
   /** Ends run() once shutting down and every connection has been reported closed. */
   private maybeFinish(): void {
     if (this.shuttingDown && this.connections.size === 0 && this.blocked.length === 0 && this.finished) {
+      if (this.idleTimer) clearInterval(this.idleTimer);
       const finished = this.finished;
       this.finished = null;
       finished();

@@ -1,0 +1,463 @@
+import { performance } from 'node:perf_hooks';
+
+/** What a task function returns: {@link Task.done}, {@link Task.cont} or {@link Task.again}. */
+export type TaskStatus = 0 | 1 | 2;
+
+/**
+ * A task body. It receives its {@link Task} and returns Task.cont (run again next frame),
+ * Task.done (or nothing: remove the task) or Task.again (run again after `task.delayTime`
+ * seconds). It must be synchronous.
+ */
+export type TaskFunction = (task: Task) => TaskStatus | undefined | void;
+
+/** ringwire's options for {@link TaskManager.add}. */
+export interface TaskOptions {
+  /** Seconds to wait before the first run (Panda3D's `delay=`); also the initial `delayTime`. Default 0. */
+  delay?: number;
+}
+
+/** Options for a {@link TaskManager}. */
+export interface TaskManagerOptions {
+  /** The clock, in seconds, monotonic. Default `performance.now() / 1000`. Tests may pass a fake one. */
+  clock?: () => number;
+}
+
+/** Options for {@link TaskManager.run}. */
+export interface RunOptions {
+  /** Frames per second at most; frames are spaced by timers, not a busy loop. Default: no cap. */
+  frameRate?: number;
+}
+
+/**
+ * One scheduled task, as Panda3D's Task: made by {@link TaskManager.add} and handed to its
+ * function on every run.
+ */
+export class Task {
+  /** Return value: the task is finished and removed. */
+  static readonly done = 0 as const;
+  /** Return value: run the task again next frame. */
+  static readonly cont = 1 as const;
+  /** Return value: run the task again after `delayTime` seconds (0: next frame). */
+  static readonly again = 2 as const;
+
+  /** Seconds since the task was added, as of the start of the current frame. */
+  time = 0;
+  /** Frames since the task was added: 0 in the first frame it could run in. */
+  frame = 0;
+  /** Seconds Task.again waits before the next run; the task may change it. */
+  delayTime: number;
+
+  /** @internal The manager's clock when the task was added. */
+  _addedAt: number;
+  /** @internal The first frame number the task could run in. */
+  _startFrame: number;
+  /** @internal The clock time from which the task is due. */
+  _wakeAt: number;
+  /** @internal Insertion order, to break ties between equal sorts. */
+  _seq: number;
+  /** @internal False once removed or done. */
+  _alive = true;
+  /** @internal The manager that runs it. */
+  _manager: TaskManager;
+
+  /** @internal Made by TaskManager.add. */
+  constructor(
+    /** The task's name (several tasks may share one). */
+    readonly name: string,
+    /** Tasks run in ascending sort within a frame; ties in the order they were added. */
+    readonly sort: number,
+    /** @internal The task body. */
+    readonly _fn: TaskFunction,
+    manager: TaskManager,
+    seq: number,
+    addedAt: number,
+    startFrame: number,
+    delay: number,
+  ) {
+    this._manager = manager;
+    this._seq = seq;
+    this._addedAt = addedAt;
+    this._startFrame = startFrame;
+    this._wakeAt = addedAt + delay;
+    this.delayTime = delay;
+  }
+
+  /** Panda3D's getName(): the task's name. */
+  getName(): string {
+    return this.name;
+  }
+
+  /** True until the task is done or removed. */
+  isAlive(): boolean {
+    return this._alive;
+  }
+
+  /** Removes the task from its manager. Returns false when it was already gone. */
+  remove(): boolean {
+    return this._manager.remove(this) === 1;
+  }
+}
+
+/**
+ * Runs tasks once per frame, as Panda3D's task manager does for the seed programs'
+ * polling tasks. {@link step} runs one frame; {@link run} loops frames and yields to the
+ * Node event loop between them, so sockets, timers and signals keep being served.
+ *
+ * Errors: a task that throws stops the frame there and the error propagates out of
+ * step(), or makes run()'s promise reject; the task stays scheduled.
+ */
+export class TaskManager {
+  /** Live tasks, kept sorted by (sort, insertion order). */
+  private readonly tasks: Task[] = [];
+  /** The due tasks of the frame being run (reused). */
+  private readonly batch: Task[] = [];
+  private readonly clock: () => number;
+  private frameNumber = 0;
+  private nextSeq = 0;
+  private stepping = false;
+
+  // run() state
+  private running = false;
+  private stopRequested = false;
+  /** True while run() is stepping a frame (stop() then waits for the frame to end). */
+  private inRunFrame = false;
+  /** Seconds between frames (0: no cap). */
+  private period = 0;
+  /** The frame-rate grid point of the last frame run. */
+  private gridAt = 0;
+  /** When the next frame is due. */
+  private targetAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private settle: ((error?: unknown) => void) | null = null;
+  private readonly onWake: () => void;
+
+  /** Throws a TypeError when `options.clock` is not a function. */
+  constructor(options: TaskManagerOptions = {}) {
+    const clock = options.clock;
+    if (clock !== undefined && typeof clock !== 'function') {
+      throw new TypeError(`TaskManager option clock must be a function, got ${describe(clock)}`);
+    }
+    this.clock = clock ?? defaultClock;
+    this.onWake = this.wake.bind(this);
+  }
+
+  /**
+   * Adds a task that first runs in the next frame (or `options.delay` seconds from now)
+   * and returns it. `name` defaults to the function's name. Throws a TypeError when `fn`
+   * is not a function or is an async function (tasks must be synchronous), a RangeError
+   * for a sort or delay that is not a finite number (delay: not negative).
+   */
+  add(fn: TaskFunction, name?: string, sort = 0, options: TaskOptions = {}): Task {
+    checkFunction('TaskManager.add', fn);
+    if (name !== undefined && typeof name !== 'string') {
+      throw new TypeError(`TaskManager.add: name must be a string, got ${describe(name)}`);
+    }
+    if (typeof sort !== 'number' || !Number.isFinite(sort)) {
+      throw new RangeError(`TaskManager.add: sort must be a finite number, got ${describe(sort)}`);
+    }
+    const delay = options.delay ?? 0;
+    checkDelay('TaskManager.add: options.delay', delay);
+    const startFrame = this.stepping ? this.frameNumber + 1 : this.frameNumber;
+    const task = new Task(name ?? (fn.name || 'task'), sort, fn, this, this.nextSeq++, this.clock(), startFrame, delay);
+    this.insert(task);
+    if (this.running && !this.inRunFrame) this.wakeEarlierFor(task);
+    return task;
+  }
+
+  /**
+   * Adds a task that first runs `delaySeconds` from now; its `delayTime` is that delay,
+   * so returning Task.again repeats it at that interval. Returns the task. Throws as
+   * {@link add} does, and a RangeError for a negative or non-finite delay.
+   */
+  doMethodLater(delaySeconds: number, fn: TaskFunction, name?: string, sort = 0): Task {
+    checkDelay('TaskManager.doMethodLater: delaySeconds', delaySeconds);
+    return this.add(fn, name, sort, { delay: delaySeconds });
+  }
+
+  /**
+   * Removes a task, or every task with that name. Returns how many were removed (0 when
+   * none matched). A task removed during a frame does not run later in that frame.
+   */
+  remove(nameOrTask: string | Task): number {
+    if (nameOrTask instanceof Task) {
+      if (!nameOrTask._alive || nameOrTask._manager !== this) return 0;
+      this.unlink(nameOrTask);
+      this.endRunIfEmpty();
+      return 1;
+    }
+    if (typeof nameOrTask !== 'string') {
+      throw new TypeError(`TaskManager.remove: expected a task name or a Task, got ${describe(nameOrTask)}`);
+    }
+    let removed = 0;
+    for (let i = this.tasks.length - 1; i >= 0; i--) {
+      const task = this.tasks[i];
+      if (task.name !== nameOrTask) continue;
+      task._alive = false;
+      this.tasks.splice(i, 1);
+      removed++;
+    }
+    if (removed > 0) this.endRunIfEmpty();
+    return removed;
+  }
+
+  /** True when at least one live task has this name. */
+  hasTaskNamed(name: string): boolean {
+    return this.tasks.some((task) => task.name === name);
+  }
+
+  /** The live tasks with this name (a new array; empty when none). */
+  getTasksNamed(name: string): Task[] {
+    return this.tasks.filter((task) => task.name === name);
+  }
+
+  /** Every live task, in the order they run (a new array). */
+  getTasks(): Task[] {
+    return this.tasks.slice();
+  }
+
+  /** Frames stepped so far. */
+  get frameCount(): number {
+    return this.frameNumber;
+  }
+
+  /**
+   * Runs one frame: every task that is due, once, in ascending sort (ties: the order they
+   * were added). Tasks added during the frame first run in the next one. If a task throws,
+   * the rest of the frame is skipped and the error propagates (the task stays scheduled).
+   * Throws a TypeError, and removes the task, when a task returns a Promise or a value
+   * that is not a task status; throws an Error when called from inside a task.
+   */
+  step(): void {
+    if (this.stepping) throw new Error('TaskManager.step: called from inside a task; a frame cannot run another frame');
+    this.stepping = true;
+    const now = this.clock();
+    const frame = this.frameNumber;
+    const batch = this.batch;
+    const tasks = this.tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      if (tasks[i]._wakeAt <= now) batch.push(tasks[i]);
+    }
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const task = batch[i];
+        if (!task._alive) continue;
+        task.time = now - task._addedAt;
+        task.frame = frame - task._startFrame;
+        this.settleTask(task, task._fn(task), now);
+      }
+    } finally {
+      batch.length = 0;
+      this.frameNumber = frame + 1;
+      this.stepping = false;
+    }
+  }
+
+  /**
+   * Runs frames until {@link stop} is called or no task remains, yielding to the event
+   * loop between frames (setImmediate; with `frameRate`, timers that space the frames).
+   * When every task sleeps (doMethodLater, Task.again) it waits for the earliest one
+   * instead of spinning. The promise rejects with the error of a task that throws (see
+   * {@link step}). Throws a RangeError for a bad frameRate and an Error when already running.
+   */
+  run(options: RunOptions = {}): Promise<void> {
+    const frameRate = options.frameRate;
+    if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
+      throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describe(frameRate)}`);
+    }
+    if (this.running) throw new Error('TaskManager.run: already running');
+    if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
+    this.running = true;
+    this.stopRequested = false;
+    this.period = frameRate === undefined ? 0 : 1 / frameRate;
+    this.targetAt = this.clock();
+    this.gridAt = this.targetAt - this.period;
+    return new Promise<void>((resolve, reject) => {
+      this.settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+      this.immediate = setImmediate(this.onWake);
+    });
+  }
+
+  /**
+   * Ends {@link run}: its promise resolves after the frame in progress (at once when it
+   * is waiting between frames). Does nothing when run() is not running.
+   */
+  stop(): void {
+    if (!this.running) return;
+    this.stopRequested = true;
+    if (!this.inRunFrame) this.finish();
+  }
+
+  /** True while run() is looping. */
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────
+
+  /** One turn of run(): step a frame if it is time, then schedule the next turn. */
+  private wake(): void {
+    this.timer = null;
+    this.immediate = null;
+    if (this.stopRequested || this.tasks.length === 0) return this.finish();
+    const now = this.clock();
+    // Timers may fire a little early against our clock: then wait out the rest, do not step.
+    if (now + EARLY_TOLERANCE >= this.targetAt) {
+      // Fell more than a frame behind: restart the grid rather than run a burst of frames.
+      this.gridAt = now - this.targetAt > this.period ? now : this.targetAt;
+      this.inRunFrame = true;
+      try {
+        this.step();
+      } catch (error) {
+        this.inRunFrame = false;
+        return this.finish(error ?? new Error('a task threw a nullish value'));
+      }
+      this.inRunFrame = false;
+      if (this.stopRequested || this.tasks.length === 0) return this.finish();
+      this.targetAt = this.period > 0 ? Math.max(this.earliestWake(), this.gridAt + this.period) : this.earliestWake();
+    }
+    this.scheduleWake();
+  }
+
+  /** The earliest time a live task is due. */
+  private earliestWake(): number {
+    let at = Infinity;
+    const tasks = this.tasks;
+    for (let i = 0; i < tasks.length; i++) if (tasks[i]._wakeAt < at) at = tasks[i]._wakeAt;
+    return at;
+  }
+
+  /** A task added while run() waits between frames may be due before the planned wake-up. */
+  private wakeEarlierFor(task: Task): void {
+    const at = this.period > 0 ? Math.max(task._wakeAt, this.gridAt + this.period) : task._wakeAt;
+    if (at >= this.targetAt) return;
+    this.targetAt = at;
+    this.cancelWake();
+    this.scheduleWake();
+  }
+
+  /** run() ends when the last task is removed from outside a frame. */
+  private endRunIfEmpty(): void {
+    if (this.running && !this.inRunFrame && this.tasks.length === 0) this.finish();
+  }
+
+  private scheduleWake(): void {
+    const delayMs = (this.targetAt - this.clock()) * 1000;
+    if (delayMs <= 0) this.immediate = setImmediate(this.onWake);
+    else this.timer = setTimeout(this.onWake, Math.min(Math.ceil(delayMs), MAX_TIMER_MS));
+  }
+
+  private cancelWake(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+
+  private finish(error?: unknown): void {
+    this.cancelWake();
+    this.running = false;
+    this.stopRequested = false;
+    const settle = this.settle;
+    this.settle = null;
+    settle?.(error);
+  }
+
+  /** Applies what a task returned. */
+  private settleTask(task: Task, result: unknown, now: number): void {
+    if (result === Task.cont) {
+      task._wakeAt = now;
+      return;
+    }
+    if (result === Task.done || result === undefined) {
+      this.remove(task);
+      return;
+    }
+    if (result === Task.again) {
+      const delay = task.delayTime;
+      if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+        this.remove(task);
+        throw new RangeError(`Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describe(delay)}`);
+      }
+      task._wakeAt = now + delay;
+      return;
+    }
+    this.remove(task);
+    if (isThenable(result)) {
+      // The TypeError below is the report; keep the promise's own rejection from also
+      // surfacing as an unhandled rejection.
+      result.then(undefined, ignore);
+      throw new TypeError(
+        `Task "${task.name}" returned a Promise: tasks must be synchronous and return Task.cont, Task.done or Task.again (the task was removed)`,
+      );
+    }
+    throw new TypeError(
+      `Task "${task.name}" returned ${describe(result)}: expected Task.cont, Task.done, Task.again or nothing (the task was removed)`,
+    );
+  }
+
+  /** Inserts after every task with a sort <= task.sort, so equal sorts keep insertion order. */
+  private insert(task: Task): void {
+    const tasks = this.tasks;
+    let lo = 0;
+    let hi = tasks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (tasks[mid].sort <= task.sort) lo = mid + 1;
+      else hi = mid;
+    }
+    tasks.splice(lo, 0, task);
+  }
+
+  private unlink(task: Task): void {
+    task._alive = false;
+    const index = this.tasks.indexOf(task);
+    if (index >= 0) this.tasks.splice(index, 1);
+  }
+}
+
+/** How early (seconds) a timer may fire and still count as on time. */
+const EARLY_TOLERANCE = 0.0005;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+function defaultClock(): number {
+  return performance.now() / 1000;
+}
+
+function ignore(): void {}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function checkFunction(what: string, fn: unknown): void {
+  if (typeof fn !== 'function') {
+    throw new TypeError(`${what}: fn must be a function, got ${describe(fn)}`);
+  }
+  const kind = (fn as { constructor?: { name?: string } }).constructor?.name;
+  if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction') {
+    throw new TypeError(
+      `${what}: ${fn.name || 'fn'} is ${kind === 'AsyncFunction' ? 'an async function' : 'a generator function'}; tasks must be synchronous and return Task.cont, Task.done or Task.again`,
+    );
+  }
+}
+
+function checkDelay(what: string, delay: unknown): void {
+  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describe(delay)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'object' && value !== null) {
+    return isThenable(value) ? 'a Promise' : `an object (${value.constructor?.name ?? 'null prototype'})`;
+  }
+  return String(value);
+}
