@@ -13,6 +13,7 @@ export {
   QueuedConnectionManager,
   type QueuedConnectionManagerOptions,
 } from './main/queued-connection-manager.js';
+export type { ManagerStats } from './main/manager-stats.js';
 export { QueuedConnectionListener } from './main/queued-connection-listener.js';
 export { QueuedConnectionReader, type DatagramVisitor } from './main/queued-connection-reader.js';
 export { TaskManager, Task } from './main/task-manager.js';

@@ -4,6 +4,7 @@ import { debuglog } from 'node:util';
 import { RecordKind } from '../shared/record-kind.js';
 import { resetReasonName } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
+import { collectStats, type ManagerStats } from './manager-stats.js';
 import { NetAddress, checkPort } from './net-address.js';
 import type { PointerToConnection } from './pointer-to-connection.js';
 import type { QueuedConnectionListener } from './queued-connection-listener.js';
@@ -212,6 +213,11 @@ export class QueuedConnectionManager {
   /** The last failure of an open call (EADDRINUSE, ECONNREFUSED, a timeout), or null. */
   getLastError(): Error | null {
     return this.lastError;
+  }
+
+  /** Counters summed over the shards: connections, datagrams and bytes in and out, ring fill. */
+  getStats(): ManagerStats {
+    return collectStats(this.shards.handles, this.rejected);
   }
 
   /** Clients closed at accept because `maxConnections` were already open. */

@@ -6,9 +6,10 @@ export type TaskStatus = 0 | 1 | 2;
 /**
  * A task body. It receives its {@link Task} and returns Task.cont (run again next frame),
  * Task.done (or nothing: remove the task) or Task.again (run again after `task.delayTime`
- * seconds). It must be synchronous.
+ * seconds). It must be synchronous. The return type is `number` so Panda-style functions
+ * annotated `: number` fit; any other number is rejected when the task returns it.
  */
-export type TaskFunction = (task: Task) => TaskStatus | undefined | void;
+export type TaskFunction = (task: Task) => TaskStatus | number | undefined | void;
 
 /** ringwire's options for {@link TaskManager.add}. */
 export interface TaskOptions {

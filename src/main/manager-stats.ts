@@ -1,0 +1,48 @@
+import { StatSlot } from '../shared/shard-stats.js';
+import type { ShardHandle } from './shard-handle.js';
+
+/** A snapshot of a manager's counters since it started (`QueuedConnectionManager.getStats()`). */
+export interface ManagerStats {
+  /** Worker shard threads (0 in single-thread mode). */
+  workerShards: number;
+  /** TCP streams the shards hold now. */
+  connections: number;
+  /** Datagrams (and their payload bytes) the shards cut from their sockets. */
+  datagramsIn: number;
+  bytesIn: number;
+  /** Datagrams the shards took from the writer (and the bytes, headers included, they wrote). */
+  datagramsOut: number;
+  bytesOut: number;
+  /** Times a socket was paused because its shard's inbound ring was full. */
+  pauses: number;
+  /** Clients closed at accept because `maxConnections` were open. */
+  rejectedConnections: number;
+  /** The fullest inbound ring's fill, 0 to 1. */
+  inboundRingFill: number;
+}
+
+/** Sums the shards' stats blocks into one snapshot. */
+export function collectStats(shards: readonly ShardHandle[], rejectedConnections: number): ManagerStats {
+  const sum: ManagerStats = {
+    workerShards: shards.length > 0 && shards[0].localSockets === null ? shards.length : 0,
+    connections: 0,
+    datagramsIn: 0,
+    bytesIn: 0,
+    datagramsOut: 0,
+    bytesOut: 0,
+    pauses: 0,
+    rejectedConnections,
+    inboundRingFill: 0,
+  };
+  for (const shard of shards) {
+    const stats = shard.stats;
+    sum.connections += stats[StatSlot.CONNECTIONS];
+    sum.datagramsIn += stats[StatSlot.DATAGRAMS_IN];
+    sum.bytesIn += stats[StatSlot.BYTES_IN];
+    sum.datagramsOut += stats[StatSlot.DATAGRAMS_OUT];
+    sum.bytesOut += stats[StatSlot.BYTES_OUT];
+    sum.pauses += stats[StatSlot.PAUSES];
+    sum.inboundRingFill = Math.max(sum.inboundRingFill, shard.inbound.usedBytes() / shard.inbound.capacity);
+  }
+  return sum;
+}

@@ -1,0 +1,415 @@
+import { describe, expect, it } from 'vitest';
+import { Task, TaskManager } from '../../src/index.js';
+
+/** A clock the test moves by hand, in seconds. */
+function fakeClock(): { now: () => number; advance: (seconds: number) => void } {
+  let t = 100;
+  return { now: () => t, advance: (seconds) => (t += seconds) };
+}
+
+/** Resolves `promise`, or rejects when it has not settled within `ms` (a deadline, not a sleep). */
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+describe('Task', () => {
+  it('has Panda3D-style status constants', () => {
+    expect(Task.done).toBe(0);
+    expect(Task.cont).toBe(1);
+    expect(Task.again).toBe(2);
+  });
+});
+
+describe('TaskManager.step', () => {
+  it('runs tasks in ascending sort, ties in insertion order', () => {
+    const mgr = new TaskManager();
+    const order: string[] = [];
+    const track = (label: string) => () => {
+      order.push(label);
+      return Task.cont;
+    };
+    mgr.add(track('b0'), 'b0', 0);
+    mgr.add(track('late'), 'late', 10);
+    mgr.add(track('early'), 'early', -40);
+    mgr.add(track('b1'), 'b1', 0);
+    mgr.add(track('mid'), 'mid', -39);
+    mgr.add(track('b2'), 'b2');
+    mgr.step();
+    expect(order).toEqual(['early', 'mid', 'b0', 'b1', 'b2', 'late']);
+    expect(mgr.getTasks().map((t) => t.name)).toEqual(order);
+  });
+
+  it('cont keeps a task, done and undefined remove it', () => {
+    const mgr = new TaskManager();
+    const runs = { cont: 0, done: 0, none: 0 };
+    mgr.add(() => {
+      runs.cont++;
+      return Task.cont;
+    }, 'cont');
+    mgr.add(() => {
+      runs.done++;
+      return Task.done;
+    }, 'done');
+    mgr.add(() => {
+      runs.none++;
+    }, 'none');
+    mgr.step();
+    mgr.step();
+    mgr.step();
+    expect(runs).toEqual({ cont: 3, done: 1, none: 1 });
+    expect(mgr.hasTaskNamed('cont')).toBe(true);
+    expect(mgr.hasTaskNamed('done')).toBe(false);
+    expect(mgr.hasTaskNamed('none')).toBe(false);
+  });
+
+  it('gives each task its name, time since it was added and frame count', () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    const seen: { name: string; time: number; frame: number }[] = [];
+    const task = mgr.add((t) => {
+      seen.push({ name: t.name, time: t.time, frame: t.frame });
+      return Task.cont;
+    }, 'watch');
+    expect(task.getName()).toBe('watch');
+    mgr.step();
+    clock.advance(0.5);
+    mgr.step();
+    clock.advance(0.25);
+    mgr.step();
+    expect(seen).toEqual([
+      { name: 'watch', time: 0, frame: 0 },
+      { name: 'watch', time: 0.5, frame: 1 },
+      { name: 'watch', time: 0.75, frame: 2 },
+    ]);
+    expect(mgr.frameCount).toBe(3);
+  });
+
+  it('names a task after its function when no name is given', () => {
+    const mgr = new TaskManager();
+    function pollTheReader(): number {
+      return Task.cont;
+    }
+    expect(mgr.add(pollTheReader).name).toBe('pollTheReader');
+  });
+
+  it('again with delayTime 0 runs next frame; with a delay, once that time has passed', () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    let fast = 0;
+    let slow = 0;
+    mgr.add(() => {
+      fast++;
+      return Task.again;
+    }, 'fast');
+    mgr.add((t) => {
+      slow++;
+      t.delayTime = 1;
+      return Task.again;
+    }, 'slow');
+    mgr.step(); // both run; slow sleeps until +1 s
+    clock.advance(0.4);
+    mgr.step();
+    clock.advance(0.4);
+    mgr.step();
+    expect([fast, slow]).toEqual([3, 1]);
+    clock.advance(0.2); // +1.0 s: due
+    mgr.step();
+    expect([fast, slow]).toEqual([4, 2]);
+  });
+
+  it('doMethodLater waits for its delay, then repeats at that interval with again', () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    const times: number[] = [];
+    const task = mgr.doMethodLater(2, (t) => {
+      times.push(t.time);
+      return times.length < 3 ? Task.again : Task.done;
+    }, 'later');
+    expect(task.delayTime).toBe(2);
+    mgr.step();
+    clock.advance(1.999);
+    mgr.step();
+    expect(times).toEqual([]);
+    clock.advance(0.001);
+    mgr.step();
+    clock.advance(2);
+    mgr.step();
+    clock.advance(2);
+    mgr.step();
+    clock.advance(2);
+    mgr.step();
+    expect(times.map((t) => Math.round(t * 1000) / 1000)).toEqual([2, 4, 6]);
+    expect(task.isAlive()).toBe(false);
+  });
+
+  it('add with options.delay defers the first run', () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    let runs = 0;
+    mgr.add(() => void runs++, 'deferred', 0, { delay: 0.5 });
+    mgr.step();
+    expect(runs).toBe(0);
+    clock.advance(0.5);
+    mgr.step();
+    expect(runs).toBe(1);
+  });
+
+  it('tasks added during a frame first run in the next frame', () => {
+    const mgr = new TaskManager();
+    const order: string[] = [];
+    mgr.add(() => {
+      order.push('parent');
+      if (!mgr.hasTaskNamed('child')) {
+        mgr.add((t) => {
+          order.push(`child@${t.frame}`);
+          return Task.cont;
+        }, 'child', 100);
+      }
+      return Task.cont;
+    }, 'parent');
+    mgr.step();
+    expect(order).toEqual(['parent']);
+    mgr.step();
+    expect(order).toEqual(['parent', 'parent', 'child@0']);
+  });
+
+  it('remove by name removes every task with it and returns the count', () => {
+    const mgr = new TaskManager();
+    let runs = 0;
+    const body = (): number => {
+      runs++;
+      return Task.cont;
+    };
+    mgr.add(body, 'poll');
+    mgr.add(body, 'poll');
+    const other = mgr.add(body, 'other');
+    expect(mgr.getTasksNamed('poll')).toHaveLength(2);
+    expect(mgr.remove('poll')).toBe(2);
+    expect(mgr.remove('poll')).toBe(0);
+    expect(mgr.hasTaskNamed('poll')).toBe(false);
+    expect(mgr.remove(other)).toBe(1);
+    expect(other.remove()).toBe(false);
+    mgr.step();
+    expect(runs).toBe(0);
+  });
+
+  it('a task removed during a frame does not run later in that frame', () => {
+    const mgr = new TaskManager();
+    const order: string[] = [];
+    mgr.add(() => {
+      order.push('first');
+      mgr.remove('second');
+      return Task.cont;
+    }, 'first', 0);
+    mgr.add(() => {
+      order.push('second');
+      return Task.cont;
+    }, 'second', 1);
+    mgr.step();
+    mgr.step();
+    expect(order).toEqual(['first', 'first']);
+  });
+
+  it('a throwing task propagates out of step, skips the rest of the frame and stays scheduled', () => {
+    const mgr = new TaskManager();
+    let after = 0;
+    mgr.add(() => {
+      throw new Error('boom');
+    }, 'bad', 0);
+    mgr.add(() => {
+      after++;
+      return Task.cont;
+    }, 'after', 1);
+    expect(() => mgr.step()).toThrow('boom');
+    expect(after).toBe(0);
+    expect(mgr.hasTaskNamed('bad')).toBe(true);
+    mgr.remove('bad');
+    mgr.step();
+    expect(after).toBe(1);
+  });
+
+  it('rejects what is not a synchronous task function', () => {
+    const mgr = new TaskManager();
+    expect(() => mgr.add(42 as never, 'n')).toThrow(TypeError);
+    expect(() => mgr.add(42 as never, 'n')).toThrow(/fn must be a function, got 42/);
+    expect(() => mgr.add((async () => Task.cont) as never, 'async')).toThrow(/async function/);
+    expect(() => mgr.add(() => Task.cont, 7 as never)).toThrow(/name must be a string/);
+    expect(() => mgr.add(() => Task.cont, 'x', Number.NaN)).toThrow(RangeError);
+    expect(() => mgr.doMethodLater(-1, () => Task.cont, 'x')).toThrow(/delaySeconds must be a finite number/);
+    expect(() => mgr.remove(3 as never)).toThrow(TypeError);
+    expect(mgr.getTasks()).toHaveLength(0);
+  });
+
+  it('a task that returns a Promise throws a TypeError from step and is removed', () => {
+    const mgr = new TaskManager();
+    // Not an `async` function, so add() cannot tell: step() catches it when it returns.
+    mgr.add((() => Promise.resolve(Task.cont)) as never, 'sneaky');
+    expect(() => mgr.step()).toThrow(/returned a Promise: tasks must be synchronous/);
+    expect(mgr.hasTaskNamed('sneaky')).toBe(false);
+  });
+
+  it('a task that returns something else throws a TypeError and is removed', () => {
+    const mgr = new TaskManager();
+    mgr.add((() => 'yes') as never, 'odd');
+    expect(() => mgr.step()).toThrow(/returned "yes": expected Task.cont/);
+    expect(mgr.hasTaskNamed('odd')).toBe(false);
+  });
+
+  it('refuses to step from inside a task', () => {
+    const mgr = new TaskManager();
+    mgr.add(() => {
+      mgr.step();
+      return Task.cont;
+    }, 'nested');
+    expect(() => mgr.step()).toThrow(/from inside a task/);
+  });
+});
+
+describe('TaskManager.run', () => {
+  it('runs until no task remains', async () => {
+    const mgr = new TaskManager();
+    let runs = 0;
+    mgr.add(() => (++runs < 5 ? Task.cont : Task.done), 'five');
+    await withDeadline(mgr.run(), 5000, 'run');
+    expect(runs).toBe(5);
+    expect(mgr.isRunning()).toBe(false);
+  });
+
+  it('yields to the event loop between frames', async () => {
+    const mgr = new TaskManager();
+    let ioTurns = 0;
+    let frames = 0;
+    const ticker = setInterval(() => ioTurns++, 1);
+    try {
+      mgr.add(() => (++frames < 100_000 && ioTurns < 3 ? Task.cont : Task.done), 'spin');
+      await withDeadline(mgr.run(), 5000, 'run');
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(ioTurns).toBeGreaterThanOrEqual(3);
+  });
+
+  it('stop() from outside ends the run promptly, even while waiting for a timer', async () => {
+    const mgr = new TaskManager();
+    let runs = 0;
+    mgr.doMethodLater(3600, () => void runs++, 'in-an-hour');
+    const running = mgr.run();
+    expect(mgr.isRunning()).toBe(true);
+    setImmediate(() => mgr.stop());
+    await withDeadline(running, 2000, 'run after stop');
+    expect(runs).toBe(0);
+    expect(mgr.hasTaskNamed('in-an-hour')).toBe(true);
+  });
+
+  it('stop() from a task finishes that frame, then ends the run', async () => {
+    const mgr = new TaskManager();
+    const order: string[] = [];
+    mgr.add(() => {
+      order.push('stopper');
+      mgr.stop();
+      return Task.cont;
+    }, 'stopper', 0);
+    mgr.add(() => {
+      order.push('after');
+      return Task.cont;
+    }, 'after', 1);
+    await withDeadline(mgr.run(), 2000, 'run');
+    expect(order).toEqual(['stopper', 'after']);
+    expect(mgr.getTasks()).toHaveLength(2);
+  });
+
+  it('caps the frame rate with timers', async () => {
+    const mgr = new TaskManager();
+    const started = performance.now();
+    let frames = 0;
+    mgr.add(() => {
+      frames++;
+      return Task.cont;
+    }, 'count');
+    const running = mgr.run({ frameRate: 60 });
+    const stopper = setTimeout(() => mgr.stop(), 500);
+    try {
+      await withDeadline(running, 5000, 'run at 60 Hz');
+    } finally {
+      clearTimeout(stopper);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const rate = frames / seconds;
+    // ~60 frames/s; a busy loop would make tens of thousands. Loose bounds for slow CI.
+    expect(frames).toBeGreaterThan(5);
+    expect(rate).toBeLessThan(75);
+    expect(rate).toBeGreaterThan(10);
+  });
+
+  it('sleeps until the earliest doMethodLater task instead of spinning', async () => {
+    const mgr = new TaskManager();
+    const started = performance.now();
+    let ranAfter = 0;
+    mgr.doMethodLater(0.05, () => {
+      ranAfter = performance.now() - started;
+    }, 'later');
+    await withDeadline(mgr.run(), 5000, 'run');
+    expect(ranAfter).toBeGreaterThanOrEqual(45);
+    // A spinning loop would have stepped thousands of empty frames in 50 ms.
+    expect(mgr.frameCount).toBeLessThanOrEqual(3);
+  });
+
+  it('a task added while run() sleeps is run without waiting for the sleeper', async () => {
+    const mgr = new TaskManager();
+    mgr.doMethodLater(3600, () => Task.done, 'sleeper');
+    const running = mgr.run();
+    let ran = false;
+    setImmediate(() =>
+      mgr.add(() => {
+        ran = true;
+        mgr.stop();
+      }, 'newcomer'),
+    );
+    await withDeadline(running, 2000, 'run');
+    expect(ran).toBe(true);
+  });
+
+  it('removing the last task from outside ends the run', async () => {
+    const mgr = new TaskManager();
+    mgr.doMethodLater(3600, () => Task.done, 'sleeper');
+    const running = mgr.run();
+    setImmediate(() => mgr.remove('sleeper'));
+    await withDeadline(running, 2000, 'run');
+  });
+
+  it('rejects with the error of a task that throws', async () => {
+    const mgr = new TaskManager();
+    let runs = 0;
+    mgr.add(() => {
+      if (++runs === 3) throw new Error('task failed on frame 3');
+      return Task.cont;
+    }, 'flaky');
+    await expect(withDeadline(mgr.run(), 2000, 'run')).rejects.toThrow('task failed on frame 3');
+    expect(mgr.isRunning()).toBe(false);
+  });
+
+  it('rejects with a TypeError when a task returns a Promise', async () => {
+    const mgr = new TaskManager();
+    mgr.add((() => Promise.reject(new Error('inner'))) as never, 'promised');
+    await expect(withDeadline(mgr.run(), 2000, 'run')).rejects.toThrow(TypeError);
+  });
+
+  it('validates its options and refuses to run twice', async () => {
+    const mgr = new TaskManager();
+    expect(() => mgr.run({ frameRate: 0 })).toThrow(RangeError);
+    expect(() => mgr.run({ frameRate: Number.POSITIVE_INFINITY })).toThrow(/frameRate must be a positive finite number/);
+    mgr.add(() => Task.cont, 'forever');
+    const running = mgr.run();
+    expect(() => mgr.run()).toThrow(/already running/);
+    mgr.stop();
+    await withDeadline(running, 2000, 'run');
+  });
+
+  it('resolves at once when there are no tasks', async () => {
+    await withDeadline(new TaskManager().run(), 2000, 'run');
+  });
+});
