@@ -374,6 +374,7 @@ export class QueuedConnectionManager {
   /** A worker shard died: its connections are reset with reason 'error'. */
   private onShardFailed(shard: ShardHandle, error: Error): void {
     this.lastError = error;
+    this.reader?.shardFailed(shard.index);
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
       this.connections.delete(conn.id);

@@ -39,8 +39,6 @@ export class QueuedConnectionReader {
     manager.attachReader(this, numThreads);
     // A datagram must fit one ring record: a small ring lowers the default limit.
     this.settings.maxDatagramSize = Math.min(this.settings.maxDatagramSize, this.ringLimit());
-    // A small ringCapacity holds less than 65535 bytes: a larger datagram would not fit a ring record.
-    this.settings.maxDatagramSize = Math.min(this.settings.maxDatagramSize, this.ringLimit());
   }
 
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
@@ -197,6 +195,14 @@ export class QueuedConnectionReader {
 
   /** Panda3D's poll(): a no-op here, since shards read continuously. */
   poll(): void {}
+
+  /** Called by the manager when shard `index` died: a record held from its ring is void. */
+  shardFailed(index: number): void {
+    if (this.pendingShard === index) {
+      this.pendingShard = -1;
+      this.pendingConnection = null;
+    }
+  }
 
   /** Called by the manager when `conn` closed: forgets it. */
   forget(conn: Connection): void {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Piscina } from 'piscina';
 import { Shard } from '../workers/shard.js';
-import { fdHelperError, loadFdHelper } from './fd-helper.js';
+import { fdHelperError, loadFdHelper, type FdHelper } from './fd-helper.js';
 import type { ManagerSettings } from './queued-connection-manager.js';
 import { ShardHandle } from './shard-handle.js';
 
@@ -34,6 +34,8 @@ export class ShardSet {
   readonly handles: ShardHandle[] = [];
   private pool: Piscina | null = null;
   private readonly tasks: Promise<void>[] = [];
+  private helper: FdHelper | null = null;
+  private stopping = false;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -60,6 +62,7 @@ export class ShardSet {
       return;
     }
     log('worker mode: %d shard threads', numThreads);
+    this.helper = helper;
     this.pool = new Piscina({
       filename: shardWorkerFile(),
       minThreads: numThreads,
@@ -88,6 +91,7 @@ export class ShardSet {
 
   /** Asks every shard to flush and end; waits for them (bounded), then stops the pool. */
   async shutdown(): Promise<void> {
+    this.stopping = true;
     for (const handle of this.handles) if (!handle.failed) handle.shutdown();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
@@ -98,12 +102,22 @@ export class ShardSet {
     if (this.pool !== null) await this.pool.destroy();
   }
 
+  /**
+   * Watches a shard's task. A worker shard that dies is reported (its connections are
+   * reset) and replaced by a fresh shard with new rings in the same slot; piscina starts
+   * the thread for it.
+   */
   private track(handle: ShardHandle, task: Promise<void>): void {
     this.tasks.push(
       task.catch((error: Error) => {
         handle.failed = true;
         log('shard %d failed: %s', handle.index, error.message);
         this.onFailed(handle, error);
+        if (this.stopping || this.pool === null) return;
+        const fresh = new ShardHandle(handle.index, this.settings.ringCapacity, null, this.helper);
+        this.handles[handle.index] = fresh;
+        log('shard %d replaced', handle.index);
+        this.track(fresh, this.pool.run(fresh.init(this.settings)));
       }),
     );
   }

@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Datagram } from '../../src/shared/datagram.js';
+import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import type { Connection } from '../../src/main/connection.js';
+import type { ResetReason } from '../../src/shared/reset-reason.js';
+import { Peer, closeAll, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
+
+afterEach(closeAll);
+
+/** Connections seen in a reset queue, by any call of resetOf. */
+const queuedResets = new WeakSet<Connection>();
+
+/** Polls the server (data and reset queue) until `conn` is in the reset queue; returns its reason. */
+async function resetOf(server: TestServer, conn: Connection, label: string): Promise<ResetReason | null> {
+  const ptr = new PointerToConnection();
+  const dg = new Datagram();
+  await pollUntil(
+    () => {
+      // Resets queue behind their connection's data: consume it to reach them.
+      while (server.reader.getData(dg));
+      while (server.manager.getResetConnection(ptr)) queuedResets.add(ptr.p()!);
+      return queuedResets.has(conn);
+    },
+    { label, timeoutMs: 10_000 },
+  );
+  return conn.getResetReason();
+}
+
+describe.each([0, 2])('limits with %i shards', (n) => {
+  it('resets a connection whose header announces more than setMaxDatagramSize, before its body', async () => {
+    const server = await startServer(n);
+    server.reader.setMaxDatagramSize(100);
+    const bad = await Peer.connect(server.port);
+    const badConn = await server.accept();
+    const good = await Peer.connect(server.port);
+    const goodConn = await server.accept();
+    // A valid datagram first, then a header announcing 101 bytes and no body.
+    await bad.write(Buffer.concat([frame([1, 2, 3]), Buffer.from([101, 0])]));
+    const dg = new Datagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the valid datagram' });
+    expect(Array.from(dg.getMessage())).toEqual([1, 2, 3]);
+    expect(await resetOf(server, badConn, 'the oversized reset')).toBe('oversized-datagram');
+    await pollUntil(() => bad.closed, { label: 'the bad peer to be closed' });
+    // The other connection carries on.
+    await good.write(frame([9]));
+    await pollUntil(() => server.reader.getData(dg), { label: 'the good datagram' });
+    expect(Array.from(dg.getMessage())).toEqual([9]);
+    expect(server.reader.isConnectionOk(goodConn)).toBe(true);
+  });
+
+  it('validates setMaxDatagramSize against the header size and the ring', async () => {
+    const server = await startServer(n);
+    expect(() => server.reader.setMaxDatagramSize(0)).toThrow(/from 1 to 65535, got 0/);
+    expect(() => server.reader.setMaxDatagramSize(65536)).toThrow(RangeError);
+    server.reader.setTcpHeaderSize(4);
+    server.reader.setMaxDatagramSize(1_000_000);
+    expect(server.reader.getMaxDatagramSize()).toBe(1_000_000);
+  });
+
+  it('closes clients beyond maxConnections at once, counts them, and leaves the others alone', async () => {
+    const server = await startServer(n, { manager: { maxConnections: 2 } });
+    const peers = [await Peer.connect(server.port), await Peer.connect(server.port)];
+    const conns = [await server.accept(), await server.accept()];
+    const extra = await Peer.connect(server.port);
+    await pollUntil(() => extra.closed, { label: 'the extra client to be closed' });
+    expect(server.manager.getRejectedConnectionCount()).toBe(1);
+    expect(server.manager.getStats().rejectedConnections).toBe(1);
+    expect(server.listener.newConnectionAvailable()).toBe(false);
+    await peers[1].write(frame([7, 7]));
+    const dg = new Datagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'data from an admitted client' });
+    expect(Array.from(dg.getMessage())).toEqual([7, 7]);
+    expect(conns.every((c) => server.reader.isConnectionOk(c))).toBe(true);
+  });
+
+  it('resets a connection that receives nothing for idleTimeoutMs, and spares a talkative one', async () => {
+    const server = await startServer(n, { manager: { idleTimeoutMs: 300 } });
+    const quiet = await Peer.connect(server.port);
+    const quietConn = await server.accept();
+    const chatty = await Peer.connect(server.port);
+    const chattyConn = await server.accept();
+    const talk = setInterval(() => chatty.socket.write(frame([1])), 50);
+    try {
+      const started = Date.now();
+      expect(await resetOf(server, quietConn, 'the idle reset')).toBe('idle-timeout');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      await pollUntil(() => quiet.closed, { label: 'the idle peer to be closed' });
+      expect(chattyConn.open).toBe(true);
+      expect(chattyConn.getResetReason()).toBeNull();
+    } finally {
+      clearInterval(talk);
+    }
+  });
+
+  it('resets a client that does not read with slow-consumer while another keeps receiving', async () => {
+    const server = await startServer(n, { manager: { sendBacklogLimit: 256 * 1024 } });
+    const slow = await Peer.connect(server.port);
+    const slowConn = await server.accept();
+    const fast = await Peer.connect(server.port, { keepFrames: false, keepBytes: false });
+    const fastConn = await server.accept();
+    slow.socket.pause(); // never reads: the kernel's buffers fill, then the shard's backlog grows
+    const dg = new Datagram();
+    dg.padBytes(1000);
+    let sentToFast = 0;
+    // Both get the same datagrams, paced by what the reading client has taken (at most 64
+    // in flight): it is never behind, while the one that does not read falls ever further.
+    await pollUntil(
+      () => {
+        while (sentToFast - fast.frameCount < 64) {
+          server.writer.send(dg, slowConn);
+          if (!server.writer.send(dg, fastConn)) break;
+          sentToFast++;
+        }
+        server.reader.dataAvailable();
+        return slowConn.getResetReason() !== null;
+      },
+      { label: 'the slow consumer reset', timeoutMs: 30_000 },
+    );
+    expect(slowConn.getResetReason()).toBe('slow-consumer');
+    await pollUntil(
+      () => {
+        server.reader.dataAvailable();
+        return fast.frameCount === sentToFast || !fastConn.open;
+      },
+      { label: 'every datagram sent to the fast client' },
+    );
+    expect(fastConn.getResetReason()).toBeNull();
+    expect(fast.frameCount).toBe(sentToFast);
+  });
+
+  it('send returns false past the writer queue size and getCurrentQueueSize reports it', async () => {
+    const server = await startServer(n);
+    await Peer.connect(server.port);
+    const conn = await server.accept();
+    server.writer.setMaxQueueSize(5);
+    expect(server.writer.getMaxQueueSize()).toBe(5);
+    const dg = new Datagram();
+    dg.addUint32(1);
+    let accepted = 0;
+    while (server.writer.send(dg, conn)) accepted++;
+    expect(accepted).toBe(5);
+    expect(server.writer.getCurrentQueueSize()).toBe(5);
+    await pollUntil(() => server.writer.getCurrentQueueSize() === 0, { label: 'the queue to drain' });
+    expect(server.writer.send(dg, conn)).toBe(true);
+    expect(() => server.writer.setMaxQueueSize(0)).toThrow(/positive integer, got 0/);
+  });
+});
+
+describe('worker shard faults', () => {
+  it('resets the connections of a shard whose thread dies, replaces it, and new connections work', async () => {
+    const server = await startServer(2);
+    const peers: Peer[] = [];
+    const conns: Connection[] = [];
+    for (let i = 0; i < 4; i++) {
+      peers.push(await Peer.connect(server.port));
+      conns.push(await server.accept());
+    }
+    const shards = server.manager.getShards();
+    const doomed = shards[0];
+    const onDoomed = conns.filter((c) => c.shard === doomed);
+    expect(onDoomed.length).toBe(2);
+    // Kill the thread running shard 0, as a crash inside it would.
+    const pool = (server.manager as unknown as { shards: { pool: { threads: { terminate(): Promise<number> }[] } } })
+      .shards.pool;
+    const threads = pool.threads;
+    await Promise.all(threads.map((t) => t.terminate()));
+    for (const conn of conns) expect(await resetOf(server, conn, `reset of ${conn.toString()}`)).toBe('error');
+    expect(server.manager.getLastError()).not.toBeNull();
+    // Fresh shards take new connections and carry data both ways.
+    await pollUntil(() => server.manager.getShards().every((s) => !s.failed), { label: 'replacement shards' });
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    await peer.write(frame([4, 2]));
+    const dg = new Datagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'data on a replacement shard' });
+    expect(Array.from(dg.getMessage())).toEqual([4, 2]);
+    expect(server.writer.send(dg, conn)).toBe(true);
+    await pollUntil(() => peer.frameCount === 1, { label: 'the echo from a replacement shard' });
+    await server.close();
+  });
+});
