@@ -29,7 +29,8 @@ export class ConnectionWriter {
   /**
    * Queues `dg` for `conn`. Returns false, sending nothing, when the connection is closed
    * (never throws for a gone peer), the writer's queue is full, or the shard's ring has no
-   * room now. Throws a RangeError for a datagram too long for the header size.
+   * room now. Throws a RangeError for a datagram too long for the header size or for the
+   * shard's ring (`ringCapacity / 2 - 12` bytes with its header), since no retry could send it.
    */
   send(dg: Datagram, conn: Connection, _block = false): boolean {
     if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${String(dg)}`);
@@ -43,6 +44,11 @@ export class ConnectionWriter {
     if (length > maxPayloadForHeader(headerSize)) {
       throw new RangeError(
         `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${maxPayloadForHeader(headerSize)})`,
+      );
+    }
+    if (headerSize + length > shard.outbound.maxPayload) {
+      throw new RangeError(
+        `ConnectionWriter.send: a ${length}-byte datagram cannot fit the shard's ${shard.outbound.capacity}-byte ring (at most ${shard.outbound.maxPayload - headerSize}); raise the manager's ringCapacity`,
       );
     }
     if (shard.queuedSends() >= this.maxQueueSize) return false;

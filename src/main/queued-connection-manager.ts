@@ -255,9 +255,13 @@ export class QueuedConnectionManager {
     return true;
   }
 
-  /** True when a reset connection is waiting in the queue. */
+  /**
+   * True when a reset connection is waiting in the queue. A connection's reset is queued
+   * once the reader has delivered all of its data, so poll the reader too.
+   */
   resetConnectionAvailable(): boolean {
     if (this.reader === null) this.pollEvents();
+    else this.reader.dataAvailable();
     return this.resets.length > 0;
   }
 

@@ -124,7 +124,6 @@ export class ShardHandle {
    */
   send(conn: Connection, payload: Uint8Array, length: number, headerSize: HeaderSize): boolean {
     const ring = this.outbound;
-    if (headerSize + length > ring.maxPayload) return false;
     const at = ring.reserve(RecordKind.SEND, conn.id, headerSize + length);
     if (at < 0) {
       this.commit();
