@@ -24,7 +24,7 @@ export interface QueuedConnectionManagerOptions {
   closeLingerMs?: number;
   /** How long close() waits for the shards to flush and end before it stops them (ms). Default 5000. */
   shutdownTimeoutMs?: number;
-  /** A read connection that receives nothing for this long is reset as `idle-timeout` (ms). Default 0: never. */
+  /** A read connection that completes no datagram for this long is reset as `idle-timeout` (ms). Default 0: never. */
   idleTimeoutMs?: number;
   /** Most open TCP streams; clients beyond it are closed at once and counted. Default 0: no limit. */
   maxConnections?: number;

@@ -19,7 +19,11 @@ export interface ShardInit {
   sendBacklogLimit: number;
   /** How long a locally closed connection may wait for its peer's FIN before it is destroyed (ms). */
   closeLingerMs: number;
-  /** A read connection that receives nothing for this long is reset as `idle-timeout` (ms; 0: never). */
+  /**
+   * A read connection that completes no datagram for this long is reset as `idle-timeout`
+   * (ms; 0: never). Counting datagrams, not bytes, also ends a peer that trickles a
+   * datagram a byte at a time, or announces one and never sends it.
+   */
   idleTimeoutMs: number;
 }
 
@@ -46,7 +50,7 @@ class ShardConnection {
   outLength = 0;
   dirty = false;
   lingerTimer: NodeJS.Timeout | null = null;
-  /** The shard's clock when bytes last arrived (or reading began). */
+  /** The shard's clock when a datagram last completed (or reading began). */
   lastActivity = 0;
 
   constructor(
@@ -83,6 +87,7 @@ export class Shard implements FrameSink {
   /** A coarse clock (ms), advanced by the idle sweep, so no datagram pays for Date.now(). */
   private clock = Date.now();
   private idleTimer: NodeJS.Timeout | null = null;
+  private readonly idleSweepMs: number;
 
   constructor(
     private readonly init: ShardInit,
@@ -92,9 +97,11 @@ export class Shard implements FrameSink {
     this.outbound = new SpscRing(init.outbound);
     this.stats = init.stats;
     this.onSpace = this.resumeBlocked.bind(this);
+    // Sweeping four times per timeout: activity is stamped with the coarse clock, at most
+    // one sweep stale, so a reset comes between 1x and 1.5x the timeout, never early.
+    this.idleSweepMs = Math.max(10, init.idleTimeoutMs >>> 2);
     if (init.idleTimeoutMs > 0) {
-      // Sweeping four times per timeout bounds the overshoot to a quarter of it.
-      this.idleTimer = setInterval(this.sweepIdle.bind(this), Math.max(10, init.idleTimeoutMs >>> 2));
+      this.idleTimer = setInterval(this.sweepIdle.bind(this), this.idleSweepMs);
       this.idleTimer.unref();
     }
   }
@@ -117,9 +124,10 @@ export class Shard implements FrameSink {
   /** A socket chunk for `conn` (bound once per connection as its 'data' listener). */
   onData(conn: ShardConnection, chunk: Buffer): void {
     if (conn.closing || conn.ended) return;
-    conn.lastActivity = this.clock;
     this.current = conn;
+    const before = this.datagramsIn;
     const status = conn.decoder.write(chunk, this);
+    if (this.datagramsIn !== before) conn.lastActivity = this.clock;
     this.publishInbound();
     if (status === DecodeStatus.PAUSED) this.block(conn);
     else if (status === DecodeStatus.OVERSIZED) this.reset(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
@@ -181,6 +189,7 @@ export class Shard implements FrameSink {
       }
       if (conn.ended && !this.reportClosed(conn)) break;
       conn.blocked = false;
+      conn.lastActivity = this.clock;
       if (conn.reading && !conn.closing && !conn.ended) conn.socket.resume();
     }
     this.publishInbound();
@@ -404,7 +413,7 @@ export class Shard implements FrameSink {
   /** Resets every read connection that has received nothing for idleTimeoutMs. */
   private sweepIdle(): void {
     const now = (this.clock = Date.now());
-    const limit = this.init.idleTimeoutMs;
+    const limit = this.init.idleTimeoutMs + this.idleSweepMs;
     for (const conn of this.connections.values()) {
       // A blocked connection is silent because we stopped reading it, not because its peer is.
       if (conn.reading && !conn.blocked && !conn.closing && !conn.ended && now - conn.lastActivity > limit) {
