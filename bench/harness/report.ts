@@ -29,6 +29,8 @@ export interface RunSettings {
   connectRate: number;
   /** Shards of the harness's own ringwire client. */
   clientShards: number;
+  /** Seconds the run waited, after sending stopped, for the last echoes (--grace); older reports lack it. */
+  graceSeconds?: number;
 }
 
 /** One sample per second of the measured window. */
@@ -114,6 +116,10 @@ export interface ComparisonReport {
   runs: RunReport[];
   /** target → its receivedPerSecond / the baseline's. */
   ratios: Record<string, number>;
+  /** latency and soak: target → its p99 round trip / the baseline's (lower is better). */
+  p99Ratios?: Record<string, number>;
+  /** Targets that could not be measured (failed to start, no connection, …) → why. */
+  failures?: Record<string, string>;
 }
 
 /** What `--json` writes: one run, or a comparison. */
