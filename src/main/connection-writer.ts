@@ -1,6 +1,8 @@
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
+import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
 import { Connection } from './connection.js';
+import { NetAddress } from './net-address.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
 import { checkManager, checkThreads } from './reader-arguments.js';
 
@@ -32,7 +34,14 @@ export class ConnectionWriter {
    * room now. Throws a RangeError for a datagram too long for the header size or for the
    * shard's ring (`ringCapacity / 2 - 12` bytes with its header), since no retry could send it.
    */
-  send(dg: Datagram, conn: Connection, _block = false): boolean {
+  send(dg: Datagram, conn: Connection, block?: boolean): boolean;
+  /**
+   * Sends `dg` as one UDP packet from `conn` (a UDP connection) to `address`, with Panda3D's
+   * checksum header unless in raw mode. Returns false when the connection is closed or the
+   * queue is full; throws a RangeError for more than a UDP packet can carry (65505 bytes).
+   */
+  send(dg: Datagram, conn: Connection, address: NetAddress, block?: boolean): boolean;
+  send(dg: Datagram, conn: Connection, addressOrBlock?: NetAddress | boolean, _block = false): boolean {
     if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${String(dg)}`);
     if (!(conn instanceof Connection)) {
       throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${String(conn)}`);
@@ -40,6 +49,20 @@ export class ConnectionWriter {
     const shard = conn.shard;
     if (!conn.open || shard === null || shard.failed) return false;
     const length = dg.getLength();
+    if (conn.kind === 'udp') {
+      const to = addressOrBlock instanceof NetAddress ? addressOrBlock : conn.udpDestination;
+      if (to === null) {
+        throw new TypeError('ConnectionWriter.send: a UDP connection opened by port needs an address to send to');
+      }
+      const header = this.raw ? 0 : 2;
+      if (header + length > MAX_UDP_PAYLOAD) {
+        throw new RangeError(
+          `ConnectionWriter.send: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
+        );
+      }
+      if (shard.queuedSends() >= this.maxQueueSize) return false;
+      return shard.sendTo(conn, dg.getMessage(), length, to, this.raw);
+    }
     const headerSize = this.raw ? 0 : this.headerSize;
     if (length > maxPayloadForHeader(headerSize)) {
       throw new RangeError(
@@ -55,7 +78,12 @@ export class ConnectionWriter {
     return shard.send(conn, dg.getMessage(), length, headerSize);
   }
 
-  /** Raw mode: datagrams are sent without a length header. */
+  /** True when `dg` fits Panda3D's UDP datagram limit (maximum_udp_datagram, 1500 bytes). */
+  isValidForUdp(dg: Datagram): boolean {
+    return dg.getLength() <= MAXIMUM_UDP_DATAGRAM;
+  }
+
+  /** Raw mode: datagrams are sent without a length header (TCP) or checksum (UDP). */
   setRawMode(raw: boolean): void {
     if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
     this.raw = raw;

@@ -6,8 +6,8 @@ import type { QueuedConnectionManager } from './queued-connection-manager.js';
 import type { QueuedConnectionReader } from './queued-connection-reader.js';
 import type { ShardHandle } from './shard-handle.js';
 
-/** What a Connection is: a listening rendezvous or a TCP stream. */
-export type ConnectionKind = 'rendezvous' | 'tcp';
+/** What a Connection is: a listening rendezvous, a TCP stream, or a UDP socket. */
+export type ConnectionKind = 'rendezvous' | 'tcp' | 'udp';
 
 /**
  * One socket, as Panda3D's Connection: a TCP rendezvous (listening) or a TCP stream. The
@@ -25,6 +25,8 @@ export class Connection {
   shard: ShardHandle | null = null;
   /** The listening server of a rendezvous. */
   server: net.Server | null = null;
+  /** Where a UDP connection opened for a host sends by default (null: give an address to send). */
+  udpDestination: NetAddress | null = null;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */
@@ -33,7 +35,7 @@ export class Connection {
     private readonly manager: QueuedConnectionManager,
   ) {}
 
-  /** The peer's address (a stream) or the bound address (a rendezvous). */
+  /** The peer's address (a stream) or the bound address (a rendezvous, a UDP socket). */
   getAddress(): NetAddress {
     return this.address;
   }

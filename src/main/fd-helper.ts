@@ -1,4 +1,6 @@
+import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
+import type net from 'node:net';
 
 /** The native fd helper's functions (native/fd-helper.c). */
 export interface FdHelper {
@@ -30,4 +32,21 @@ export function loadFdHelper(): FdHelper | null {
 /** Why {@link loadFdHelper} returned null, or '' when it loaded. */
 export function fdHelperError(): string {
   return loadError;
+}
+
+/**
+ * The OS descriptor of a TCP or UDP socket, or -1 when it has none (not POSIX, or not
+ * open). Node keeps it on the socket's internal handle; a UDP socket keeps that handle
+ * under its state symbol (its public `_handle` getter is deprecated).
+ */
+export function socketFd(socket: net.Socket | dgram.Socket): number {
+  let handle: { fd?: number } | undefined;
+  if ('remoteAddress' in socket) {
+    handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+  } else {
+    const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+    handle = state ? (socket as unknown as Record<symbol, { handle?: { fd?: number } }>)[state]?.handle : undefined;
+  }
+  const fd = handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }

@@ -15,6 +15,10 @@ export interface ManagerStats {
   bytesOut: number;
   /** Times a socket was paused because its shard's inbound ring was full. */
   pauses: number;
+  /** UDP packets dropped: shorter than the checksum header, or a checksum that does not match. */
+  udpRejected: number;
+  /** UDP packets dropped because the inbound ring was full (UDP makes no delivery promise). */
+  udpOverflow: number;
   /** Clients closed at accept because `maxConnections` were open. */
   rejectedConnections: number;
   /** The fullest inbound ring's fill, 0 to 1. */
@@ -31,6 +35,8 @@ export function collectStats(shards: readonly ShardHandle[], rejectedConnections
     datagramsOut: 0,
     bytesOut: 0,
     pauses: 0,
+    udpRejected: 0,
+    udpOverflow: 0,
     rejectedConnections,
     inboundRingFill: 0,
   };
@@ -42,6 +48,8 @@ export function collectStats(shards: readonly ShardHandle[], rejectedConnections
     sum.datagramsOut += stats[StatSlot.DATAGRAMS_OUT];
     sum.bytesOut += stats[StatSlot.BYTES_OUT];
     sum.pauses += stats[StatSlot.PAUSES];
+    sum.udpRejected += stats[StatSlot.UDP_REJECTED];
+    sum.udpOverflow += stats[StatSlot.UDP_OVERFLOW];
     sum.inboundRingFill = Math.max(sum.inboundRingFill, shard.inbound.usedBytes() / shard.inbound.capacity);
   }
   return sum;

@@ -8,6 +8,8 @@ const NO_ADDRESS = new NetAddress();
 export class NetDatagram extends Datagram {
   private connection: Connection | null = null;
   private address: NetAddress = NO_ADDRESS;
+  /** The sender of a UDP datagram: this datagram's own, refilled on each getData. */
+  private readonly udpSender = new NetAddress();
 
   /** The connection the datagram arrived on, or null for one built locally. */
   getConnection(): Connection | null {
@@ -23,6 +25,13 @@ export class NetDatagram extends Datagram {
   setConnection(connection: Connection | null): void {
     this.connection = connection;
     this.address = connection === null ? NO_ADDRESS : connection.getAddress();
+  }
+
+  /** Sets a UDP datagram's connection and sender (copied into this datagram's own address). */
+  setUdpSource(connection: Connection, ip: string, port: number): void {
+    this.connection = connection;
+    this.udpSender.setFromSocket(ip, port);
+    this.address = this.udpSender;
   }
 
   /** Sets the address alone. */

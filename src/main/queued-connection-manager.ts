@@ -1,7 +1,9 @@
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { debuglog } from 'node:util';
-import { RecordKind } from '../shared/record-kind.js';
+import { AdoptKind, RecordKind } from '../shared/record-kind.js';
 import { resetReasonName } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
 import { collectStats, type ManagerStats } from './manager-stats.js';
@@ -210,6 +212,64 @@ export class QueuedConnectionManager {
     return this.handOver(conn, socket) ? conn : null;
   }
 
+  /**
+   * Opens a UDP socket: `(port = 0)` binds it to `port` on every interface, to receive and
+   * to send with an address; `(host, port, forBroadcast = false)` binds an ephemeral port
+   * and makes `host:port` where `send(dg, conn)` goes without an address (`forBroadcast`
+   * allows broadcast addresses). Add it to a reader to receive. Resolves null when the
+   * socket cannot be opened (getLastError() says why).
+   */
+  async openUDPConnection(port?: number): Promise<Connection | null>;
+  async openUDPConnection(host: string, port: number, forBroadcast?: boolean): Promise<Connection | null>;
+  async openUDPConnection(a: number | string = 0, b?: number, forBroadcast = false): Promise<Connection | null> {
+    let destination: NetAddress | null = null;
+    let bindPort = 0;
+    let family: 4 | 6 = 4;
+    if (typeof a === 'number') {
+      bindPort = checkPort('openUDPConnection', a);
+    } else if (typeof a === 'string') {
+      checkPort('openUDPConnection', b);
+      if (typeof forBroadcast !== 'boolean') {
+        throw new TypeError(`openUDPConnection: forBroadcast must be a boolean, got ${String(forBroadcast)}`);
+      }
+      let ip = a;
+      if (net.isIP(a) === 0) {
+        try {
+          ip = (await lookup(a)).address;
+        } catch (error) {
+          this.lastError = error as Error;
+          return null;
+        }
+      }
+      destination = new NetAddress();
+      destination.setHost(ip, b as number);
+      family = net.isIPv6(ip) ? 6 : 4;
+    } else {
+      throw new TypeError(`openUDPConnection: expected a port or a host, got ${String(a)}`);
+    }
+    this.assertOpen('openUDPConnection');
+    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const error = await new Promise<Error | null>((resolve) => {
+      socket.once('error', resolve);
+      socket.bind(bindPort, () => {
+        socket.off('error', resolve);
+        resolve(null);
+      });
+    });
+    if (error !== null || this.closing) {
+      this.lastError = error ?? new Error('the manager closed');
+      socket.close();
+      return null;
+    }
+    if (forBroadcast) socket.setBroadcast(true);
+    const conn = new Connection(this.nextId++, 'udp', this);
+    const bound = socket.address();
+    conn.getAddress().setFromSocket(bound.address, bound.port);
+    conn.udpDestination = destination;
+    const kind = forBroadcast ? AdoptKind.UDP_BROADCAST : AdoptKind.UDP;
+    return this.handOver(conn, socket, kind) ? conn : null;
+  }
+
   /** The last failure of an open call (EADDRINUSE, ECONNREFUSED, a timeout), or null. */
   getLastError(): Error | null {
     return this.lastError;
@@ -347,16 +407,17 @@ export class QueuedConnectionManager {
   }
 
   /** Gives `socket` to the least-loaded shard. False (socket destroyed) when that fails. */
-  private handOver(conn: Connection, socket: net.Socket): boolean {
+  private handOver(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
     const shard = this.shards.pick();
     try {
-      if (!shard.adopt(conn, socket)) {
+      if (!shard.adopt(conn, socket, kind)) {
         this.lastError = new Error(`could not hand ${conn.toString()} to shard ${shard.index}: its ring is full`);
         return false;
       }
     } catch (error) {
       this.lastError = error as Error;
-      socket.destroy();
+      if ('destroy' in socket) socket.destroy();
+      else socket.close();
       return false;
     }
     conn.shard = shard;

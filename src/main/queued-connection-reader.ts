@@ -1,17 +1,27 @@
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import type { ReadSettings } from '../shared/read-record.js';
+import type { SpscRing } from '../shared/spsc-ring.js';
 import { RecordKind } from '../shared/record-kind.js';
+import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/udp-framing.js';
 import { Connection } from './connection.js';
+import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
 import { checkManager, checkThreads } from './reader-arguments.js';
 
 /**
  * Called once per datagram by {@link QueuedConnectionReader.drain}: `bytes[offset,
- * offset + length)` is the payload, valid only during the call.
+ * offset + length)` is the payload, valid only during the call. `from` is the sender of a
+ * UDP datagram (one reused object: copy what you keep), null for TCP.
  */
-export type DatagramVisitor = (bytes: Uint8Array, offset: number, length: number, connection: Connection) => void;
+export type DatagramVisitor = (
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  connection: Connection,
+  from: NetAddress | null,
+) => void;
 
 /**
  * Reads datagrams from its connections (Panda3D's QueuedConnectionReader). Shards cut the
@@ -25,6 +35,9 @@ export class QueuedConnectionReader {
   private pendingConnection: Connection | null = null;
   /** The shard to look at first: moves on after each datagram so no shard starves another. */
   private nextShard = 0;
+  private readonly addressText = new UdpAddressText();
+  /** The sender handed to drain visitors for UDP datagrams. */
+  private readonly udpFrom = new NetAddress();
 
   /**
    * `numThreads` worker shards read the connections; 0 reads them on the main thread.
@@ -46,7 +59,7 @@ export class QueuedConnectionReader {
     if (!(conn instanceof Connection)) {
       throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${String(conn)}`);
     }
-    if (!conn.open || conn.kind !== 'tcp' || conn.getManager() !== this.manager || conn.reader !== null) return false;
+    if (!conn.open || conn.kind === 'rendezvous' || conn.getManager() !== this.manager || conn.reader !== null) return false;
     if (conn.shard === null || !conn.shard.startReading(conn, this.settings)) return false;
     conn.reader = this;
     return true;
@@ -76,7 +89,7 @@ export class QueuedConnectionReader {
       const shard = shards[index];
       const ring = shard.inbound;
       while (ring.next()) {
-        if (ring.kind === RecordKind.DATA) {
+        if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
           const conn = connections.get(ring.connectionId);
           // Data of a connection closed locally meanwhile is dropped with it.
           if (conn === undefined || !conn.open) continue;
@@ -100,8 +113,16 @@ export class QueuedConnectionReader {
     const shards = this.manager.getShards();
     const index = this.pendingShard;
     const ring = shards[index].inbound;
-    dg.assign(ring.bytes, ring.offset, ring.length);
-    if (dg instanceof NetDatagram) dg.setConnection(this.pendingConnection);
+    if (ring.kind === RecordKind.UDP_DATA) {
+      const at = ring.offset;
+      dg.assign(ring.bytes, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE);
+      if (dg instanceof NetDatagram) {
+        dg.setUdpSource(this.pendingConnection!, this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
+      }
+    } else {
+      dg.assign(ring.bytes, ring.offset, ring.length);
+      if (dg instanceof NetDatagram) dg.setConnection(this.pendingConnection);
+    }
     this.pendingShard = -1;
     this.pendingConnection = null;
     this.nextShard = index + 1 < shards.length ? index + 1 : 0;
@@ -117,8 +138,7 @@ export class QueuedConnectionReader {
     const shards = this.manager.getShards();
     const count = shards.length;
     if (this.pendingShard >= 0 && max > 0) {
-      const ring = shards[this.pendingShard].inbound;
-      visitor(ring.bytes, ring.offset, ring.length, this.pendingConnection!);
+      this.visit(shards[this.pendingShard].inbound, visitor, this.pendingConnection!);
       delivered++;
       this.pendingShard = -1;
       this.pendingConnection = null;
@@ -131,10 +151,10 @@ export class QueuedConnectionReader {
       const share = max === Infinity ? Infinity : Math.ceil((max - delivered) / (count - index));
       let taken = 0;
       while (taken < share && ring.next()) {
-        if (ring.kind === RecordKind.DATA) {
+        if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
           const conn = connections.get(ring.connectionId);
           if (conn === undefined || !conn.open) continue;
-          visitor(ring.bytes, ring.offset, ring.length, conn);
+          this.visit(ring, visitor, conn);
           taken++;
         } else {
           this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
@@ -146,7 +166,21 @@ export class QueuedConnectionReader {
     return delivered;
   }
 
-  /** Raw mode: no length header; each socket read is delivered as one datagram. Applies to connections added afterwards. */
+  /** Hands the ring's current DATA or UDP_DATA record to `visitor`. */
+  private visit(ring: SpscRing, visitor: DatagramVisitor, conn: Connection): void {
+    if (ring.kind === RecordKind.UDP_DATA) {
+      const at = ring.offset;
+      this.udpFrom.setFromSocket(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
+      visitor(ring.bytes, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE, conn, this.udpFrom);
+    } else {
+      visitor(ring.bytes, ring.offset, ring.length, conn, null);
+    }
+  }
+
+  /**
+   * Raw mode: no length header (TCP: each socket read is delivered as one datagram) and no
+   * checksum (UDP). Applies to connections added afterwards.
+   */
   setRawMode(raw: boolean): void {
     if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
     this.settings.raw = raw;

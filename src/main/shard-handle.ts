@@ -1,13 +1,16 @@
+import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { writeFrameHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdoptFd, writeReadSettings, type ReadSettings } from '../shared/read-record.js';
-import { RecordKind } from '../shared/record-kind.js';
+import { AdoptKind, RecordKind } from '../shared/record-kind.js';
+import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/shard-stats.js';
 import { SpscRing } from '../shared/spsc-ring.js';
 import { copyBytes } from '../shared/copy-bytes.js';
 import type { LocalSockets, ShardInit } from '../workers/shard.js';
 import type { Connection } from './connection.js';
-import type { FdHelper } from './fd-helper.js';
+import { socketFd, type FdHelper } from './fd-helper.js';
+import type { NetAddress } from './net-address.js';
 
 /**
  * The main thread's side of one shard: the consumer end of its inbound ring, the producer
@@ -59,21 +62,25 @@ export class ShardHandle {
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
    * false (and destroys the socket) when the hand-over fails.
    */
-  adopt(conn: Connection, socket: net.Socket): boolean {
+  adopt(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
+    const discard = (): void => {
+      if ('destroy' in socket) socket.destroy();
+      else socket.close();
+    };
     let fd = -1;
     if (this.localSockets === null) {
-      const handleFd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (this.fdHelper === null || typeof handleFd !== 'number' || handleFd < 0) {
-        socket.destroy();
+      const handleFd = socketFd(socket);
+      if (this.fdHelper === null || handleFd < 0) {
+        discard();
         return false;
       }
       fd = this.fdHelper.dupFd(handleFd);
-      socket.destroy();
+      discard();
     }
-    const at = this.outbound.reserve(RecordKind.ADOPT, conn.id, ADOPT_PAYLOAD_SIZE);
+    const at = this.outbound.reserve(RecordKind.ADOPT, conn.id, ADOPT_PAYLOAD_SIZE, kind);
     if (at < 0) {
       if (fd >= 0) this.fdHelper!.closeFd(fd);
-      else socket.destroy();
+      else discard();
       return false;
     }
     if (this.localSockets !== null) this.localSockets.set(conn.id, socket);
@@ -131,6 +138,31 @@ export class ShardHandle {
     }
     const header = writeFrameHeader(ring.bytes, at, length, headerSize);
     copyBytes(ring.bytes, at + header, payload, 0, length);
+    this.sends++;
+    if (ring.stagedBytes() > this.commitThreshold) this.commit();
+    else this.scheduleCommit();
+    return true;
+  }
+
+  /**
+   * Frames `payload[0, length)` as one UDP packet to `to` (with Panda3D's checksum header
+   * unless `raw`) straight into the outbound ring. False when the ring is full now.
+   */
+  sendTo(conn: Connection, payload: Uint8Array, length: number, to: NetAddress, raw: boolean): boolean {
+    const ring = this.outbound;
+    const header = raw ? 0 : 2;
+    const at = ring.reserve(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length);
+    if (at < 0) {
+      this.commit();
+      return false;
+    }
+    writeUdpAddress(ring.bytes, at, to.getIpString(), to.getPort());
+    if (!raw) {
+      const sum = udpChecksum(payload, 0, length);
+      ring.bytes[at + UDP_ADDRESS_SIZE] = sum & 0xff;
+      ring.bytes[at + UDP_ADDRESS_SIZE + 1] = sum >>> 8;
+    }
+    copyBytes(ring.bytes, at + UDP_ADDRESS_SIZE + header, payload, 0, length);
     this.sends++;
     if (ring.stagedBytes() > this.commitThreshold) this.commit();
     else this.scheduleCommit();

@@ -5,25 +5,37 @@
  *   DATA    one datagram's payload for connectionId
  *   OPENED  the shard has adopted connectionId (payload empty)
  *   CLOSED  connectionId is gone; aux = its ResetReasonCode. Always after its last DATA.
+ *   UDP_DATA  one UDP datagram: the sender's address (udp-framing.ts) then the payload
  *
  * Outbound ring (main → shard):
- *   ADOPT     take connectionId: payload is an AdoptRecord (adopt-record.ts)
+ *   ADOPT     take connectionId: payload is its fd (read-record.ts); aux = AdoptKind
  *   SEND      write payload (already framed) to connectionId's socket
  *   READ      start (aux = 1) or stop (aux = 0) reading connectionId
  *   CLOSE     flush connectionId's pending writes, then close it
  *   OPTION    set a socket option: aux = SocketOption, payload[0] = 0 or 1
  *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0)
+ *   SEND_TO   send one UDP packet (already framed): destination address then bytes
  */
 export const RecordKind = {
   DATA: 1,
   OPENED: 2,
   CLOSED: 3,
+  UDP_DATA: 4,
   ADOPT: 16,
   SEND: 17,
   READ: 18,
   CLOSE: 19,
   OPTION: 20,
   SHUTDOWN: 21,
+  SEND_TO: 22,
+} as const;
+
+/** What an ADOPT record hands over (its aux byte). */
+export const AdoptKind = {
+  TCP: 0,
+  UDP: 1,
+  /** A UDP socket that may send to broadcast addresses. */
+  UDP_BROADCAST: 2,
 } as const;
 
 /** The socket options an OPTION record sets (its aux byte). */

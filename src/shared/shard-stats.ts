@@ -10,6 +10,8 @@
  * slot 3  BYTES_OUT       bytes (with headers) handed to its sockets
  * slot 4  CONNECTIONS     connections the shard holds now
  * slot 5  PAUSES          times a socket was paused because the inbound ring was full
+ * slot 6  UDP_REJECTED    UDP packets dropped: shorter than the header or a bad checksum
+ * slot 7  UDP_OVERFLOW    UDP packets dropped because the inbound ring was full
  * ```
  */
 export const StatSlot = {
@@ -19,6 +21,8 @@ export const StatSlot = {
   BYTES_OUT: 3,
   CONNECTIONS: 4,
   PAUSES: 5,
+  UDP_REJECTED: 6,
+  UDP_OVERFLOW: 7,
 } as const;
 
 export const STAT_SLOTS = 8;

@@ -1,11 +1,13 @@
+import type dgram from 'node:dgram';
 import net from 'node:net';
 import { DecodeStatus, FrameDecoder, type FrameSink } from '../shared/frame-decoder.js';
 import { readAdoptFd, readReadSettings } from '../shared/read-record.js';
-import { RecordKind, SocketOption } from '../shared/record-kind.js';
+import { AdoptKind, RecordKind, SocketOption } from '../shared/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/shard-stats.js';
 import { SpscRing } from '../shared/spsc-ring.js';
 import { copyBytes } from '../shared/copy-bytes.js';
+import { UdpEndpoints } from './udp-endpoints.js';
 
 /** What a shard needs: its two rings, its stats block and its limits. */
 export interface ShardInit {
@@ -28,7 +30,7 @@ export interface ShardInit {
 }
 
 /** Socket objects handed over in-process (single-thread mode), by connection id. */
-export type LocalSockets = Map<number, net.Socket>;
+export type LocalSockets = Map<number, net.Socket | dgram.Socket>;
 
 const MIN_OUT_BUFFER = 4096;
 
@@ -88,6 +90,7 @@ export class Shard implements FrameSink {
   private clock = Date.now();
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idleSweepMs: number;
+  private readonly udp: UdpEndpoints;
 
   constructor(
     private readonly init: ShardInit,
@@ -97,6 +100,7 @@ export class Shard implements FrameSink {
     this.outbound = new SpscRing(init.outbound);
     this.stats = init.stats;
     this.onSpace = this.resumeBlocked.bind(this);
+    this.udp = new UdpEndpoints(this.inbound, this.stats, this.maybeFinish.bind(this), this.awaitSpace.bind(this));
     // Sweeping four times per timeout: activity is stamped with the coarse clock, at most
     // one sweep stale, so a reset comes between 1x and 1.5x the timeout, never early.
     this.idleSweepMs = Math.max(10, init.idleTimeoutMs >>> 2);
@@ -193,6 +197,7 @@ export class Shard implements FrameSink {
       if (conn.reading && !conn.closing && !conn.ended) conn.socket.resume();
     }
     this.publishInbound();
+    this.udp.retryReports();
     blocked.splice(0, i);
     if (blocked.length > 0) this.awaitSpace();
     else this.maybeFinish();
@@ -200,7 +205,13 @@ export class Shard implements FrameSink {
 
   // ── connection lifecycle ──────────────────────────────────────────────────
 
-  private adopt(id: number, fd: number): void {
+  private adopt(id: number, fd: number, kind: number): void {
+    if (kind !== AdoptKind.TCP) {
+      const local = this.localSockets?.get(id) as dgram.Socket | undefined;
+      this.localSockets?.delete(id);
+      this.udp.adopt(id, fd, local, kind === AdoptKind.UDP_BROADCAST);
+      return;
+    }
     let socket: net.Socket | undefined;
     if (fd >= 0) {
       try {
@@ -211,7 +222,7 @@ export class Shard implements FrameSink {
         socket = undefined;
       }
     } else {
-      socket = this.localSockets?.get(id);
+      socket = this.localSockets?.get(id) as net.Socket | undefined;
       this.localSockets?.delete(id);
     }
     if (!socket) {
@@ -342,13 +353,20 @@ export class Shard implements FrameSink {
       const conn = this.connections.get(ring.connectionId);
       switch (kind) {
         case RecordKind.ADOPT:
-          this.adopt(ring.connectionId, readAdoptFd(ring.bytes, ring.offset));
+          this.adopt(ring.connectionId, readAdoptFd(ring.bytes, ring.offset), ring.aux);
           break;
         case RecordKind.READ:
           if (conn) this.setReading(conn, ring.aux === 1, ring.bytes, ring.offset);
+          else if (ring.aux === 1) this.udp.setReading(ring.connectionId, true, readReadSettings(ring.bytes, ring.offset).raw);
+          else this.udp.setReading(ring.connectionId, false, false);
           break;
         case RecordKind.CLOSE:
           if (conn) this.closeGracefully(conn);
+          else this.udp.close(ring.connectionId, ResetReasonCode.CLOSED_LOCALLY);
+          break;
+        case RecordKind.SEND_TO:
+          sends++;
+          bytesOut += this.udp.sendTo(ring.connectionId, ring.bytes, ring.offset, ring.length);
           break;
         case RecordKind.OPTION:
           if (conn && !conn.ended) this.setOption(conn, ring.aux, ring.bytes[ring.offset] === 1);
@@ -364,6 +382,7 @@ export class Shard implements FrameSink {
     this.flushDirty();
     if (this.shuttingDown) {
       for (const conn of this.connections.values()) this.closeGracefully(conn);
+      this.udp.closeAll();
     }
   }
 
@@ -424,7 +443,13 @@ export class Shard implements FrameSink {
 
   /** Ends run() once shutting down and every connection has been reported closed. */
   private maybeFinish(): void {
-    if (this.shuttingDown && this.connections.size === 0 && this.blocked.length === 0 && this.finished) {
+    if (
+      this.shuttingDown &&
+      this.connections.size === 0 &&
+      this.udp.size === 0 &&
+      this.blocked.length === 0 &&
+      this.finished
+    ) {
       if (this.idleTimer) clearInterval(this.idleTimer);
       const finished = this.finished;
       this.finished = null;

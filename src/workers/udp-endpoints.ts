@@ -1,0 +1,173 @@
+import dgram from 'node:dgram';
+import { RecordKind } from '../shared/record-kind.js';
+import { ResetReasonCode } from '../shared/reset-reason.js';
+import { StatSlot } from '../shared/shard-stats.js';
+import type { SpscRing } from '../shared/spsc-ring.js';
+import { copyBytes } from '../shared/copy-bytes.js';
+import {
+  UDP_ADDRESS_SIZE,
+  UDP_HEADER_SIZE,
+  UdpAddressText,
+  readUdpPort,
+  udpChecksum,
+  writeUdpAddress,
+} from '../shared/udp-framing.js';
+
+/** One UDP socket a shard owns. */
+class UdpEndpoint {
+  reading = false;
+  raw = false;
+  closed = false;
+  readonly onMessage: (message: Buffer, from: dgram.RemoteInfo) => void;
+
+  constructor(
+    readonly id: number,
+    readonly socket: dgram.Socket,
+    owner: UdpEndpoints,
+  ) {
+    this.onMessage = owner.onMessage.bind(owner, this);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A shard's UDP sockets: packets are checked against Panda3D's checksum header (unless in
+ * raw mode) and written to the inbound ring with their sender's address; SEND_TO records
+ * become packets. UDP keeps no order or delivery promise, so a packet that does not fit
+ * the ring is dropped and counted rather than held.
+ */
+export class UdpEndpoints {
+  private readonly endpoints = new Map<number, UdpEndpoint>();
+  private readonly addressText = new UdpAddressText();
+  /** CLOSED records that did not fit the ring yet. */
+  private readonly unreported: { id: number; reason: number }[] = [];
+
+  constructor(
+    private readonly inbound: SpscRing,
+    private readonly stats: Float64Array,
+    private readonly onIdle: () => void,
+    private readonly needSpace: () => void,
+  ) {}
+
+  get size(): number {
+    return this.endpoints.size + this.unreported.length;
+  }
+
+  has(id: number): boolean {
+    return this.endpoints.has(id);
+  }
+
+  /** Takes a UDP socket: a duplicated fd (worker) or the socket object (main-thread shard). */
+  adopt(id: number, fd: number, local: dgram.Socket | undefined, broadcast: boolean): void {
+    let socket = local;
+    if (socket === undefined && fd >= 0) {
+      try {
+        socket = dgram.createSocket({ type: 'udp4' });
+        socket.bind({ fd });
+      } catch {
+        socket = undefined;
+      }
+    }
+    if (socket === undefined) {
+      this.report(id, ResetReasonCode.ERROR);
+      return;
+    }
+    const endpoint = new UdpEndpoint(id, socket, this);
+    this.endpoints.set(id, endpoint);
+    socket.on('message', endpoint.onMessage);
+    socket.on('error', () => this.close(id, ResetReasonCode.ERROR));
+    if (broadcast) {
+      // setBroadcast needs a bound socket: an adopted fd is bound once 'listening' fires.
+      if (local !== undefined) socket.setBroadcast(true);
+      else socket.once('listening', () => socket.setBroadcast(true));
+    }
+  }
+
+  setReading(id: number, on: boolean, raw: boolean): void {
+    const endpoint = this.endpoints.get(id);
+    if (endpoint === undefined) return;
+    endpoint.reading = on;
+    endpoint.raw = raw;
+  }
+
+  /** One received packet: check it, then queue it with its sender's address. */
+  onMessage(endpoint: UdpEndpoint, message: Buffer, from: dgram.RemoteInfo): void {
+    if (!endpoint.reading || endpoint.closed) return;
+    let start = 0;
+    if (!endpoint.raw) {
+      if (message.length < UDP_HEADER_SIZE) {
+        this.stats[StatSlot.UDP_REJECTED]++;
+        return;
+      }
+      const expected = message[0] | (message[1] << 8);
+      if (udpChecksum(message, UDP_HEADER_SIZE, message.length) !== expected) {
+        this.stats[StatSlot.UDP_REJECTED]++;
+        return;
+      }
+      start = UDP_HEADER_SIZE;
+    }
+    const length = message.length - start;
+    const ring = this.inbound;
+    if (UDP_ADDRESS_SIZE + length > ring.maxPayload) {
+      this.stats[StatSlot.UDP_REJECTED]++;
+      return;
+    }
+    const at = ring.reserve(RecordKind.UDP_DATA, endpoint.id, UDP_ADDRESS_SIZE + length);
+    if (at < 0) {
+      this.stats[StatSlot.UDP_OVERFLOW]++;
+      return;
+    }
+    writeUdpAddress(ring.bytes, at, from.address, from.port);
+    copyBytes(ring.bytes, at + UDP_ADDRESS_SIZE, message, start, length);
+    ring.commit();
+    this.stats[StatSlot.DATAGRAMS_IN]++;
+    this.stats[StatSlot.BYTES_IN] += length;
+  }
+
+  /** Sends one framed packet from a SEND_TO record. Returns the bytes handed to the socket. */
+  sendTo(id: number, bytes: Uint8Array, offset: number, length: number): number {
+    const endpoint = this.endpoints.get(id);
+    if (endpoint === undefined || endpoint.closed) return 0;
+    const size = length - UDP_ADDRESS_SIZE;
+    // The socket keeps the buffer until the packet is sent: it cannot point into the ring.
+    const packet = Buffer.allocUnsafe(size);
+    copyBytes(packet, 0, bytes, offset + UDP_ADDRESS_SIZE, size);
+    endpoint.socket.send(packet, readUdpPort(bytes, offset), this.addressText.ip(bytes, offset));
+    return size;
+  }
+
+  /** Closes the socket and reports CLOSED with `reason`. */
+  close(id: number, reason: number): void {
+    const endpoint = this.endpoints.get(id);
+    if (endpoint === undefined || endpoint.closed) return;
+    endpoint.closed = true;
+    this.endpoints.delete(id);
+    try {
+      endpoint.socket.close();
+    } catch {
+      // Already closed by an error: nothing left to release.
+    }
+    this.report(id, reason);
+  }
+
+  closeAll(): void {
+    for (const id of [...this.endpoints.keys()]) this.close(id, ResetReasonCode.CLOSED_LOCALLY);
+  }
+
+  /** Retries CLOSED records the ring had no room for (called when space frees). */
+  retryReports(): void {
+    const pending = this.unreported.splice(0);
+    for (const { id, reason } of pending) this.report(id, reason);
+  }
+
+  private report(id: number, reason: number): void {
+    if (this.inbound.tryWrite(RecordKind.CLOSED, id, EMPTY, 0, 0, reason)) {
+      this.inbound.commit();
+      if (this.size === 0) this.onIdle();
+    } else {
+      this.unreported.push({ id, reason });
+      this.needSpace();
+    }
+  }
+}
