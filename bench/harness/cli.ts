@@ -1,0 +1,337 @@
+/**
+ * ringwire-bench: drive a Panda3D-framed (or WebSocket) echo server hard and report what
+ * it saw. `npx ringwire-bench <workload> [flags]`, `npm run bench -- <workload> [flags]`.
+ *
+ * Exit status: 0 done; 1 a run failed, a target failed, or a run found integrity faults;
+ * 2 a bad command line; 130 interrupted (SIGINT/SIGTERM: every connection, client worker
+ * and server the harness started is closed first; a second signal exits at once).
+ */
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderHtml } from './html-report.js';
+import { createProgressPrinter, formatComparison, formatCount, formatMs, formatRunReport } from './output/console.js';
+import type { HarnessReport, RunReport, RunSettings, WorkloadName } from './report.js';
+import type { LocalTargetKind } from './targets.js';
+import { COMPARE_TARGETS, LOCAL_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
+import { InterruptedError, runWorkload } from './workloads/run-workload.js';
+import {
+  DEFAULT_CLIENT_SHARDS,
+  DEFAULT_CONNECT_RATE,
+  DEFAULT_GRACE_SECONDS,
+  DEFAULT_HEADER_SIZE,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  UsageError,
+  WORKLOADS,
+  WORKLOAD_DEFAULTS,
+  type WorkloadFlags,
+  resolveSettings,
+} from './workloads/workload-settings.js';
+
+/** After the run, how long leftover handles may keep the process alive before it exits anyway (ms). */
+const EXIT_GRACE_MS = 5000;
+
+const d = WORKLOAD_DEFAULTS;
+const USAGE = `usage: ringwire-bench <workload> [flags]
+
+Drives an echo server that speaks Panda3D's framing (a ringwire server, or any peer) —
+or binary WebSocket messages with --ws — and reports throughput, round-trip latency
+and correctness. It sends only to 127.0.0.1 unless --host is given.
+
+workloads
+  throughput    every connection sends as fast as the server echoes
+                (defaults: ${d.throughput.connections} connections, ${d.throughput.payloadMin} B, ${d.throughput.durationSeconds} s + ${d.throughput.warmupSeconds} s warm-up)
+  latency       each connection sends --rate datagrams/s; round trips timed from the
+                intended send time (coordinated omission corrected) in an HDR histogram
+                (defaults: ${d.latency.connections} connections × ${d.latency.ratePerConnection}/s, ${d.latency.payloadMin} B, ${d.latency.durationSeconds} s + ${d.latency.warmupSeconds} s warm-up)
+  connections   opens --connections at --connect-rate and holds them with a ${d.connections.ratePerConnection}/s heartbeat;
+                reports how many held, the open rate, and the server's memory per
+                connection when the harness started the server (--targets)
+                (defaults: ${d.connections.connections} connections, hold ${d.connections.durationSeconds} s)
+  soak          like latency with mixed payload sizes; every echo is checked: lost,
+                duplicated, reordered and corrupted counts must all be zero
+                (defaults: ${d.soak.connections} connections × ${d.soak.ratePerConnection}/s, ${d.soak.payloadMin}-${d.soak.payloadMax} B, ${d.soak.durationSeconds} s)
+
+target
+  --host H            server address (default ${DEFAULT_HOST}; anything but loopback must be given here)
+  --port N            server port (default ${DEFAULT_PORT})
+  --ws                speak binary WebSocket messages (a ws server) instead of Panda3D framing
+  --header-size 0|2|4 length header bytes (default ${DEFAULT_HEADER_SIZE}, Panda3D's); 0 = raw mode, throughput only
+  --targets a,b,…     start these local servers instead: ${LOCAL_TARGETS.join(', ')}
+                      (one without --compare: a single run against it)
+  --compare           run the workload against each local server in turn (default:
+                      ${COMPARE_TARGETS.join(', ')}) and print each one's ratio to ringwire-2
+
+load
+  --connections N     connections (1–65535)
+  --payload N|MIN-MAX payload bytes per datagram, fixed or a range (at least 20)
+  --duration S        measured seconds (for connections: how long they are held)
+  --warmup S          seconds of load before measuring
+  --rate N            datagrams/s per connection (latency ${d.latency.ratePerConnection}, soak ${d.soak.ratePerConnection}, connections ${d.connections.ratePerConnection}; throughput ignores it)
+  --connect-rate N    connections opened per second (default ${DEFAULT_CONNECT_RATE})
+  --client-shards N   worker shards of the harness's own ringwire client (default ${DEFAULT_CLIENT_SHARDS})
+  --grace S           after sending stops, seconds to wait for the last echoes (default ${DEFAULT_GRACE_SECONDS})
+
+output
+  --json FILE         write the report (every figure and the settings) as JSON
+  --html FILE         write a self-contained HTML report with charts
+  --quiet             no progress line
+  --help              this text
+
+exit status: 0 ok · 1 a run or target failed, or integrity faults were found · 2 bad usage · 130 interrupted
+`;
+
+/** The command line, checked. */
+interface CommandLine {
+  help: boolean;
+  workload: WorkloadName;
+  settings: RunSettings;
+  /** Local servers to start (--targets, or --compare's default list); empty for an external target. */
+  targets: LocalTargetKind[];
+  compare: boolean;
+  json: string | null;
+  html: string | null;
+  quiet: boolean;
+}
+
+function integer(text: string, flag: string, min: number, max: number): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${flag} must be an integer from ${min} to ${formatCount(max)}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function decimal(text: string, flag: string, min: number, max: number, minExclusive = false): number {
+  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(value) || value < min || (minExclusive && value === min) || value > max) {
+    const range = minExclusive ? `greater than ${min} and at most ${formatCount(max)}` : `from ${min} to ${formatCount(max)}`;
+    throw new UsageError(`--${flag} must be a number ${range}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function outputFile(text: string, flag: string): string {
+  if (text.trim() === '') throw new UsageError(`--${flag} needs a file name`);
+  const path = resolve(text);
+  const dir = dirname(path);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UsageError(`--${flag} ${text}: the directory ${dir} does not exist`);
+  }
+  return path;
+}
+
+/** Parses and checks `argv`. Throws a UsageError naming the flag and the value. */
+function parseCommandLine(argv: string[]): CommandLine {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    // node:util's own messages are clear ("Unknown option '--x'"); keep them, as usage errors.
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const help = values.help === true;
+  if (help) {
+    return { help, workload: 'throughput', settings: resolveSettings('throughput', {}), targets: [], compare: false, json: null, html: null, quiet: true };
+  }
+  if (positionals.length === 0) throw new UsageError(`name a workload: ${WORKLOADS.join(', ')}`);
+  if (positionals.length > 1) throw new UsageError(`one workload at a time, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const workload = positionals[0] as WorkloadName;
+  if (!WORKLOADS.includes(workload)) {
+    throw new UsageError(`unknown workload ${JSON.stringify(positionals[0])}: expected one of ${WORKLOADS.join(', ')}`);
+  }
+
+  const flags: WorkloadFlags = {};
+  if (values.host !== undefined) {
+    if (values.host.trim() === '') throw new UsageError('--host needs an address');
+    flags.host = values.host.trim();
+  }
+  if (values.port !== undefined) flags.port = integer(values.port, 'port', 1, 65535);
+  if (values.ws === true) flags.transport = 'ws';
+  if (values['header-size'] !== undefined) {
+    const size = values['header-size'].trim();
+    if (size !== '0' && size !== '2' && size !== '4') {
+      throw new UsageError(`--header-size must be 0, 2 or 4, got ${JSON.stringify(values['header-size'])}`);
+    }
+    flags.headerSize = Number(size) as 0 | 2 | 4;
+  }
+  if (values.connections !== undefined) flags.connections = integer(values.connections, 'connections', 1, 65535);
+  if (values.payload !== undefined) {
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(values.payload);
+    if (match === null) throw new UsageError(`--payload must be N or MIN-MAX (bytes), got ${JSON.stringify(values.payload)}`);
+    flags.payloadMin = Number(match[1]);
+    flags.payloadMax = Number(match[2] ?? match[1]);
+  }
+  if (values.duration !== undefined) flags.durationSeconds = decimal(values.duration, 'duration', 0, 86_400, true);
+  if (values.warmup !== undefined) flags.warmupSeconds = decimal(values.warmup, 'warmup', 0, 3600);
+  if (values.rate !== undefined) flags.ratePerConnection = decimal(values.rate, 'rate', 0, 100_000, true);
+  if (values['connect-rate'] !== undefined) flags.connectRate = decimal(values['connect-rate'], 'connect-rate', 0, 100_000, true);
+  if (values['client-shards'] !== undefined) flags.clientShards = integer(values['client-shards'], 'client-shards', 0, 64);
+  if (values.grace !== undefined) flags.graceSeconds = decimal(values.grace, 'grace', 0, 600);
+
+  const compare = values.compare === true;
+  let targets: LocalTargetKind[] = [];
+  if (values.targets !== undefined) {
+    const names = values.targets.split(',').map((name) => name.trim());
+    for (const name of names) {
+      if (!(LOCAL_TARGETS as readonly string[]).includes(name)) {
+        throw new UsageError(`--targets: unknown target ${JSON.stringify(name)}: expected some of ${LOCAL_TARGETS.join(', ')}`);
+      }
+    }
+    if (new Set(names).size !== names.length) throw new UsageError(`--targets names a target twice: ${values.targets}`);
+    targets = names as LocalTargetKind[];
+    if (!compare && targets.length > 1) {
+      throw new UsageError(`--targets names ${targets.length} servers: add --compare to run against each, or name one`);
+    }
+  } else if (compare) {
+    targets = [...COMPARE_TARGETS];
+  }
+  if (targets.length > 0) {
+    const external = ['host', 'port', 'ws'].filter((flag) => values[flag as 'host'] !== undefined);
+    if (external.length > 0) {
+      throw new UsageError(
+        `${compare ? '--compare' : '--targets'} starts its own servers on 127.0.0.1 (each with its transport); ${external.map((f) => `--${f}`).join(', ')} name${external.length === 1 ? 's' : ''} an external server: use one or the other`,
+      );
+    }
+  }
+
+  const settings = resolveSettings(workload, flags);
+  const json = values.json === undefined ? null : outputFile(values.json, 'json');
+  const html = values.html === undefined ? null : outputFile(values.html, 'html');
+  return { help, workload, settings, targets, compare, json, html, quiet: values.quiet === true };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      ws: { type: 'boolean' },
+      'header-size': { type: 'string' },
+      targets: { type: 'string' },
+      compare: { type: 'boolean' },
+      connections: { type: 'string' },
+      payload: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rate: { type: 'string' },
+      'connect-rate': { type: 'string' },
+      'client-shards': { type: 'string' },
+      grace: { type: 'string' },
+      json: { type: 'string' },
+      html: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function hasIntegrityFaults(run: RunReport): boolean {
+  const i = run.integrity;
+  return i !== null && i.lost + i.duplicated + i.reordered + i.corrupted > 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cli: CommandLine;
+  try {
+    cli = parseCommandLine(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`ringwire-bench: ${error.message}\nrun ringwire-bench --help for the flags\n`);
+    return 2;
+  }
+  if (cli.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`\nringwire-bench: ${signal} again: exiting now\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\nringwire-bench: ${signal}: closing connections and stopping servers (again to exit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = createProgressPrinter(process.stderr, cli.quiet);
+  const options = { signal: controller.signal, onProgress: progress.update };
+
+  try {
+    let report: HarnessReport;
+    let failed = false;
+    if (cli.compare) {
+      const comparison = await runComparison(cli.targets, cli.settings, {
+        ...options,
+        onTargetDone: (kind, outcome) => {
+          progress.end();
+          if (cli.quiet) return;
+          if (outcome instanceof Error) {
+            process.stderr.write(`${kind}: failed: ${outcome.message.split('\n')[0]}\n`);
+          } else {
+            const p99 = outcome.latency === null ? '' : `, p99 ${formatMs(outcome.latency.p99Ms)} ms`;
+            process.stderr.write(`${kind}: received ${formatCount(outcome.throughput.receivedPerSecond)}/s${p99}\n`);
+          }
+        },
+      });
+      progress.end();
+      process.stdout.write(`${formatComparison(comparison)}\n`);
+      failed = comparison.failures !== undefined || comparison.runs.some(hasIntegrityFaults);
+      report = { kind: 'comparison', node: process.version, comparison };
+    } else {
+      const run =
+        cli.targets.length === 1
+          ? await runOnLocalTarget(cli.targets[0], cli.settings, options)
+          : await runWorkload(cli.settings, { name: `${cli.settings.host}:${cli.settings.port}`, kind: 'external', pid: null }, options);
+      progress.end();
+      process.stdout.write(`${formatRunReport(run)}\n`);
+      failed = hasIntegrityFaults(run);
+      report = { kind: 'run', node: process.version, run };
+    }
+    if (cli.json !== null) {
+      writeFileSync(cli.json, `${JSON.stringify(report, null, 2)}\n`);
+      if (!cli.quiet) process.stderr.write(`report written to ${cli.json}\n`);
+    }
+    if (cli.html !== null) {
+      writeFileSync(cli.html, renderHtml(report));
+      if (!cli.quiet) process.stderr.write(`HTML report written to ${cli.html}\n`);
+    }
+    return failed ? 1 : 0;
+  } catch (error) {
+    progress.end();
+    if (error instanceof InterruptedError) {
+      process.stderr.write('ringwire-bench: interrupted\n');
+      return 130;
+    }
+    process.stderr.write(`ringwire-bench: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything opened has been closed; should a stray handle still hold the process,
+    // it exits anyway rather than hang (the harness stops by itself).
+    setTimeout(() => {
+      process.stderr.write('ringwire-bench: a handle was left open after the run; exiting\n');
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`ringwire-bench: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
