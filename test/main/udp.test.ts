@@ -1,0 +1,191 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionWriter } from '../../src/main/connection-writer.js';
+import { NetAddress } from '../../src/main/net-address.js';
+import { NetDatagram } from '../../src/main/net-datagram.js';
+import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { Datagram } from '../../src/shared/datagram.js';
+import { DatagramIterator } from '../../src/shared/datagram-iterator.js';
+import type { Connection } from '../../src/main/connection.js';
+import { closeAll, onCleanup, pollUntil } from '../helpers/net-harness.js';
+
+afterEach(closeAll);
+
+interface UdpSide {
+  manager: QueuedConnectionManager;
+  reader: QueuedConnectionReader;
+  writer: ConnectionWriter;
+}
+
+function side(n: number, raw = false): UdpSide {
+  const manager = new QueuedConnectionManager();
+  onCleanup(() => manager.close());
+  const reader = new QueuedConnectionReader(manager, n);
+  const writer = new ConnectionWriter(manager, n);
+  reader.setRawMode(raw);
+  writer.setRawMode(raw);
+  return { manager, reader, writer };
+}
+
+/** A plain node:dgram peer on 127.0.0.1 that records every packet it gets. */
+async function plainPeer(): Promise<{ socket: dgram.Socket; port: number; packets: Buffer[] }> {
+  const socket = dgram.createSocket('udp4');
+  const packets: Buffer[] = [];
+  socket.on('message', (msg) => packets.push(msg));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  onCleanup(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  return { socket, port: socket.address().port, packets };
+}
+
+/** Panda3D's UDP packet: u16 LE sum of the payload bytes, then the payload. */
+function pandaPacket(payload: number[]): Buffer {
+  const sum = payload.reduce((a, b) => a + b, 0) & 0xffff;
+  return Buffer.from([sum & 0xff, sum >>> 8, ...payload]);
+}
+
+async function openUdp(s: UdpSide, ...args: [] | [number] | [string, number, boolean?]): Promise<Connection> {
+  const conn = await (s.manager.openUDPConnection as (...a: unknown[]) => Promise<Connection | null>)(...args);
+  if (conn === null) throw new Error(`openUDPConnection failed: ${String(s.manager.getLastError())}`);
+  return conn;
+}
+
+describe.each([0, 2])('UDP with %i shards', (n) => {
+  it('round trip between two ringwire sides, with the sender address on each datagram', async () => {
+    const server = side(n);
+    const serverConn = await openUdp(server, 0);
+    expect(serverConn.kind).toBe('udp');
+    expect(server.reader.addConnection(serverConn)).toBe(true);
+    const client = side(n);
+    const clientConn = await openUdp(client, '127.0.0.1', serverConn.getAddress().getPort());
+    expect(client.reader.addConnection(clientConn)).toBe(true);
+
+    const hello = new Datagram();
+    hello.addUint16(7);
+    hello.addString('ping');
+    expect(client.writer.send(hello, clientConn)).toBe(true);
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the ping at the server' });
+    const it = new DatagramIterator(dg);
+    expect([it.getUint16(), it.getString()]).toEqual([7, 'ping']);
+    expect(dg.getConnection()).toBe(serverConn);
+    expect(dg.getAddress().getIpString()).toBe('127.0.0.1');
+    expect(dg.getAddress().getPort()).toBe(clientConn.getAddress().getPort());
+
+    const sender = new NetAddress();
+    sender.assign(dg.getAddress());
+    const reply = new Datagram();
+    reply.addString('pong');
+    expect(server.writer.send(reply, serverConn, sender)).toBe(true);
+    const back = new NetDatagram();
+    await pollUntil(() => client.reader.getData(back), { label: 'the pong at the client' });
+    expect(new DatagramIterator(back).getString()).toBe('pong');
+    expect(back.getAddress().getPort()).toBe(serverConn.getAddress().getPort());
+  });
+
+  it('matches Panda3D byte for byte, and drops short or corrupted packets, counting them', async () => {
+    const server = side(n);
+    const conn = await openUdp(server, 0);
+    server.reader.addConnection(conn);
+    const peer = await plainPeer();
+    const port = conn.getAddress().getPort();
+    peer.socket.send(Buffer.from([9]), port, '127.0.0.1'); // shorter than the header
+    peer.socket.send(Buffer.from([0x00, 0x00, 1, 2, 3]), port, '127.0.0.1'); // checksum 0, should be 6
+    peer.socket.send(pandaPacket([1, 2, 3, 250]), port, '127.0.0.1');
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the good packet' });
+    expect(Array.from(dg.getMessage())).toEqual([1, 2, 3, 250]);
+    await pollUntil(() => server.manager.getStats().udpRejected === 2, { label: 'two rejected packets counted' });
+    expect(server.reader.getData(dg)).toBe(false);
+
+    const out = new Datagram();
+    out.addUint8(0xff);
+    out.addUint8(0x02);
+    const to = new NetAddress();
+    to.setHost('127.0.0.1', peer.port);
+    expect(server.writer.send(out, conn, to)).toBe(true);
+    await pollUntil(() => peer.packets.length === 1, { label: 'the packet at the plain peer' });
+    expect(Array.from(peer.packets[0])).toEqual([0x01, 0x01, 0xff, 0x02]);
+  });
+
+  it('raw mode: no header either way', async () => {
+    const server = side(n, true);
+    const conn = await openUdp(server, 0);
+    server.reader.addConnection(conn);
+    const peer = await plainPeer();
+    peer.socket.send(Buffer.from([0, 0, 5]), conn.getAddress().getPort(), '127.0.0.1');
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the raw packet' });
+    expect(Array.from(dg.getMessage())).toEqual([0, 0, 5]);
+    const to = new NetAddress();
+    to.setHost('127.0.0.1', peer.port);
+    server.writer.send(dg, conn, to);
+    await pollUntil(() => peer.packets.length === 1, { label: 'the raw reply' });
+    expect(Array.from(peer.packets[0])).toEqual([0, 0, 5]);
+  });
+
+  it('a burst past the socket buffer loses packets, counted by sequence, and nothing breaks', async () => {
+    const server = side(n);
+    const conn = await openUdp(server, 0);
+    server.reader.addConnection(conn);
+    const peer = await plainPeer();
+    const total = 20_000;
+    const payload = new Array<number>(1000).fill(1);
+    for (let seq = 0; seq < total; seq++) {
+      payload[0] = seq & 0xff;
+      payload[1] = (seq >>> 8) & 0xff;
+      peer.socket.send(pandaPacket(payload), conn.getAddress().getPort(), '127.0.0.1');
+    }
+    // Packets from one sender arrive in order on loopback: once a marker sent after the
+    // burst arrives, whatever of the burst is missing was lost.
+    const dg = new NetDatagram();
+    const seen = new Set<number>();
+    let marker = false;
+    await pollUntil(
+      () => {
+        peer.socket.send(pandaPacket([42]), conn.getAddress().getPort(), '127.0.0.1');
+        while (server.reader.getData(dg)) {
+          const m = dg.getMessage();
+          if (dg.getLength() === 1) marker = m[0] === 42;
+          else seen.add(m[0] | (m[1] << 8));
+        }
+        return marker;
+      },
+      { label: 'a marker after the burst', timeoutMs: 20_000 },
+    );
+    const lost = total - seen.size;
+    expect(seen.size).toBeGreaterThan(0);
+    expect(lost).toBeGreaterThanOrEqual(0);
+    expect(seen.size + lost).toBe(total);
+    // No rejected packets: a loss is the socket buffer's, never a corrupted delivery.
+    expect(server.manager.getStats().udpRejected).toBe(0);
+  });
+
+  it('isValidForUdp follows Panda3D (1500 bytes); an address is needed for a port-bound socket', async () => {
+    const s = side(n);
+    const conn = await openUdp(s, 0);
+    const dg = new Datagram();
+    dg.padBytes(1500);
+    expect(s.writer.isValidForUdp(dg)).toBe(true);
+    dg.addUint8(0);
+    expect(s.writer.isValidForUdp(dg)).toBe(false);
+    expect(() => s.writer.send(dg, conn)).toThrow(/needs an address/);
+    const huge = new Datagram();
+    huge.padBytes(70_000);
+    const to = new NetAddress();
+    to.setHost('127.0.0.1', 9);
+    expect(() => s.writer.send(huge, conn, to)).toThrow(RangeError);
+    expect(s.manager.closeConnection(conn)).toBe(true);
+    expect(s.writer.send(dg, conn, to)).toBe(false);
+    expect(s.manager.closeConnection(conn)).toBe(false);
+  });
+
+  it('opening a UDP port in use resolves null with EADDRINUSE', async () => {
+    const s = side(n);
+    const busy = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve) => busy.bind(0, () => resolve()));
+    onCleanup(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+    expect(await s.manager.openUDPConnection(busy.address().port)).toBeNull();
+    expect((s.manager.getLastError() as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
+  });
+});
