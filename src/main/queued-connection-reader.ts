@@ -38,6 +38,9 @@ export class QueuedConnectionReader {
   private readonly addressText = new UdpAddressText();
   /** The sender handed to drain visitors for UDP datagrams. */
   private readonly udpFrom = new NetAddress();
+  /** The last connection looked up by id: consecutive records mostly share one. */
+  private cachedId = -1;
+  private cachedConnection: Connection | undefined = undefined;
 
   /**
    * `numThreads` worker shards read the connections; 0 reads them on the main thread.
@@ -83,20 +86,20 @@ export class QueuedConnectionReader {
     if (this.pendingShard >= 0) return true;
     const shards = this.manager.getShards();
     const count = shards.length;
-    const connections = this.manager.connections;
     let index = this.nextShard < count ? this.nextShard : 0;
     for (let visited = 0; visited < count; visited++) {
       const shard = shards[index];
       const ring = shard.inbound;
       while (ring.next()) {
         if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
-          const conn = connections.get(ring.connectionId);
+          const conn = this.connectionOf(ring.connectionId);
           // Data of a connection closed locally meanwhile is dropped with it.
           if (conn === undefined || !conn.open) continue;
           this.pendingShard = index;
           this.pendingConnection = conn;
           return true;
         }
+        this.cachedId = -1; // the event may remove a connection
         this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
       }
       index = index + 1 < count ? index + 1 : 0;
@@ -115,12 +118,12 @@ export class QueuedConnectionReader {
     const ring = shards[index].inbound;
     if (ring.kind === RecordKind.UDP_DATA) {
       const at = ring.offset;
-      dg.assign(ring.bytes, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE);
+      dg._assignFrom(ring.bytes, ring.view, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE);
       if (dg instanceof NetDatagram) {
         dg.setUdpSource(this.pendingConnection!, this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
       }
     } else {
-      dg.assign(ring.bytes, ring.offset, ring.length);
+      dg._assignFrom(ring.bytes, ring.view, ring.offset, ring.length);
       if (dg instanceof NetDatagram) dg.setConnection(this.pendingConnection);
     }
     this.pendingShard = -1;
@@ -143,7 +146,6 @@ export class QueuedConnectionReader {
       this.pendingShard = -1;
       this.pendingConnection = null;
     }
-    const connections = this.manager.connections;
     for (let index = 0; index < count; index++) {
       const shard = shards[index];
       const ring = shard.inbound;
@@ -152,18 +154,28 @@ export class QueuedConnectionReader {
       let taken = 0;
       while (taken < share && ring.next()) {
         if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
-          const conn = connections.get(ring.connectionId);
+          const conn = this.connectionOf(ring.connectionId);
           if (conn === undefined || !conn.open) continue;
           this.visit(ring, visitor, conn);
           taken++;
         } else {
-          this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
+          this.cachedId = -1; // the event may remove a connection
+        this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
         }
       }
       ring.release();
       delivered += taken;
     }
     return delivered;
+  }
+
+  /** The open-or-not connection with `id`, or undefined once it is gone. */
+  private connectionOf(id: number): Connection | undefined {
+    if (id !== this.cachedId) {
+      this.cachedConnection = this.manager.connections.get(id);
+      this.cachedId = id;
+    }
+    return this.cachedConnection;
   }
 
   /** Hands the ring's current DATA or UDP_DATA record to `visitor`. */
@@ -232,6 +244,7 @@ export class QueuedConnectionReader {
 
   /** Called by the manager when shard `index` died: a record held from its ring is void. */
   shardFailed(index: number): void {
+    this.cachedId = -1;
     if (this.pendingShard === index) {
       this.pendingShard = -1;
       this.pendingConnection = null;

@@ -175,6 +175,21 @@ export class Datagram {
     this._length = length;
   }
 
+  /**
+   * @internal The reader's refill: replaces the contents with `source[offset, offset +
+   * length)`, read through `view` (a DataView over the same bytes) four bytes at a time.
+   * No argument checks: the reader passes a ring record, whose payload is 4-byte aligned.
+   */
+  _assignFrom(source: Uint8Array, view: DataView, offset: number, length: number): void {
+    if (length > this._bytes.length) this._grow(length, 0, 'Datagram.assign');
+    const target = this._view;
+    let i = 0;
+    for (const words = length & ~3; i < words; i += 4) target.setUint32(i, view.getUint32(offset + i, true), true);
+    const bytes = this._bytes;
+    for (; i < length; i++) bytes[i] = source[offset + i];
+    this._length = length;
+  }
+
   /** Returns true if `other` is a Datagram holding the same bytes. */
   equals(other: Datagram): boolean {
     if (!(other instanceof Datagram)) return false;

@@ -58,8 +58,9 @@ export class SpscRing {
   offset = 0;
   length = 0;
 
+  /** A DataView over {@link bytes}, for word-wide reads of payloads. */
+  readonly view: DataView;
   private readonly words: Int32Array;
-  private readonly view: DataView;
   private readonly mask: number;
   // Producer side: unpublished head and the last tail seen.
   private writeHead: number;
