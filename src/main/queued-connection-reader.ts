@@ -8,6 +8,7 @@ import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
+import type { ShardHandle } from './shard-handle.js';
 import { checkManager, checkThreads } from './reader-arguments.js';
 
 /**
@@ -30,9 +31,26 @@ export type DatagramVisitor = (
 export class QueuedConnectionReader {
   private readonly settings: ReadSettings = { headerSize: 2, raw: false, maxDatagramSize: 0xffff };
   private maxDatagramSizeSet = false;
-  /** The shard whose ring is positioned on the next DATA record, or -1. */
+  /**
+   * The pending datagram, positioned by dataAvailable: its ring (null when none), shard
+   * index, connection, and where its payload lies in the ring's bytes.
+   */
+  private pendingRing: SpscRing | null = null;
   private pendingShard = -1;
   private pendingConnection: Connection | null = null;
+  private pendingOffset = 0;
+  private pendingLength = 0;
+  private pendingUdp = false;
+  /**
+   * A DATA_FRAMES record being walked: its ring stays positioned on it (and unreleased)
+   * until every frame has been handed out.
+   */
+  private batchRing: SpscRing | null = null;
+  private batchShard = -1;
+  private batchConnection: Connection | null = null;
+  private frameCursor = 0;
+  private frameEnd = 0;
+  private frameHeader = 2;
   /** The shard to look at first: moves on after each datagram so no shard starves another. */
   private nextShard = 0;
   private readonly addressText = new UdpAddressText();
@@ -83,25 +101,12 @@ export class QueuedConnectionReader {
 
   /** True when getData() has a datagram to give. Handles connection events on the way. Never blocks. */
   dataAvailable(): boolean {
-    if (this.pendingShard >= 0) return true;
+    if (this.pendingRing !== null || this.nextFrame()) return true;
     const shards = this.manager.getShards();
     const count = shards.length;
     let index = this.nextShard < count ? this.nextShard : 0;
     for (let visited = 0; visited < count; visited++) {
-      const shard = shards[index];
-      const ring = shard.inbound;
-      while (ring.next()) {
-        if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
-          const conn = this.connectionOf(ring.connectionId);
-          // Data of a connection closed locally meanwhile is dropped with it.
-          if (conn === undefined || !conn.open) continue;
-          this.pendingShard = index;
-          this.pendingConnection = conn;
-          return true;
-        }
-        this.cachedId = -1; // the event may remove a connection
-        this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
-      }
+      if (this.seek(shards[index], index)) return true;
       index = index + 1 < count ? index + 1 : 0;
     }
     return false;
@@ -113,22 +118,21 @@ export class QueuedConnectionReader {
    */
   getData(dg: Datagram): boolean {
     if (!this.dataAvailable()) return false;
-    const shards = this.manager.getShards();
-    const index = this.pendingShard;
-    const ring = shards[index].inbound;
-    if (ring.kind === RecordKind.UDP_DATA) {
-      const at = ring.offset;
-      dg._assignFrom(ring.bytes, ring.view, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE);
-      if (dg instanceof NetDatagram) {
+    const ring = this.pendingRing!;
+    const offset = this.pendingOffset;
+    dg._assignFrom(ring.bytes, ring.view, offset, this.pendingLength);
+    if (dg instanceof NetDatagram) {
+      if (this.pendingUdp) {
+        const at = offset - UDP_ADDRESS_SIZE;
         dg.setUdpSource(this.pendingConnection!, this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
+      } else {
+        dg.setConnection(this.pendingConnection);
       }
-    } else {
-      dg._assignFrom(ring.bytes, ring.view, ring.offset, ring.length);
-      if (dg instanceof NetDatagram) dg.setConnection(this.pendingConnection);
     }
-    this.pendingShard = -1;
+    // A run of frames is finished before the next shard's turn; otherwise move on.
+    if (this.batchShard < 0) this.nextShard = this.pendingShard + 1;
+    this.pendingRing = null;
     this.pendingConnection = null;
-    this.nextShard = index + 1 < shards.length ? index + 1 : 0;
     return true;
   }
 
@@ -138,35 +142,91 @@ export class QueuedConnectionReader {
    */
   drain(visitor: DatagramVisitor, max = Infinity): number {
     let delivered = 0;
+    // First what dataAvailable positioned, and the rest of a run of frames under way.
+    while (delivered < max && (this.pendingRing !== null || this.nextFrame())) {
+      this.visitPending(visitor);
+      delivered++;
+    }
     const shards = this.manager.getShards();
     const count = shards.length;
-    if (this.pendingShard >= 0 && max > 0) {
-      this.visit(shards[this.pendingShard].inbound, visitor, this.pendingConnection!);
-      delivered++;
-      this.pendingShard = -1;
-      this.pendingConnection = null;
-    }
-    for (let index = 0; index < count; index++) {
-      const shard = shards[index];
-      const ring = shard.inbound;
+    for (let index = 0; index < count && delivered < max; index++) {
       // An even share of what is left for each remaining shard, so one cannot starve another.
       const share = max === Infinity ? Infinity : Math.ceil((max - delivered) / (count - index));
       let taken = 0;
-      while (taken < share && ring.next()) {
-        if (ring.kind === RecordKind.DATA || ring.kind === RecordKind.UDP_DATA) {
-          const conn = this.connectionOf(ring.connectionId);
-          if (conn === undefined || !conn.open) continue;
-          this.visit(ring, visitor, conn);
+      while (taken < share && this.seek(shards[index], index)) {
+        do {
+          this.visitPending(visitor);
           taken++;
-        } else {
-          this.cachedId = -1; // the event may remove a connection
-        this.manager.handleEvent(shard, ring.kind, ring.connectionId, ring.aux);
-        }
+        } while (taken < share && this.nextFrame());
+        if (this.batchShard >= 0) break; // the share ran out inside a run
       }
-      ring.release();
       delivered += taken;
+      // A run left open holds its record (unreleased) and the one cursor there is: it goes
+      // on first in the next call, and no other shard may open a run before then.
+      if (this.batchShard >= 0) return delivered;
+      shards[index].inbound.release();
     }
     return delivered;
+  }
+
+  /**
+   * Reads `shard`'s records until one holds a datagram for an open connection, and makes it
+   * the pending one (for a run of frames, its first frame). Events met on the way are
+   * handled. Returns false when the ring has nothing more.
+   */
+  private seek(shard: ShardHandle, index: number): boolean {
+    const ring = shard.inbound;
+    while (ring.next()) {
+      const kind = ring.kind;
+      if (kind === RecordKind.DATA || kind === RecordKind.DATA_FRAMES || kind === RecordKind.UDP_DATA) {
+        const conn = this.connectionOf(ring.connectionId);
+        // Data of a connection closed locally meanwhile is dropped with it.
+        if (conn === undefined || !conn.open) continue;
+        this.pendingShard = index;
+        if (kind === RecordKind.DATA_FRAMES) {
+          this.batchShard = index;
+          this.batchRing = ring;
+          this.batchConnection = conn;
+          this.frameCursor = ring.offset;
+          this.frameEnd = ring.offset + ring.length;
+          this.frameHeader = ring.aux;
+          return this.nextFrame();
+        }
+        this.pendingRing = ring;
+        this.pendingConnection = conn;
+        this.pendingUdp = kind === RecordKind.UDP_DATA;
+        this.pendingOffset = this.pendingUdp ? ring.offset + UDP_ADDRESS_SIZE : ring.offset;
+        this.pendingLength = this.pendingUdp ? ring.length - UDP_ADDRESS_SIZE : ring.length;
+        return true;
+      }
+      this.cachedId = -1; // the event may remove a connection
+      this.manager.handleEvent(shard, kind, ring.connectionId, ring.aux);
+    }
+    return false;
+  }
+
+  /** Makes the next frame of the run under way the pending datagram; false when the run is done. */
+  private nextFrame(): boolean {
+    const ring = this.batchRing;
+    if (ring === null) return false;
+    const at = this.frameCursor;
+    if (at >= this.frameEnd) {
+      this.batchRing = null;
+      this.batchConnection = null;
+      this.batchShard = -1;
+      return false;
+    }
+    const bytes = ring.bytes;
+    const header = this.frameHeader;
+    const length = header === 2 ? bytes[at] | (bytes[at + 1] << 8) : ring.view.getUint32(at, true);
+    this.pendingRing = ring;
+    this.pendingShard = this.batchShard;
+    this.pendingConnection = this.batchConnection;
+    this.pendingUdp = false;
+    this.pendingOffset = at + header;
+    this.pendingLength = length;
+    this.frameCursor = at + header + length;
+    return true;
   }
 
   /** The open-or-not connection with `id`, or undefined once it is gone. */
@@ -178,14 +238,18 @@ export class QueuedConnectionReader {
     return this.cachedConnection;
   }
 
-  /** Hands the ring's current DATA or UDP_DATA record to `visitor`. */
-  private visit(ring: SpscRing, visitor: DatagramVisitor, conn: Connection): void {
-    if (ring.kind === RecordKind.UDP_DATA) {
-      const at = ring.offset;
+  /** Hands the pending datagram to `visitor` and clears it. */
+  private visitPending(visitor: DatagramVisitor): void {
+    const ring = this.pendingRing!;
+    const conn = this.pendingConnection!;
+    this.pendingRing = null;
+    this.pendingConnection = null;
+    if (this.pendingUdp) {
+      const at = this.pendingOffset - UDP_ADDRESS_SIZE;
       this.udpFrom.setFromSocket(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
-      visitor(ring.bytes, at + UDP_ADDRESS_SIZE, ring.length - UDP_ADDRESS_SIZE, conn, this.udpFrom);
+      visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, this.udpFrom);
     } else {
-      visitor(ring.bytes, ring.offset, ring.length, conn, null);
+      visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, null);
     }
   }
 
@@ -246,8 +310,13 @@ export class QueuedConnectionReader {
   shardFailed(index: number): void {
     this.cachedId = -1;
     if (this.pendingShard === index) {
-      this.pendingShard = -1;
+      this.pendingRing = null;
       this.pendingConnection = null;
+    }
+    if (this.batchShard === index) {
+      this.batchRing = null;
+      this.batchConnection = null;
+      this.batchShard = -1;
     }
   }
 

@@ -6,6 +6,9 @@
  *   OPENED  the shard has adopted connectionId (payload empty)
  *   CLOSED  connectionId is gone; aux = its ResetReasonCode. Always after its last DATA.
  *   UDP_DATA  one UDP datagram: the sender's address (udp-framing.ts) then the payload
+ *   DATA_FRAMES  several whole datagrams of connectionId as they came on the wire, each
+ *            behind its length header; aux = the header size (2 or 4). A shard sends a run
+ *            of frames that lay in one socket chunk this way: one copy instead of one each.
  *
  * Outbound ring (main → shard):
  *   ADOPT     take connectionId: payload is its fd (read-record.ts); aux = AdoptKind
@@ -21,6 +24,7 @@ export const RecordKind = {
   OPENED: 2,
   CLOSED: 3,
   UDP_DATA: 4,
+  DATA_FRAMES: 5,
   ADOPT: 16,
   SEND: 17,
   READ: 18,

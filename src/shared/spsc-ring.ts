@@ -118,6 +118,25 @@ export class SpscRing {
   // ── producer ──────────────────────────────────────────────────────────────
 
   /**
+   * True when a record with a `length`-byte payload fits now: the next {@link reserve} of
+   * that size will succeed (the producer is the only one who takes space). Throws like
+   * reserve for a record that can never fit.
+   */
+  canReserve(length: number): boolean {
+    if (length > this.maxPayload || length < 0) {
+      throw new RangeError(
+        `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
+      );
+    }
+    const span = recordSpan(length);
+    const toEnd = this.capacity - (this.writeHead & this.mask);
+    const needed = span <= toEnd ? span : toEnd + span;
+    if (this.capacity - ((this.writeHead - this.tailSeen) >>> 0) >= needed) return true;
+    this.tailSeen = Atomics.load(this.words, TAIL) >>> 0;
+    return this.capacity - ((this.writeHead - this.tailSeen) >>> 0) >= needed;
+  }
+
+  /**
    * Stages a record header for a payload of `length` bytes and returns the payload's
    * offset in {@link bytes}, for the caller to fill before {@link commit}. Returns -1
    * when the ring is too full now. Throws a RangeError when `length` exceeds

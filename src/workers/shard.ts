@@ -34,6 +34,9 @@ export type LocalSockets = Map<number, net.Socket | dgram.Socket>;
 
 const MIN_OUT_BUFFER = 4096;
 
+/** Largest DATA_FRAMES record: bounds how long one connection holds the reader. */
+const MAX_RUN_BYTES = 64 * 1024;
+
 /** One adopted socket and its framing state. Created once per connection. */
 class ShardConnection {
   decoder: FrameDecoder;
@@ -83,6 +86,18 @@ export class Shard implements FrameSink {
   private finished: (() => void) | null = null;
   /** The connection whose bytes the decoder is delivering (the sink's target). */
   private current: ShardConnection | null = null;
+  /** The socket chunk being decoded (null while resuming held data). */
+  private currentChunk: Uint8Array | null = null;
+  private currentHeader = 0;
+  /**
+   * A run of whole frames in currentChunk not yet copied: chunk[runStart, runEnd), headers
+   * included. The ring is known to have room for it (canReserve), so flushing cannot fail.
+   */
+  private runChunk: Uint8Array | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  private runFrames = 0;
+  private readonly runLimit: number;
   private datagramsIn = 0;
   private bytesIn = 0;
   private readonly onSpace: () => void;
@@ -98,6 +113,7 @@ export class Shard implements FrameSink {
   ) {
     this.inbound = new SpscRing(init.inbound);
     this.outbound = new SpscRing(init.outbound);
+    this.runLimit = Math.min(MAX_RUN_BYTES, this.inbound.maxPayload);
     this.stats = init.stats;
     this.onSpace = this.resumeBlocked.bind(this);
     this.udp = new UdpEndpoints(this.inbound, this.stats, this.maybeFinish.bind(this), this.awaitSpace.bind(this));
@@ -129,8 +145,12 @@ export class Shard implements FrameSink {
   onData(conn: ShardConnection, chunk: Buffer): void {
     if (conn.closing || conn.ended) return;
     this.current = conn;
+    this.currentChunk = chunk;
+    this.currentHeader = conn.decoder.headerSize;
     const before = this.datagramsIn;
     const status = conn.decoder.write(chunk, this);
+    this.flushRun();
+    this.currentChunk = null;
     if (this.datagramsIn !== before) conn.lastActivity = this.clock;
     this.publishInbound();
     if (status === DecodeStatus.PAUSED) this.block(conn);
@@ -140,12 +160,59 @@ export class Shard implements FrameSink {
   /** FrameSink: one decoded datagram of the current connection. False when the ring is full. */
   onDatagram(bytes: Uint8Array, start: number, length: number): boolean {
     const ring = this.inbound;
+    const header = this.currentHeader;
+    // A frame wholly inside the chunk being decoded (header included) joins a run, copied
+    // later as one DATA_FRAMES record. Anything else (the decoder's scratch, raw mode,
+    // held data) is copied now as a DATA record.
+    if (bytes === this.currentChunk && header !== 0 && start >= header) {
+      const frameStart = start - header;
+      const end = start + length;
+      if (this.runChunk !== null && frameStart === this.runEnd && end - this.runStart <= this.runLimit) {
+        if (ring.canReserve(end - this.runStart)) {
+          this.runEnd = end;
+          this.runFrames++;
+          this.datagramsIn++;
+          this.bytesIn += length;
+          return true;
+        }
+      }
+      this.flushRun();
+      if (end - frameStart > this.runLimit || !ring.canReserve(end - frameStart)) return false;
+      this.runChunk = bytes;
+      this.runStart = frameStart;
+      this.runEnd = end;
+      this.runFrames = 1;
+      this.datagramsIn++;
+      this.bytesIn += length;
+      return true;
+    }
+    this.flushRun();
     const at = ring.reserve(RecordKind.DATA, this.current!.id, length);
     if (at < 0) return false;
     copyBytes(ring.bytes, at, bytes, start, length);
     this.datagramsIn++;
     this.bytesIn += length;
     return true;
+  }
+
+  /** Copies the pending run of frames into the ring as one DATA_FRAMES record. */
+  private flushRun(): void {
+    const chunk = this.runChunk;
+    if (chunk === null) return;
+    this.runChunk = null;
+    const ring = this.inbound;
+    const header = this.currentHeader;
+    // canReserve said yes for the whole run and nothing was reserved since: `at` is never -1.
+    if (this.runFrames === 1) {
+      // One frame (a game client's usual read): a plain DATA record, nothing to walk.
+      const length = this.runEnd - this.runStart - header;
+      const at = ring.reserve(RecordKind.DATA, this.current!.id, length);
+      copyBytes(ring.bytes, at, chunk, this.runStart + header, length);
+      return;
+    }
+    const length = this.runEnd - this.runStart;
+    const at = ring.reserve(RecordKind.DATA_FRAMES, this.current!.id, length, header);
+    copyBytes(ring.bytes, at, chunk, this.runStart, length);
   }
 
   private publishInbound(): void {
