@@ -1,111 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEADLINE_MS, START_DEADLINE_MS, exitOf, killPrograms, startProgram as start, type Program } from '../helpers/example-program.js';
 
-// Worker shards load dist/workers/shard-worker.js: `npm test` builds it first.
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const START_DEADLINE_MS = 20_000;
-const DEADLINE_MS = 15_000;
-
-/** A spawned example program and the lines it printed so far. */
-interface Program {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first stdout line matching `pattern`; rejects at the deadline or when the program exits first. */
-  waitForLine(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
-}
-
-const running: Program[] = [];
 const sockets: net.Socket[] = [];
 
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
-  for (const program of running.splice(0)) {
-    if (program.child.exitCode === null && program.child.signalCode === null) {
-      program.child.kill('SIGKILL');
-      await program.exited;
-    }
-  }
+  await killPrograms();
 });
 
-/** Runs `node --import tsx examples/<file> args…` (node directly, so signals reach the program itself). */
-function start(file: string, args: string[]): Program {
-  const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  let partial = '';
-  const listeners = new Set<() => void>();
-  const program: Program = {
-    child,
-    stdout,
-    stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
-    waitForLine(pattern, ms = DEADLINE_MS) {
-      return new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          for (const line of stdout) {
-            const match = line.match(pattern);
-            if (match) {
-              finish();
-              resolve(match);
-              return true;
-            }
-          }
-          if (child.exitCode !== null || child.signalCode !== null) {
-            finish();
-            reject(new Error(`${file} exited before printing ${pattern}:\n${stdout.join('\n')}\n${program.stderr}`));
-            return true;
-          }
-          return false;
-        };
-        const timer = setTimeout(() => {
-          finish();
-          reject(new Error(`${file} did not print ${pattern} within ${ms} ms:\n${stdout.join('\n')}\n${program.stderr}`));
-        }, ms);
-        const finish = (): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        if (!check()) listeners.add(check);
-      });
-    },
-  };
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop()!;
-    stdout.push(...parts);
-    for (const listener of [...listeners]) listener();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (program.stderr += chunk));
-  child.once('exit', () => {
-    if (partial !== '') stdout.push(partial);
-    for (const listener of [...listeners]) listener();
-  });
-  running.push(program);
-  return program;
-}
-
-/** Waits for `program` to exit, at most `ms`. */
-async function exitOf(program: Program, ms = DEADLINE_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`did not exit within ${ms} ms:\n${program.stdout.join('\n')}\n${program.stderr}`)), ms);
-  });
-  try {
-    return await Promise.race([program.exited, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Starts the relay on a free port and resolves the port from its start line. */
 async function startRelay(args: string[]): Promise<{ relay: Program; port: number; line: string }> {
   const relay = start('relay-server.ts', ['--host', '127.0.0.1', '--port', '0', ...args]);
   const match = await relay.waitForLine(/^ringwire relay on 127\.0\.0\.1:(\d+) — (.*)$/, START_DEADLINE_MS);
