@@ -12,8 +12,9 @@ import { parseArgs } from 'node:util';
 import { renderHtml } from './html-report.js';
 import { createProgressPrinter, formatComparison, formatCount, formatMs, formatRunReport } from './output/console.js';
 import type { HarnessReport, RunReport, RunSettings, WorkloadName } from './report.js';
-import type { LocalTargetKind } from './targets.js';
-import { COMPARE_TARGETS, LOCAL_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
+import { integrityFaults } from './stats/integrity-checker.js';
+import { type LocalTargetKind, targetTransport } from './targets.js';
+import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
 import { InterruptedError, runWorkload } from './workloads/run-workload.js';
 import {
   DEFAULT_CLIENT_SHARDS,
@@ -22,6 +23,7 @@ import {
   DEFAULT_HEADER_SIZE,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  UDP_WORKLOADS,
   UsageError,
   WORKLOADS,
   WORKLOAD_DEFAULTS,
@@ -36,8 +38,9 @@ const d = WORKLOAD_DEFAULTS;
 const USAGE = `usage: ringwire-bench <workload> [flags]
 
 Drives an echo server that speaks Panda3D's framing (a ringwire server, or any peer) —
-or binary WebSocket messages with --ws — and reports throughput, round-trip latency
-and correctness. It sends only to 127.0.0.1 unless --host is given.
+Panda3D's UDP packets with --udp, binary WebSocket messages with --ws — and reports
+throughput, round-trip latency and correctness. It sends only to 127.0.0.1 unless
+--host is given.
 
 workloads
   throughput    every connection sends as fast as the server echoes
@@ -57,11 +60,15 @@ target
   --host H            server address (default ${DEFAULT_HOST}; anything but loopback must be given here)
   --port N            server port (default ${DEFAULT_PORT})
   --ws                speak binary WebSocket messages (a ws server) instead of Panda3D framing
+  --udp               send each datagram as one Panda3D UDP packet (2-byte checksum header)
+                      from one ringwire UDP socket per connection (${UDP_WORKLOADS.join(', ')} only); lost
+                      datagrams are reported, not failures (UDP may lose them)
   --header-size 0|2|4 length header bytes (default ${DEFAULT_HEADER_SIZE}, Panda3D's); 0 = raw mode, throughput only
   --targets a,b,…     start these local servers instead: ${LOCAL_TARGETS.join(', ')}
                       (one without --compare: a single run against it)
   --compare           run the workload against each local server in turn (default:
-                      ${COMPARE_TARGETS.join(', ')}) and print each one's ratio to ringwire-2
+                      ${COMPARE_TARGETS.join(', ')}) and print each one's ratio to ringwire-2;
+                      with --udp: ${UDP_COMPARE_TARGETS.join(', ')}, ratios to ringwire-udp-2
 
 load
   --connections N     connections (1–65535)
@@ -79,7 +86,8 @@ output
   --quiet             no progress line
   --help              this text
 
-exit status: 0 ok · 1 a run or target failed, or integrity faults were found · 2 bad usage · 130 interrupted
+exit status: 0 ok · 1 a run or target failed, or integrity faults were found (over UDP: lost
+datagrams are not faults; duplicated, reordered or corrupted ones are) · 2 bad usage · 130 interrupted
 `;
 
 /** The command line, checked. */
@@ -149,7 +157,9 @@ function parseCommandLine(argv: string[]): CommandLine {
     flags.host = values.host.trim();
   }
   if (values.port !== undefined) flags.port = integer(values.port, 'port', 1, 65535);
+  if (values.ws === true && values.udp === true) throw new UsageError('--ws and --udp each choose the transport: give one of them');
   if (values.ws === true) flags.transport = 'ws';
+  if (values.udp === true) flags.transport = 'udp';
   if (values['header-size'] !== undefined) {
     const size = values['header-size'].trim();
     if (size !== '0' && size !== '2' && size !== '4') {
@@ -182,11 +192,20 @@ function parseCommandLine(argv: string[]): CommandLine {
     }
     if (new Set(names).size !== names.length) throw new UsageError(`--targets names a target twice: ${values.targets}`);
     targets = names as LocalTargetKind[];
+    const udp = values.udp === true;
+    const misfits = targets.filter((kind) => (targetTransport(kind) === 'udp') !== udp);
+    if (misfits.length > 0) {
+      throw new UsageError(
+        udp
+          ? `--udp runs against UDP servers (${UDP_COMPARE_TARGETS.join(', ')}); --targets names ${misfits.join(', ')}`
+          : `--targets ${misfits.join(', ')} speak${misfits.length === 1 ? 's' : ''} UDP: add --udp (latency only)`,
+      );
+    }
     if (!compare && targets.length > 1) {
       throw new UsageError(`--targets names ${targets.length} servers: add --compare to run against each, or name one`);
     }
   } else if (compare) {
-    targets = [...COMPARE_TARGETS];
+    targets = [...(values.udp === true ? UDP_COMPARE_TARGETS : COMPARE_TARGETS)];
   }
   if (targets.length > 0) {
     const external = ['host', 'port', 'ws'].filter((flag) => values[flag as 'host'] !== undefined);
@@ -212,6 +231,7 @@ function parse(argv: string[]) {
       host: { type: 'string' },
       port: { type: 'string' },
       ws: { type: 'boolean' },
+      udp: { type: 'boolean' },
       'header-size': { type: 'string' },
       targets: { type: 'string' },
       compare: { type: 'boolean' },
@@ -232,8 +252,7 @@ function parse(argv: string[]) {
 }
 
 function hasIntegrityFaults(run: RunReport): boolean {
-  const i = run.integrity;
-  return i !== null && i.lost + i.duplicated + i.reordered + i.corrupted > 0;
+  return integrityFaults(run) > 0;
 }
 
 async function main(argv: string[]): Promise<number> {

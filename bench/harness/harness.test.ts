@@ -4,42 +4,16 @@
  * server, and the command line writes its JSON report and refuses bad flags. Runs the
  * compiled servers and ringwire's dist/: `npm run build` first.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HarnessReport } from './report.js';
-import { briefSettings, expectIntact, expectLatency, expectRunShape, runAgainst, withTarget } from './test-helpers.js';
+import { briefSettings, expectIntact, expectLatency, expectRunShape, runAgainst, runCli, withTarget } from './test-helpers.js';
 
-const CLI = fileURLToPath(new URL('../../dist/harness/cli.js', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'ringwire-bench-test-'));
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the compiled CLI with `args`; kills it after `timeoutMs`. */
-function runCli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('workloads against ringwire with 2 shards', () => {
   it('throughput: sends and receives, every echo intact', async () => {

@@ -111,7 +111,7 @@ function settingsSection(page: PageModel): string {
     ...(isFiniteNumber(s.graceSeconds) ? ([['Grace for the last echoes', `${formatNumber(s.graceSeconds)} s`]] as [string, string][]) : []),
     ['Rate per connection', s.ratePerConnection > 0 ? `${formatNumber(s.ratePerConnection)} datagrams/s` : 'as fast as the server accepts'],
     ['Connect rate', `${formatNumber(s.connectRate)} connections/s`],
-    ['Header size', headerSizeText(s.headerSize)],
+    ['Header size', s.transport === 'udp' ? "2 bytes (Panda3D's UDP checksum)" : headerSizeText(s.headerSize)],
     ['Client shards', formatInt(s.clientShards)],
   ];
   if (page.kind === 'run') {
@@ -210,7 +210,11 @@ function summarySection(page: PageModel): string {
 
   rows.push({ group: 'Integrity (every echo verified)' });
   if (runs.some((run) => run.integrity !== null && run.integrity !== undefined)) {
-    rows.push({ label: 'Lost', cells: runs.map((run) => mustBeZero(run.integrity?.lost)) });
+    // UDP may lose datagrams: its count is reported, not marked as a fault.
+    rows.push({
+      label: 'Lost',
+      cells: runs.map((run) => (run.settings?.transport === 'udp' && isFiniteNumber(run.integrity?.lost) ? plain(`${formatInt(run.integrity.lost)} (UDP)`) : mustBeZero(run.integrity?.lost))),
+    });
     rows.push({ label: 'Duplicated', cells: runs.map((run) => mustBeZero(run.integrity?.duplicated)) });
     rows.push({ label: 'Reordered', cells: runs.map((run) => mustBeZero(run.integrity?.reordered)) });
     rows.push({ label: 'Corrupted', cells: runs.map((run) => mustBeZero(run.integrity?.corrupted)) });
@@ -696,6 +700,7 @@ function headerSizeText(size: number): string {
 }
 
 function transportText(transport: string): string {
+  if (transport === 'udp') return 'UDP (Panda3D packets: checksum header, then the payload)';
   return transport === 'ws' ? 'WebSocket (binary messages)' : transport === 'tcp' ? 'TCP (Panda3D framing)' : String(transport);
 }
 

@@ -7,15 +7,32 @@
 export type WorkloadName = 'throughput' | 'latency' | 'connections' | 'soak';
 
 /** The servers `--compare` starts, or 'external' for a target given by address. */
-export type TargetKind = 'ringwire-0' | 'ringwire-1' | 'ringwire-2' | 'plain-net' | 'ws' | 'faulty' | 'external';
+export type TargetKind =
+  | 'ringwire-0'
+  | 'ringwire-1'
+  | 'ringwire-2'
+  | 'plain-net'
+  | 'ws'
+  | 'faulty'
+  | 'ringwire-udp-0'
+  | 'ringwire-udp-2'
+  | 'plain-udp'
+  | 'external';
+
+/**
+ * How the harness talks to a target: 'tcp' (Panda3D's length-framed stream through
+ * ringwire's client), 'ws' (binary WebSocket messages) or 'udp' (one Panda3D UDP packet,
+ * a 2-byte checksum header then the payload, per datagram, through ringwire's client).
+ */
+export type Transport = 'tcp' | 'ws' | 'udp';
 
 /** The settings a run was made with (all flags, resolved). */
 export interface RunSettings {
   workload: WorkloadName;
   host: string;
   port: number;
-  /** 'tcp' (Panda3D framing through ringwire's client) or 'ws' (binary WebSocket messages). */
-  transport: 'tcp' | 'ws';
+  transport: Transport;
+  /** TCP's length header bytes (0: raw mode); UDP and WebSocket ignore it (UDP's checksum header is always 2 bytes). */
   headerSize: 0 | 2 | 4;
   connections: number;
   /** Payload bytes: min and max (equal for a fixed size). */
@@ -65,7 +82,10 @@ export interface ThroughputSummary {
   receivedMBPerSecond: number;
 }
 
-/** What the soak workload found (every count must be 0 against a correct server). */
+/**
+ * What the echo checks found (every count must be 0 against a correct TCP or WebSocket
+ * server; over UDP `lost` is what UDP allows and is reported, not a fault).
+ */
 export interface IntegrityCounts {
   lost: number;
   duplicated: number;
@@ -91,6 +111,23 @@ export interface ConnectionsSummary {
   serverBytesPerConnection: number | null;
 }
 
+/** Every datagram of the run, warm-up and the grace period included (the throughput figures count the measured window only). */
+export interface RunTotals {
+  sentDatagrams: number;
+  receivedDatagrams: number;
+}
+
+/**
+ * UDP runs: packets the harness client's own ringwire reader dropped (its
+ * `getStats()`). Each is also counted in `integrity.lost`, since its echo never arrived.
+ */
+export interface UdpDrops {
+  /** Echoes shorter than the checksum header or whose checksum did not match: corrupted on the way. */
+  rejected: number;
+  /** Echoes dropped because the client's inbound ring was full (the client fell behind). */
+  overflow: number;
+}
+
 /** One workload against one target. */
 export interface RunReport {
   /** A name for the target: its kind, or the address for an external one. */
@@ -106,6 +143,10 @@ export interface RunReport {
   connections: ConnectionsSummary | null;
   errors: ErrorCounts;
   timeline: TimelinePoint[];
+  /** The whole run's datagrams; older reports lack it. */
+  totals?: RunTotals;
+  /** UDP runs only: the client's own drops. */
+  udp?: UdpDrops;
 }
 
 /** A `--compare` run: the same workload against several targets, one after the other. */

@@ -3,12 +3,16 @@
  * own process, started from its compiled script in dist/harness/servers/, so a server
  * never shares a CPU thread or an event loop with the load it is given.
  *
- * | kind         | script                     | what it is                                   |
- * |--------------|----------------------------|----------------------------------------------|
- * | ringwire-N   | ringwire-echo-server.js    | ringwire with N worker shards (0: one thread) |
- * | plain-net    | plain-net-server.js        | single-threaded node:net, frames cut in place |
- * | ws           | ws-server.js               | the `ws` WebSocketServer, binary messages     |
- * | faulty       | faulty-server.js           | plain-net that drops and swaps (self-tests)   |
+ * | kind           | script                       | transport | what it is                                     |
+ * |----------------|------------------------------|-----------|------------------------------------------------|
+ * | ringwire-N     | ringwire-echo-server.js      | tcp       | ringwire with N worker shards (0: one thread)   |
+ * | plain-net      | plain-net-server.js          | tcp       | single-threaded node:net, frames cut in place   |
+ * | ws             | ws-server.js                 | ws        | the `ws` WebSocketServer, binary messages       |
+ * | faulty         | faulty-server.js             | tcp       | plain-net that drops and swaps (self-tests)     |
+ * | ringwire-udp-N | ringwire-udp-echo-server.js  | udp       | a ringwire UDP socket, N shards (0 or 2) ¹      |
+ * | plain-udp      | plain-udp-server.js          | udp       | single-threaded node:dgram, checksums verified  |
+ *
+ * ¹ bound to every interface: ringwire's openUDPConnection(port) cannot bind 127.0.0.1 alone.
  *
  * A server prints `listening <port>` when it is ready; {@link startTarget} waits for that
  * line (at most START_TIMEOUT_MS) and {@link RunningTarget.stop} ends it with SIGTERM
@@ -17,7 +21,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TargetKind } from './report.js';
+import type { TargetKind, Transport } from './report.js';
 
 /** A local server, started and ready. */
 export interface RunningTarget {
@@ -28,8 +32,8 @@ export interface RunningTarget {
   port: number;
   /** The server's process id (for its RSS), or null when unknown. */
   pid: number | null;
-  /** 'ws' for the WebSocket server (binary messages); 'tcp' (Panda3D framing) otherwise. */
-  transport: 'tcp' | 'ws';
+  /** 'ws' for the WebSocket server (binary messages), 'udp' for the UDP servers, 'tcp' (Panda3D framing) otherwise. */
+  transport: Transport;
   /**
    * Ends the server: SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_MS.
    * Resolves once the process is gone; rejects (after it is gone) when it did not exit
@@ -52,7 +56,7 @@ const HOST = '127.0.0.1';
 interface ServerSpec {
   script: string;
   args: string[];
-  transport: 'tcp' | 'ws';
+  transport: Transport;
 }
 
 function serverSpec(kind: LocalTargetKind): ServerSpec {
@@ -67,9 +71,19 @@ function serverSpec(kind: LocalTargetKind): ServerSpec {
       return { script: 'ws-server.js', args: [], transport: 'ws' };
     case 'faulty':
       return { script: 'faulty-server.js', args: [], transport: 'tcp' };
+    case 'ringwire-udp-0':
+    case 'ringwire-udp-2':
+      return { script: 'ringwire-udp-echo-server.js', args: ['--shards', kind.slice('ringwire-udp-'.length)], transport: 'udp' };
+    case 'plain-udp':
+      return { script: 'plain-udp-server.js', args: [], transport: 'udp' };
     default:
       throw new TypeError(`startTarget: unknown target kind ${JSON.stringify(kind)}`);
   }
+}
+
+/** The transport a server of `kind` speaks. Throws a TypeError for an unknown kind. */
+export function targetTransport(kind: LocalTargetKind): Transport {
+  return serverSpec(kind).transport;
 }
 
 /**
@@ -95,7 +109,7 @@ function killLeftovers(): void {
 
 /**
  * Starts the server of `kind` on 127.0.0.1 and an ephemeral port, speaking `headerSize`
- * (ignored by the WebSocket server), and resolves once it accepts clients. Rejects, with
+ * (ignored by the WebSocket and UDP servers), and resolves once it accepts clients. Rejects, with
  * the server's stderr, when it exits or stays silent for START_TIMEOUT_MS; throws when
  * the server scripts are not built.
  */

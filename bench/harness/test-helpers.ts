@@ -1,7 +1,9 @@
 /**
  * Shared by the harness's tests: short settings, a local target that is always stopped,
- * and a check that every number in a report is finite.
+ * the compiled command line, and a check that every number in a report is finite.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { RunReport, RunSettings, WorkloadName } from './report.js';
 import { type LocalTargetKind, type RunningTarget, startTarget } from './targets.js';
@@ -88,4 +90,29 @@ export function expectLatency(report: RunReport): void {
 /** Zero lost, duplicated, reordered, corrupted. */
 export function expectIntact(report: RunReport): void {
   expect(report.integrity).toEqual({ lost: 0, duplicated: 0, reordered: 0, corrupted: 0 });
+}
+
+const CLI = fileURLToPath(new URL('../../dist/harness/cli.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI with `args`; kills it after `timeoutMs`. */
+export function runCli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEADLINE_MS, START_DEADLINE_MS, exitOf, killPrograms, startProgram as start, type Program } from '../helpers/example-program.js';
+import { START_DEADLINE_MS, exitOf, killPrograms, startProgram as start, type Program } from '../helpers/example-program.js';
 
 afterEach(killPrograms);
 

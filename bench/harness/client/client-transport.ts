@@ -1,10 +1,12 @@
 /**
  * What a workload needs from a client: open connection `index`, send a payload on it, and
- * hear back every echo and every reset. Two transports implement it: `TcpClient`
- * (Panda3D framing through ringwire's own client side) and `WsClient` (binary WebSocket
- * messages through the `ws` package). Connections are named by their index in the run
+ * hear back every echo and every reset. Three transports implement it: `TcpClient`
+ * (Panda3D framing through ringwire's own client side), `UdpClient` (Panda3D UDP packets,
+ * one ringwire UDP socket per connection) and `WsClient` (binary WebSocket messages
+ * through the `ws` package). Connections are named by their index in the run
  * (0 … connections − 1), the same index every payload carries.
  */
+import type { Transport, UdpDrops } from '../report.js';
 
 /** Receives what arrives on the client's connections. */
 export interface ClientSink {
@@ -19,7 +21,7 @@ export interface ClientSink {
 
 /** A client with many connections to one target. */
 export interface ClientTransport {
-  readonly transport: 'tcp' | 'ws';
+  readonly transport: Transport;
   /**
    * True when echoes arrive only through {@link poll} (ringwire's main thread is never
    * woken: it polls); false when they arrive as events by themselves.
@@ -37,6 +39,8 @@ export interface ClientTransport {
   send(index: number, bytes: Uint8Array, length: number): boolean;
   /** Hands every echo and reset that has arrived to the sink; returns how many echoes. */
   poll(now: number): number;
+  /** UDP only: the packets the client's reader dropped so far. */
+  udpDrops?(): UdpDrops;
   /** The last connect failure, or null. */
   lastError(): Error | null;
   /** Closes every connection (and the client's worker threads). Safe to call twice. */

@@ -4,6 +4,7 @@
  * for `--compare` a table with one row per target and its ratio to the baseline.
  */
 import type { ComparisonReport, RunReport, RunSettings } from '../report.js';
+import { integrityFaults } from '../stats/integrity-checker.js';
 import type { Progress } from '../workloads/load-run.js';
 
 // ── numbers ────────────────────────────────────────────────────────────────
@@ -34,7 +35,7 @@ function formatRatio(value: number | undefined): string {
 }
 
 /** Left-aligns the first column and right-aligns the rest (or left-aligns them all). */
-function table(rows: string[][], numbers = true): string {
+export function table(rows: string[][], numbers = true): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   const align = (cell: string, i: number): string => (i === 0 || !numbers ? cell.padEnd(widths[i]) : cell.padStart(widths[i]));
@@ -97,7 +98,8 @@ function describePayload(settings: RunSettings): string {
 /** One line with what was run: workload, target, transport, load. */
 export function formatSettings(report: RunReport): string {
   const s = report.settings;
-  const transport = s.transport === 'ws' ? 'WebSocket' : s.headerSize === 0 ? 'tcp raw' : `tcp, ${s.headerSize}-byte header`;
+  const transport =
+    s.transport === 'ws' ? 'WebSocket' : s.transport === 'udp' ? 'udp, 2-byte checksum header' : s.headerSize === 0 ? 'tcp raw' : `tcp, ${s.headerSize}-byte header`;
   const load =
     s.workload === 'throughput'
       ? 'as fast as echoed'
@@ -165,9 +167,22 @@ export function formatRunReport(report: RunReport): string {
       `corrupted ${formatCount(i.corrupted)}`,
     ]);
   }
+  const u = report.udp;
+  if (u !== undefined) {
+    rows.push(['udp drops (client)', `bad checksum ${formatCount(u.rejected)}`, `ring full ${formatCount(u.overflow)}`]);
+  }
   lines.push(table(rows.map((row) => [row[0], row.slice(1).join(' · ')]), false));
-  if (i !== null && i.lost + i.duplicated + i.reordered + i.corrupted > 0) {
-    lines.push('  INTEGRITY FAULTS: the server lost, duplicated, reordered or corrupted datagrams');
+  if (integrityFaults(report) > 0) {
+    lines.push(
+      report.settings.transport === 'udp'
+        ? '  INTEGRITY FAULTS: datagrams came back duplicated, reordered or corrupted'
+        : '  INTEGRITY FAULTS: the server lost, duplicated, reordered or corrupted datagrams',
+    );
+  }
+  if (report.settings.transport === 'udp' && i !== null && i.lost > 0) {
+    const sent = report.totals?.sentDatagrams ?? 0;
+    const share = sent > 0 ? ` of ${formatCount(sent)} (${((100 * i.lost) / sent).toFixed(i.lost * 1000 < sent ? 3 : 2)}%)` : '';
+    lines.push(`  UDP: ${formatCount(i.lost)}${share} datagrams never came back; UDP may lose them, so this is reported, not a fault`);
   }
   return lines.join('\n');
 }
@@ -219,7 +234,16 @@ export function formatComparison(comparison: ComparisonReport): string {
     }
     const errorCount = e.connectFailed + e.resets;
     row.push(errorCount === 0 ? '0' : `${e.connectFailed} connect, ${e.resets} reset`);
-    row.push(i === null ? '–' : i.lost + i.duplicated + i.reordered + i.corrupted === 0 ? 'ok' : `lost ${i.lost}, dup ${i.duplicated}, reord ${i.reordered}, corrupt ${i.corrupted}`);
+    const faults = integrityFaults(run);
+    row.push(
+      i === null
+        ? '–'
+        : faults === 0 && i.lost === 0
+          ? 'ok'
+          : faults === 0
+            ? `ok, lost ${i.lost} (udp)`
+            : `lost ${i.lost}, dup ${i.duplicated}, reord ${i.reordered}, corrupt ${i.corrupted}`,
+    );
     rows.push(row);
   }
   lines.push(table(rows));

@@ -12,7 +12,21 @@
  * corrupted (and its sequence is not trusted). In the usual case (in order) nothing is
  * allocated.
  */
-import type { IntegrityCounts } from '../report.js';
+import type { IntegrityCounts, RunReport } from '../report.js';
+
+/**
+ * How many of `run`'s echoes were faults: duplicated, reordered, corrupted, and lost —
+ * except over UDP, where a lost datagram is what UDP may do (reported, not a fault) and an
+ * echo the client's reader dropped for a bad checksum header counts as corrupted instead.
+ * (UDP over a real network may also reorder; loopback and one ringwire socket never do, so
+ * it stays a fault.) 0 when the run checked no echoes (raw mode).
+ */
+export function integrityFaults(run: RunReport): number {
+  const i = run.integrity;
+  if (i === null) return 0;
+  const always = i.duplicated + i.reordered + i.corrupted;
+  return run.settings.transport === 'udp' ? always + (run.udp?.rejected ?? 0) : always + i.lost;
+}
 
 /** A gap wider than this is counted lost at once rather than remembered number by number. */
 const GAP_TRACK_LIMIT = 65_536;

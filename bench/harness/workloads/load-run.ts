@@ -22,7 +22,7 @@
  * ones late but with their intended times: a stalled server cannot hide its stall
  * (coordinated omission corrected, as wrk2 does).
  *
- * Polling. ringwire's main thread is never woken, so the TCP client must poll: the loop
+ * Polling. ringwire's main thread is never woken, so its clients (TCP and UDP) must poll: the loop
  * turns on setImmediate while datagrams flow (and SPIN_MS after the last one) or a send
  * is due within SPIN_AHEAD_MS, and on a 1 ms timer otherwise. A spinning turn that found
  * nothing to do first naps NAP_MS (Atomics.wait, ~0.1 ms in practice): an echo is still
@@ -32,8 +32,10 @@
  *
  * What is counted where: sent and received rates count datagrams that left and arrived
  * inside the measured window; round-trip times are recorded for datagrams whose intended
- * send time lies inside it (their echoes may come after it ends); integrity covers every
- * datagram of the run, warm-up included.
+ * send time lies inside it (their echoes may come after it ends); integrity and the
+ * report's totals cover every datagram of the run, warm-up and grace period included.
+ * Over UDP an echo may never come: the run then waits out the grace period, and what is
+ * still missing is counted lost.
  */
 import { performance } from 'node:perf_hooks';
 import { type ClientSink, type ClientTransport } from '../client/client-transport.js';
@@ -389,6 +391,11 @@ export class LoadRun implements ClientSink {
       connections,
       errors: { ...this.errors },
       timeline: this.timeline.slice(),
+      totals: {
+        sentDatagrams: this.sentDatagrams,
+        receivedDatagrams: this.raw ? Math.round(this.receivedBytes / meanSize) : this.receivedDatagrams,
+      },
+      ...(this.client.udpDrops === undefined ? {} : { udp: this.client.udpDrops() }),
     };
   }
 

@@ -3,17 +3,43 @@
  * `--compare`: the same workload against each target in turn, on the same machine, each
  * server stopped before the next one starts.
  */
-import type { ComparisonReport, RunReport, RunSettings } from '../report.js';
-import { type LocalTargetKind, type RunningTarget, startTarget } from '../targets.js';
+import type { ComparisonReport, RunReport, RunSettings, Transport } from '../report.js';
+import { type LocalTargetKind, type RunningTarget, startTarget, targetTransport } from '../targets.js';
 import type { LoadRunOptions } from './load-run.js';
 import { InterruptedError, runWorkload } from './run-workload.js';
 
 /** What `--compare` measures when no --targets are given, in this order. */
 export const COMPARE_TARGETS: readonly LocalTargetKind[] = ['ringwire-0', 'ringwire-1', 'ringwire-2', 'plain-net', 'ws'];
+/** What `--compare --udp` measures when no --targets are given, in this order. */
+export const UDP_COMPARE_TARGETS: readonly LocalTargetKind[] = ['ringwire-udp-0', 'ringwire-udp-2', 'plain-udp'];
 /** Every kind `--targets` accepts. */
-export const LOCAL_TARGETS: readonly LocalTargetKind[] = [...COMPARE_TARGETS, 'faulty'];
+export const LOCAL_TARGETS: readonly LocalTargetKind[] = [...COMPARE_TARGETS, 'faulty', ...UDP_COMPARE_TARGETS];
 /** The run every comparison ratio divides by: ringwire with shards. */
 export const BASELINE_TARGET = 'ringwire-2';
+/** The baseline of a UDP comparison. */
+export const UDP_BASELINE_TARGET = 'ringwire-udp-2';
+
+/** The baseline of a comparison made over `transport`. */
+export function baselineFor(transport: Transport): string {
+  return transport === 'udp' ? UDP_BASELINE_TARGET : BASELINE_TARGET;
+}
+
+/**
+ * Throws a RangeError when `kind` cannot carry a run made with `settings`: a UDP server
+ * needs UDP settings (`transport: 'udp'`, which only the latency workload accepts), and
+ * UDP settings need a UDP server. (The ws server takes TCP settings: its transport wins.)
+ */
+export function checkTargetFits(kind: LocalTargetKind, settings: RunSettings): void {
+  const udpTarget = targetTransport(kind) === 'udp';
+  const udpSettings = settings.transport === 'udp';
+  if (udpTarget !== udpSettings) {
+    throw new RangeError(
+      udpTarget
+        ? `${kind} speaks UDP: the run's settings must have transport 'udp' (--udp, latency only), got ${JSON.stringify(settings.transport)} for ${settings.workload}`
+        : `${kind} does not speak UDP: --udp runs need a UDP target (${UDP_COMPARE_TARGETS.join(', ')})`,
+    );
+  }
+}
 
 export interface LocalRunOptions extends LoadRunOptions {
   /** Called when a target has started, before its run. */
@@ -33,6 +59,7 @@ export function settingsFor(settings: RunSettings, target: RunningTarget): RunSe
  */
 export async function runOnLocalTarget(kind: LocalTargetKind, settings: RunSettings, options: LocalRunOptions = {}): Promise<RunReport> {
   if (options.signal?.aborted) throw new InterruptedError('interrupted');
+  checkTargetFits(kind, settings);
   const target = await startTarget(kind, { headerSize: settings.headerSize });
   let report: RunReport;
   try {
@@ -48,8 +75,10 @@ export async function runOnLocalTarget(kind: LocalTargetKind, settings: RunSetti
 
 /**
  * The same workload against each of `kinds`, one after the other. A target that fails is
- * recorded in `failures` and the comparison goes on; ratios divide by BASELINE_TARGET's
- * run (or by the first run that succeeded, when the baseline failed or was not chosen).
+ * recorded in `failures` and the comparison goes on; ratios divide by the baseline's run
+ * (BASELINE_TARGET, or UDP_BASELINE_TARGET over UDP; the first run that succeeded when
+ * the baseline failed or was not chosen). Throws a RangeError, before starting anything,
+ * when a target does not fit the settings' transport (checkTargetFits).
  * Rejects with InterruptedError when `options.signal` aborts.
  */
 export async function runComparison(
@@ -57,6 +86,7 @@ export async function runComparison(
   settings: RunSettings,
   options: LocalRunOptions = {},
 ): Promise<ComparisonReport> {
+  for (const kind of kinds) checkTargetFits(kind, settings);
   const runs: RunReport[] = [];
   const failures: Record<string, string> = {};
   for (const kind of kinds) {
@@ -71,7 +101,8 @@ export async function runComparison(
     }
     options.onTargetDone?.(kind, outcome);
   }
-  const baselineRun = runs.find((run) => run.target === BASELINE_TARGET) ?? runs[0];
+  const baseline = baselineFor(settings.transport);
+  const baselineRun = runs.find((run) => run.target === baseline) ?? runs[0];
   const ratios: Record<string, number> = {};
   const p99Ratios: Record<string, number> = {};
   const paced = settings.workload === 'latency' || settings.workload === 'soak';
@@ -83,7 +114,7 @@ export async function runComparison(
   }
   const report: ComparisonReport = {
     workload: settings.workload,
-    baseline: baselineRun?.target ?? BASELINE_TARGET,
+    baseline: baselineRun?.target ?? baseline,
     runs,
     ratios,
   };

@@ -3,7 +3,7 @@
  * is checked by the command line). `resolveSettings` turns what was given into the
  * RunSettings a run is made with and the report repeats.
  */
-import type { RunSettings, WorkloadName } from '../report.js';
+import type { RunSettings, Transport, WorkloadName } from '../report.js';
 import { PAYLOAD_HEADER } from '../wire-payload.js';
 
 /** A bad command line: printed with the usage hint, exit code 2. */
@@ -12,6 +12,19 @@ export class UsageError extends Error {
 }
 
 export const WORKLOADS: readonly WorkloadName[] = ['throughput', 'latency', 'connections', 'soak'];
+
+/**
+ * The workloads `--udp` applies to, and why not the others: throughput saturates each
+ * connection within a TCP-style in-flight window (UDP has no flow control, so it would
+ * measure drops, not echoes); connections holds streams (UDP has none); soak fails on any
+ * lost datagram (UDP may lose).
+ */
+export const UDP_WORKLOADS: readonly WorkloadName[] = ['latency'];
+const UDP_REFUSAL: Partial<Record<WorkloadName, string>> = {
+  throughput: 'throughput saturates each connection within an in-flight window and UDP has no flow control: it would measure the drops',
+  connections: 'connections opens and holds streams and UDP has none',
+  soak: 'soak fails on any lost datagram and UDP may lose some',
+};
 
 /** The defaults of the flags that differ per workload. */
 export interface WorkloadDefaults {
@@ -40,6 +53,8 @@ export const DEFAULT_CLIENT_SHARDS = 2;
 export const DEFAULT_GRACE_SECONDS = 2;
 /** Largest payload with a 4-byte header or over WebSocket (the client's ring holds 2 MiB records). */
 export const MAX_PAYLOAD = 1024 * 1024;
+/** Largest payload over UDP: one IPv4 packet (65507 bytes) less the 2-byte checksum header. */
+export const MAX_UDP_PAYLOAD = 65_505;
 /** Most datagrams per second all connections together may be asked to send (paced workloads). */
 export const MAX_TOTAL_RATE = 2_000_000;
 
@@ -47,7 +62,7 @@ export const MAX_TOTAL_RATE = 2_000_000;
 export interface WorkloadFlags {
   host?: string;
   port?: number;
-  transport?: 'tcp' | 'ws';
+  transport?: Transport;
   headerSize?: 0 | 2 | 4;
   connections?: number;
   payloadMin?: number;
@@ -67,6 +82,14 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
     throw new UsageError(`unknown workload ${JSON.stringify(workload)}: expected one of ${WORKLOADS.join(', ')}`);
   }
   const transport = flags.transport ?? 'tcp';
+  if (transport === 'udp') {
+    if (!UDP_WORKLOADS.includes(workload)) {
+      throw new UsageError(`--udp applies to the ${UDP_WORKLOADS.join(', ')} workload only: ${UDP_REFUSAL[workload] ?? `${workload} does not support it`}`);
+    }
+    if (flags.headerSize !== undefined) {
+      throw new UsageError("--header-size sets TCP's length header; --udp always sends Panda3D's 2-byte checksum header: drop one of them");
+    }
+  }
   const headerSize = flags.headerSize ?? DEFAULT_HEADER_SIZE;
   if (headerSize === 0 && workload !== 'throughput' && transport === 'tcp') {
     throw new UsageError(
@@ -78,11 +101,11 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
   if (payloadMin < PAYLOAD_HEADER || payloadMax < payloadMin) {
     throw new UsageError(`--payload must be at least ${PAYLOAD_HEADER} bytes (min ≤ max), got ${payloadMin}-${payloadMax}`);
   }
-  const limit = transport === 'tcp' && headerSize === 2 ? 0xffff : MAX_PAYLOAD;
+  const u16 = transport === 'tcp' && headerSize === 2;
+  const limit = transport === 'udp' ? MAX_UDP_PAYLOAD : u16 ? 0xffff : MAX_PAYLOAD;
   if (payloadMax > limit) {
-    throw new UsageError(
-      `--payload ${payloadMax} does not fit ${transport === 'tcp' && headerSize === 2 ? "a 2-byte length header (Panda3D's default)" : 'the harness'}: at most ${limit} bytes${limit === 0xffff ? '; use --header-size 4 for larger datagrams' : ''}`,
-    );
+    const what = transport === 'udp' ? 'one UDP packet with its checksum header' : u16 ? "a 2-byte length header (Panda3D's default)" : 'the harness';
+    throw new UsageError(`--payload ${payloadMax} does not fit ${what}: at most ${limit} bytes${u16 ? '; use --header-size 4 for larger datagrams' : ''}`);
   }
   const connections = flags.connections ?? defaults.connections;
   const ratePerConnection = workload === 'throughput' ? 0 : (flags.ratePerConnection ?? defaults.ratePerConnection);
