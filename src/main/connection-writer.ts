@@ -50,10 +50,10 @@ export class ConnectionWriter {
     if (!conn.open || shard === null || shard.failed) return false;
     const length = dg.getLength();
     if (conn.kind === 'udp') {
-      const to = addressOrBlock instanceof NetAddress ? addressOrBlock : conn.udpDestination;
-      if (to === null) {
-        throw new TypeError('ConnectionWriter.send: a UDP connection opened by port needs an address to send to');
+      if (!(addressOrBlock instanceof NetAddress)) {
+        throw new TypeError('ConnectionWriter.send: a UDP connection needs the address to send to: send(dg, conn, address)');
       }
+      const to = addressOrBlock;
       const header = this.raw ? 0 : 2;
       if (header + length > MAX_UDP_PAYLOAD) {
         throw new RangeError(

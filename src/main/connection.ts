@@ -25,8 +25,6 @@ export class Connection {
   shard: ShardHandle | null = null;
   /** The listening server of a rendezvous. */
   server: net.Server | null = null;
-  /** Where a UDP connection opened for a host sends by default (null: give an address to send). */
-  udpDestination: NetAddress | null = null;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
-import type net from 'node:net';
+import net from 'node:net';
 
 /** The native fd helper's functions (native/fd-helper.c). */
 export interface FdHelper {
@@ -41,7 +41,7 @@ export function fdHelperError(): string {
  */
 export function socketFd(socket: net.Socket | dgram.Socket): number {
   let handle: { fd?: number } | undefined;
-  if ('remoteAddress' in socket) {
+  if (socket instanceof net.Socket) {
     handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
   } else {
     const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');

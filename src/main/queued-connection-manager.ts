@@ -213,45 +213,44 @@ export class QueuedConnectionManager {
   }
 
   /**
-   * Opens a UDP socket: `(port = 0)` binds it to `port` on every interface, to receive and
-   * to send with an address; `(host, port, forBroadcast = false)` binds an ephemeral port
-   * and makes `host:port` where `send(dg, conn)` goes without an address (`forBroadcast`
-   * allows broadcast addresses). Add it to a reader to receive. Resolves null when the
-   * socket cannot be opened (getLastError() says why).
+   * Opens a UDP socket, as Panda3D does: `(port = 0)` binds `port` on every IPv4 interface
+   * (0: an ephemeral port, for sending); `(host, port, forBroadcast = false)` binds `port`
+   * on the interface `host` names (IPv4 or IPv6). `forBroadcast` lets it send to and hear
+   * broadcast addresses. Add it to a reader to receive; send with
+   * `writer.send(dg, conn, address)`. Resolves null when the socket cannot be bound
+   * (getLastError() says why, e.g. EADDRINUSE).
    */
   async openUDPConnection(port?: number): Promise<Connection | null>;
   async openUDPConnection(host: string, port: number, forBroadcast?: boolean): Promise<Connection | null>;
   async openUDPConnection(a: number | string = 0, b?: number, forBroadcast = false): Promise<Connection | null> {
-    let destination: NetAddress | null = null;
-    let bindPort = 0;
-    let family: 4 | 6 = 4;
+    let host: string | undefined;
+    let port: number;
     if (typeof a === 'number') {
-      bindPort = checkPort('openUDPConnection', a);
+      port = checkPort('openUDPConnection', a);
     } else if (typeof a === 'string') {
-      checkPort('openUDPConnection', b);
+      port = checkPort('openUDPConnection', b);
       if (typeof forBroadcast !== 'boolean') {
         throw new TypeError(`openUDPConnection: forBroadcast must be a boolean, got ${String(forBroadcast)}`);
       }
-      let ip = a;
-      if (net.isIP(a) === 0) {
+      host = a;
+      if (a !== '' && net.isIP(a) === 0) {
         try {
-          ip = (await lookup(a)).address;
+          host = (await lookup(a)).address;
         } catch (error) {
           this.lastError = error as Error;
           return null;
         }
       }
-      destination = new NetAddress();
-      destination.setHost(ip, b as number);
-      family = net.isIPv6(ip) ? 6 : 4;
+      if (host === '') host = undefined;
     } else {
       throw new TypeError(`openUDPConnection: expected a port or a host, got ${String(a)}`);
     }
     this.assertOpen('openUDPConnection');
-    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const ipv6 = host !== undefined && net.isIPv6(host);
+    const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
     const error = await new Promise<Error | null>((resolve) => {
       socket.once('error', resolve);
-      socket.bind(bindPort, () => {
+      socket.bind(port, host, () => {
         socket.off('error', resolve);
         resolve(null);
       });
@@ -265,8 +264,7 @@ export class QueuedConnectionManager {
     const conn = new Connection(this.nextId++, 'udp', this);
     const bound = socket.address();
     conn.getAddress().setFromSocket(bound.address, bound.port);
-    conn.udpDestination = destination;
-    const kind = forBroadcast ? AdoptKind.UDP_BROADCAST : AdoptKind.UDP;
+    const kind = AdoptKind.UDP | (forBroadcast ? AdoptKind.BROADCAST : 0) | (ipv6 ? AdoptKind.IPV6 : 0);
     return this.handOver(conn, socket, kind) ? conn : null;
   }
 

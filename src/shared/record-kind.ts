@@ -34,12 +34,14 @@ export const RecordKind = {
   SEND_TO: 22,
 } as const;
 
-/** What an ADOPT record hands over (its aux byte). */
+/** What an ADOPT record hands over (its aux byte): TCP (0), or UDP with flags. */
 export const AdoptKind = {
   TCP: 0,
   UDP: 1,
-  /** A UDP socket that may send to broadcast addresses. */
-  UDP_BROADCAST: 2,
+  /** With UDP: the socket may send to broadcast addresses. */
+  BROADCAST: 2,
+  /** With UDP: an IPv6 socket. */
+  IPV6: 4,
 } as const;
 
 /** The socket options an OPTION record sets (its aux byte). */

@@ -276,7 +276,7 @@ export class Shard implements FrameSink {
     if (kind !== AdoptKind.TCP) {
       const local = this.localSockets?.get(id) as dgram.Socket | undefined;
       this.localSockets?.delete(id);
-      this.udp.adopt(id, fd, local, kind === AdoptKind.UDP_BROADCAST);
+      this.udp.adopt(id, fd, local, (kind & AdoptKind.BROADCAST) !== 0, (kind & AdoptKind.IPV6) !== 0);
       return;
     }
     let socket: net.Socket | undefined;

@@ -59,11 +59,12 @@ export class UdpEndpoints {
   }
 
   /** Takes a UDP socket: a duplicated fd (worker) or the socket object (main-thread shard). */
-  adopt(id: number, fd: number, local: dgram.Socket | undefined, broadcast: boolean): void {
+  adopt(id: number, fd: number, local: dgram.Socket | undefined, broadcast: boolean, ipv6: boolean): void {
     let socket = local;
     if (socket === undefined && fd >= 0) {
       try {
-        socket = dgram.createSocket({ type: 'udp4' });
+        // The type must match the descriptor's family: it decides how destinations resolve.
+        socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
         socket.bind({ fd });
       } catch {
         socket = undefined;

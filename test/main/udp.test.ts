@@ -51,37 +51,44 @@ async function openUdp(s: UdpSide, ...args: [] | [number] | [string, number, boo
 }
 
 describe.each([0, 2])('UDP with %i shards', (n) => {
-  it('round trip between two ringwire sides, with the sender address on each datagram', async () => {
-    const server = side(n);
-    const serverConn = await openUdp(server, 0);
-    expect(serverConn.kind).toBe('udp');
-    expect(server.reader.addConnection(serverConn)).toBe(true);
-    const client = side(n);
-    const clientConn = await openUdp(client, '127.0.0.1', serverConn.getAddress().getPort());
-    expect(client.reader.addConnection(clientConn)).toBe(true);
+  it.each(['127.0.0.1', '::1'])(
+    'round trip between two ringwire sides over %s, with the sender address on each datagram',
+    async (ip) => {
+      const server = side(n);
+      const serverConn = await openUdp(server, ip, 0);
+      expect(serverConn.kind).toBe('udp');
+      expect(serverConn.getAddress().getIpString()).toBe(ip); // bound to that interface, as Panda3D
+      expect(server.reader.addConnection(serverConn)).toBe(true);
+      const client = side(n);
+      const clientConn = await openUdp(client, ip, 0);
+      expect(client.reader.addConnection(clientConn)).toBe(true);
+      const serverAddress = new NetAddress();
+      serverAddress.setHost(ip, serverConn.getAddress().getPort());
 
-    const hello = new Datagram();
-    hello.addUint16(7);
-    hello.addString('ping');
-    expect(client.writer.send(hello, clientConn)).toBe(true);
-    const dg = new NetDatagram();
-    await pollUntil(() => server.reader.getData(dg), { label: 'the ping at the server' });
-    const it = new DatagramIterator(dg);
-    expect([it.getUint16(), it.getString()]).toEqual([7, 'ping']);
-    expect(dg.getConnection()).toBe(serverConn);
-    expect(dg.getAddress().getIpString()).toBe('127.0.0.1');
-    expect(dg.getAddress().getPort()).toBe(clientConn.getAddress().getPort());
+      const hello = new Datagram();
+      hello.addUint16(7);
+      hello.addString('ping');
+      expect(() => client.writer.send(hello, clientConn)).toThrow(/needs the address/);
+      expect(client.writer.send(hello, clientConn, serverAddress)).toBe(true);
+      const dg = new NetDatagram();
+      await pollUntil(() => server.reader.getData(dg), { label: 'the ping at the server' });
+      const it = new DatagramIterator(dg);
+      expect([it.getUint16(), it.getString()]).toEqual([7, 'ping']);
+      expect(dg.getConnection()).toBe(serverConn);
+      expect(dg.getAddress().getIpString()).toBe(ip);
+      expect(dg.getAddress().getPort()).toBe(clientConn.getAddress().getPort());
 
-    const sender = new NetAddress();
-    sender.assign(dg.getAddress());
-    const reply = new Datagram();
-    reply.addString('pong');
-    expect(server.writer.send(reply, serverConn, sender)).toBe(true);
-    const back = new NetDatagram();
-    await pollUntil(() => client.reader.getData(back), { label: 'the pong at the client' });
-    expect(new DatagramIterator(back).getString()).toBe('pong');
-    expect(back.getAddress().getPort()).toBe(serverConn.getAddress().getPort());
-  });
+      const sender = new NetAddress();
+      sender.assign(dg.getAddress());
+      const reply = new Datagram();
+      reply.addString('pong');
+      expect(server.writer.send(reply, serverConn, sender)).toBe(true);
+      const back = new NetDatagram();
+      await pollUntil(() => client.reader.getData(back), { label: 'the pong at the client' });
+      expect(new DatagramIterator(back).getString()).toBe('pong');
+      expect(back.getAddress().getPort()).toBe(serverConn.getAddress().getPort());
+    },
+  );
 
   it('matches Panda3D byte for byte, and drops short or corrupted packets, counting them', async () => {
     const server = side(n);
@@ -161,7 +168,7 @@ describe.each([0, 2])('UDP with %i shards', (n) => {
     expect(server.manager.getStats().udpRejected).toBe(0);
   });
 
-  it('isValidForUdp follows Panda3D (1500 bytes); an address is needed for a port-bound socket', async () => {
+  it('isValidForUdp follows Panda3D (1500 bytes); a send needs an address', async () => {
     const s = side(n);
     const conn = await openUdp(s, 0);
     const dg = new Datagram();
@@ -169,7 +176,7 @@ describe.each([0, 2])('UDP with %i shards', (n) => {
     expect(s.writer.isValidForUdp(dg)).toBe(true);
     dg.addUint8(0);
     expect(s.writer.isValidForUdp(dg)).toBe(false);
-    expect(() => s.writer.send(dg, conn)).toThrow(/needs an address/);
+    expect(() => s.writer.send(dg, conn)).toThrow(/needs the address/);
     const huge = new Datagram();
     huge.padBytes(70_000);
     const to = new NetAddress();

@@ -1,7 +1,7 @@
 /**
  * The harness's UDP client (`--udp`): ringwire's own UDP side. Each harness connection is
- * one UDP socket, opened with `openUDPConnection(host, port)` so that `send(dg, conn)`
- * goes to the server; ringwire frames each datagram as one Panda3D UDP packet (a u16 LE
+ * one UDP socket on an ephemeral port (`openUDPConnection(anyAddress, 0)`, as in Panda3D),
+ * and every send names the server (`send(dg, conn, server)`); ringwire frames each datagram as one Panda3D UDP packet (a u16 LE
  * checksum header, then the payload) and checks the header of every echo. A
  * QueuedConnectionReader with `clientShards` worker shards reads the sockets, and echoes
  * are consumed with `reader.drain(visitor)`: no copy and no allocation per datagram.
@@ -10,10 +10,13 @@
  * for the server), and a reset means the socket itself failed. An echo that never comes
  * is lost; one whose checksum fails is dropped by the reader and counted in `udpDrops()`.
  */
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
 import {
   type Connection,
   ConnectionWriter,
   Datagram,
+  NetAddress,
   PointerToConnection,
   QueuedConnectionManager,
   QueuedConnectionReader,
@@ -48,6 +51,9 @@ export class UdpClient implements ClientTransport {
   /** Reused for every send: the payload is copied in, then framed into a shard's ring. */
   private readonly outgoing = new Datagram();
   private readonly resetPointer = new PointerToConnection();
+  /** The server's address, resolved once. */
+  private readonly server = new NetAddress();
+  private resolved = false;
   private readonly visit: (bytes: Uint8Array, offset: number, length: number, conn: Connection) => void;
   private receivedAt = 0;
   private error: Error | null = null;
@@ -70,7 +76,14 @@ export class UdpClient implements ClientTransport {
     if (this.closing !== null) return false;
     let conn: Connection | null;
     try {
-      conn = await this.manager.openUDPConnection(this.options.host, this.options.port);
+      if (!this.resolved) {
+        const ip = net.isIP(this.options.host) ? this.options.host : (await lookup(this.options.host)).address;
+        this.server.setHost(ip, this.options.port);
+        this.resolved = true;
+      }
+      // Panda3D's way: an ephemeral port on the server's side of the stack, and the server's
+      // address given to every send.
+      conn = await this.manager.openUDPConnection(this.server.getIpString().includes(':') ? '::' : '0.0.0.0', 0);
     } catch (error) {
       // A manager closed meanwhile, or a port ringwire refuses.
       this.error = error as Error;
@@ -95,7 +108,7 @@ export class UdpClient implements ClientTransport {
     const conn = this.connections[index];
     if (conn === null) return false;
     this.outgoing.assign(bytes, 0, length);
-    return this.writer.send(this.outgoing, conn);
+    return this.writer.send(this.outgoing, conn, this.server);
   }
 
   poll(now: number): number {
