@@ -54,6 +54,9 @@ export class ConnectionWriter {
         throw new TypeError('ConnectionWriter.send: a UDP connection needs the address to send to: send(dg, conn, address)');
       }
       const to = addressOrBlock;
+      if (to.getPort() === 0) {
+        throw new RangeError(`ConnectionWriter.send: cannot send a UDP datagram to port 0 (${to.toString()})`);
+      }
       const header = this.raw ? 0 : 2;
       if (header + length > MAX_UDP_PAYLOAD) {
         throw new RangeError(
@@ -125,9 +128,9 @@ export class ConnectionWriter {
     return queued;
   }
 
-  /** True when there are no worker threads: the shard writes on the main thread. */
+  /** True when no worker shards run: sockets are written on the main thread. */
   isImmediate(): boolean {
-    return this.numThreads === 0;
+    return this.manager.getStats().workerShards === 0;
   }
 
   /** The number of threads asked for. */

@@ -5,13 +5,21 @@ export class NetAddress {
   private host = '0.0.0.0';
   private port = 0;
 
-  /** Sets a literal IP address and port. Throws a TypeError for a host that is not an IP literal, a RangeError for a bad port. */
+  /**
+   * Sets an IP address (or 'localhost') and port. Returns false, changing nothing, for any
+   * other host name: it cannot be resolved without blocking (openTCPClientConnection and
+   * openUDPConnection resolve names). Throws a TypeError for a non-string host, a
+   * RangeError for a bad port.
+   */
   setHost(host: string, port: number): boolean {
-    if (typeof host !== 'string' || net.isIP(host) === 0) {
-      throw new TypeError(`NetAddress.setHost: host must be an IPv4 or IPv6 literal, got ${JSON.stringify(host)}`);
+    if (typeof host !== 'string') {
+      throw new TypeError(`NetAddress.setHost: host must be a string, got ${String(host)}`);
     }
-    this.port = checkPort('NetAddress.setHost', port);
-    this.host = host;
+    checkPort('NetAddress.setHost', port);
+    const ip = host === 'localhost' ? '127.0.0.1' : host;
+    if (net.isIP(ip) === 0) return false;
+    this.port = port;
+    this.host = ip;
     return true;
   }
 

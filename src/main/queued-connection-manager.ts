@@ -186,19 +186,17 @@ export class QueuedConnectionManager {
     socket.pause();
     this.connecting.add(socket);
     const outcome = await new Promise<Error | null>((resolve) => {
-      const timer =
-        timeoutMs > 0
-          ? setTimeout(() => resolve(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs)
-          : null;
-      socket.once('connect', () => {
+      let timer: NodeJS.Timeout | null = null;
+      const settle = (result: Error | null): void => {
         if (timer) clearTimeout(timer);
-        resolve(null);
-      });
-      socket.once('error', (err) => {
-        if (timer) clearTimeout(timer);
-        resolve(err);
-      });
-      socket.once('close', () => resolve(new Error(`connect to ${host}:${port} aborted: the manager closed`)));
+        resolve(result);
+      };
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => settle(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
+      }
+      socket.once('connect', () => settle(null));
+      socket.once('error', settle);
+      socket.once('close', () => settle(new Error(`connect to ${host}:${port} aborted: the manager closed`)));
     });
     this.connecting.delete(socket);
     if (outcome !== null || this.closing) {
@@ -406,10 +404,11 @@ export class QueuedConnectionManager {
 
   /** Gives `socket` to the least-loaded shard. False (socket destroyed) when that fails. */
   private handOver(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
-    const shard = this.shards.pick();
+    let shard: ShardHandle;
     try {
+      shard = this.shards.pick();
       if (!shard.adopt(conn, socket, kind)) {
-        this.lastError = new Error(`could not hand ${conn.toString()} to shard ${shard.index}: its ring is full`);
+        this.lastError = new Error(`could not hand ${conn.toString()} to shard ${shard.index}: no descriptor (fd helper missing?)`);
         return false;
       }
     } catch (error) {
@@ -432,6 +431,12 @@ export class QueuedConnectionManager {
       }
       ring.release();
     }
+  }
+
+  /** Reads and drops everything in the inbound rings, handling connection events. */
+  private discardInbound(): void {
+    if (this.reader === null) this.pollEvents();
+    else while (this.reader.drain(discardDatagram, 4096) > 0);
   }
 
   /** A worker shard died: its connections are reset with reason 'error'. */
@@ -457,13 +462,14 @@ export class QueuedConnectionManager {
     }
     this.rendezvous.clear();
     for (const socket of this.connecting) socket.destroy();
-    // Keep freeing the inbound rings while the shards flush, so none waits for space.
-    const drainer = setInterval(() => this.pollEvents(), 5);
+    // Keep freeing the inbound rings while the shards flush, so none waits for space. The
+    // reader drains them if there is one: it may hold a record open, which only it may free.
+    const drainer = setInterval(() => this.discardInbound(), 5);
     try {
       await this.shards.shutdown();
     } finally {
       clearInterval(drainer);
-      this.pollEvents();
+      this.discardInbound();
       for (const conn of this.connections.values()) {
         if (conn.open) {
           conn.open = false;
@@ -478,3 +484,5 @@ export class QueuedConnectionManager {
     if (this.closing) throw new Error(`${what}: the QueuedConnectionManager is closed`);
   }
 }
+
+function discardDatagram(): void {}

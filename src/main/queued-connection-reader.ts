@@ -81,7 +81,8 @@ export class QueuedConnectionReader {
       throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${String(conn)}`);
     }
     if (!conn.open || conn.kind === 'rendezvous' || conn.getManager() !== this.manager || conn.reader !== null) return false;
-    if (conn.shard === null || !conn.shard.startReading(conn, this.settings)) return false;
+    if (conn.shard === null) return false;
+    conn.shard.startReading(conn, this.settings);
     conn.reader = this;
     return true;
   }

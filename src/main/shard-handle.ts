@@ -28,6 +28,9 @@ export class ShardHandle {
   /** Set when the shard's thread died: it takes no new connections. */
   failed = false;
   private commitScheduled = false;
+  /** Control records waiting for room in the outbound ring, in order. */
+  private readonly deferred: { kind: number; id: number; aux: number; payload: Uint8Array | null }[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
   private readonly commitNow: () => void;
   private readonly commitThreshold: number;
 
@@ -60,7 +63,7 @@ export class ShardHandle {
   /**
    * Hands `socket` to the shard as `conn`. For a worker shard the fd is duplicated and the
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
-   * false (and destroys the socket) when the hand-over fails.
+   * false (and destroys the socket) when it has no descriptor to hand over.
    */
   adopt(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
     const discard = (): void => {
@@ -77,52 +80,41 @@ export class ShardHandle {
       fd = this.fdHelper.dupFd(handleFd);
       discard();
     }
-    const at = this.outbound.reserve(RecordKind.ADOPT, conn.id, ADOPT_PAYLOAD_SIZE, kind);
-    if (at < 0) {
-      if (fd >= 0) this.fdHelper!.closeFd(fd);
-      else discard();
-      return false;
-    }
     if (this.localSockets !== null) this.localSockets.set(conn.id, socket);
-    writeAdoptFd(this.outbound.bytes, at, fd);
+    const payload = new Uint8Array(ADOPT_PAYLOAD_SIZE);
+    writeAdoptFd(payload, 0, fd);
+    this.enqueue(RecordKind.ADOPT, conn.id, kind, payload);
     this.connections++;
-    this.scheduleCommit();
     return true;
   }
 
-  /** Asks the shard to read `conn` with `settings`. False when the outbound ring is full. */
-  startReading(conn: Connection, settings: ReadSettings): boolean {
-    const at = this.outbound.reserve(RecordKind.READ, conn.id, READ_PAYLOAD_SIZE, 1);
-    if (at < 0) return false;
-    writeReadSettings(this.outbound.bytes, at, settings);
-    this.scheduleCommit();
-    return true;
+  /** Asks the shard to read `conn` with `settings`. */
+  startReading(conn: Connection, settings: ReadSettings): void {
+    const payload = new Uint8Array(READ_PAYLOAD_SIZE);
+    writeReadSettings(payload, 0, settings);
+    this.enqueue(RecordKind.READ, conn.id, 1, payload);
   }
 
   /** Asks the shard to stop reading `conn` (the connection stays open). */
-  stopReading(conn: Connection): boolean {
-    return this.control(RecordKind.READ, conn.id, 0);
+  stopReading(conn: Connection): void {
+    this.enqueue(RecordKind.READ, conn.id, 0, null);
   }
 
   /** Asks the shard to flush and close `conn`. */
-  close(conn: Connection): boolean {
-    return this.control(RecordKind.CLOSE, conn.id, 0);
+  close(conn: Connection): void {
+    this.enqueue(RecordKind.CLOSE, conn.id, 0, null);
   }
 
   /** Sets a socket option on `conn` (record-kind.ts SocketOption). */
   setOption(conn: Connection, option: number, on: boolean): boolean {
-    const at = this.outbound.reserve(RecordKind.OPTION, conn.id, 1, option);
-    if (at < 0) return false;
-    this.outbound.bytes[at] = on ? 1 : 0;
-    this.scheduleCommit();
+    this.enqueue(RecordKind.OPTION, conn.id, option, Uint8Array.of(on ? 1 : 0));
     return true;
   }
 
   /** Asks the shard to flush and close everything, then end. */
-  shutdown(): boolean {
-    const ok = this.control(RecordKind.SHUTDOWN, 0, 0);
+  shutdown(): void {
+    this.enqueue(RecordKind.SHUTDOWN, 0, 0, null);
     this.commit();
-    return ok;
   }
 
   /**
@@ -130,6 +122,8 @@ export class ShardHandle {
    * Returns false when the ring is full now (nothing is written).
    */
   send(conn: Connection, payload: Uint8Array, length: number, headerSize: HeaderSize): boolean {
+    // Control records waiting for room go first: sends wait behind them.
+    if (this.deferred.length > 0) return false;
     const ring = this.outbound;
     const at = ring.reserve(RecordKind.SEND, conn.id, headerSize + length);
     if (at < 0) {
@@ -149,6 +143,7 @@ export class ShardHandle {
    * unless `raw`) straight into the outbound ring. False when the ring is full now.
    */
   sendTo(conn: Connection, payload: Uint8Array, length: number, to: NetAddress, raw: boolean): boolean {
+    if (this.deferred.length > 0) return false;
     const ring = this.outbound;
     const header = raw ? 0 : 2;
     const at = ring.reserve(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length);
@@ -174,10 +169,43 @@ export class ShardHandle {
     return this.sends - this.stats[StatSlot.DATAGRAMS_OUT];
   }
 
-  private control(kind: number, id: number, aux: number): boolean {
-    if (this.outbound.reserve(kind, id, 0, aux) < 0) return false;
-    this.scheduleCommit();
+  /**
+   * Writes a control record (everything but SEND), or, when the ring has no room now, keeps
+   * it in order and retries until it fits: a close, a stop or a shutdown is never lost.
+   */
+  private enqueue(kind: number, id: number, aux: number, payload: Uint8Array | null): void {
+    if (this.deferred.length === 0 && this.write(kind, id, aux, payload)) {
+      this.scheduleCommit();
+      return;
+    }
+    this.deferred.push({ kind, id, aux, payload });
+    this.retryDeferred();
+  }
+
+  private write(kind: number, id: number, aux: number, payload: Uint8Array | null): boolean {
+    const at = this.outbound.reserve(kind, id, payload === null ? 0 : payload.length, aux);
+    if (at < 0) return false;
+    if (payload !== null) this.outbound.bytes.set(payload, at);
     return true;
+  }
+
+  /** Writes what it can of the deferred records; tries again shortly while any remain. */
+  private retryDeferred(): void {
+    if (this.retryTimer !== null) return;
+    let written = 0;
+    while (this.deferred.length > written) {
+      const next = this.deferred[written];
+      if (!this.write(next.kind, next.id, next.aux, next.payload)) break;
+      written++;
+    }
+    this.deferred.splice(0, written);
+    this.commit();
+    if (this.deferred.length > 0 && !this.failed) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.retryDeferred();
+      }, 1);
+    }
   }
 
   /** Publishes staged records once per turn of the event loop (the doorbell rings once per batch). */

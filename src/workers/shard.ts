@@ -32,7 +32,8 @@ export interface ShardInit {
 /** Socket objects handed over in-process (single-thread mode), by connection id. */
 export type LocalSockets = Map<number, net.Socket | dgram.Socket>;
 
-const MIN_OUT_BUFFER = 4096;
+/** Smallest coalescing buffer: small enough to come from Node's Buffer pool. */
+const MIN_OUT_BUFFER = 256;
 
 /** Largest DATA_FRAMES record: bounds how long one connection holds the reader. */
 const MAX_RUN_BYTES = 64 * 1024;
@@ -106,6 +107,8 @@ export class Shard implements FrameSink {
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idleSweepMs: number;
   private readonly udp: UdpEndpoints;
+  /** CLOSED records of reportClosedId that did not fit the ring yet. */
+  private readonly unreported: { id: number; reason: number }[] = [];
 
   constructor(
     private readonly init: ShardInit,
@@ -116,7 +119,7 @@ export class Shard implements FrameSink {
     this.runLimit = Math.min(MAX_RUN_BYTES, this.inbound.maxPayload);
     this.stats = init.stats;
     this.onSpace = this.resumeBlocked.bind(this);
-    this.udp = new UdpEndpoints(this.inbound, this.stats, this.maybeFinish.bind(this), this.awaitSpace.bind(this));
+    this.udp = new UdpEndpoints(this.inbound, this.stats, this.reportClosedId.bind(this));
     // Sweeping four times per timeout: activity is stamped with the coarse clock, at most
     // one sweep stale, so a reset comes between 1x and 1.5x the timeout, never early.
     this.idleSweepMs = Math.max(10, init.idleTimeoutMs >>> 2);
@@ -177,14 +180,16 @@ export class Shard implements FrameSink {
         }
       }
       this.flushRun();
-      if (end - frameStart > this.runLimit || !ring.canReserve(end - frameStart)) return false;
-      this.runChunk = bytes;
-      this.runStart = frameStart;
-      this.runEnd = end;
-      this.runFrames = 1;
-      this.datagramsIn++;
-      this.bytesIn += length;
-      return true;
+      if (end - frameStart <= this.runLimit) {
+        if (!ring.canReserve(end - frameStart)) return false;
+        this.runChunk = bytes;
+        this.runStart = frameStart;
+        this.runEnd = end;
+        this.runFrames = 1;
+        this.datagramsIn++;
+        this.bytesIn += length;
+        return true;
+      }
     }
     this.flushRun();
     const at = ring.reserve(RecordKind.DATA, this.current!.id, length);
@@ -264,7 +269,7 @@ export class Shard implements FrameSink {
       if (conn.reading && !conn.closing && !conn.ended) conn.socket.resume();
     }
     this.publishInbound();
-    this.udp.retryReports();
+    this.retryReports();
     blocked.splice(0, i);
     if (blocked.length > 0) this.awaitSpace();
     else this.maybeFinish();
@@ -293,7 +298,7 @@ export class Shard implements FrameSink {
       this.localSockets?.delete(id);
     }
     if (!socket) {
-      if (this.inbound.tryWrite(RecordKind.CLOSED, id, EMPTY, 0, 0, ResetReasonCode.ERROR)) this.inbound.commit();
+      this.reportClosedId(id, ResetReasonCode.ERROR);
       return;
     }
     socket.pause();
@@ -309,7 +314,10 @@ export class Shard implements FrameSink {
         code === 'ECONNRESET' || code === 'EPIPE' ? ResetReasonCode.CLOSED_BY_PEER : ResetReasonCode.ERROR,
       );
     });
-    socket.on('close', () => this.ended(conn, ResetReasonCode.CLOSED_BY_PEER));
+    socket.on('close', () => {
+      if (conn.lingerTimer) clearTimeout(conn.lingerTimer);
+      this.ended(conn, ResetReasonCode.CLOSED_BY_PEER);
+    });
     if (this.inbound.tryWrite(RecordKind.OPENED, id, EMPTY)) this.inbound.commit();
   }
 
@@ -374,6 +382,24 @@ export class Shard implements FrameSink {
       this.blocked.push(conn);
       this.awaitSpace();
     }
+  }
+
+  /**
+   * Writes a CLOSED record for a connection that has no held data (a UDP socket, a socket
+   * that could not be adopted), now or, when the ring is full, once it has room.
+   */
+  private reportClosedId(id: number, reason: number): void {
+    if (this.inbound.tryWrite(RecordKind.CLOSED, id, EMPTY, 0, 0, reason)) {
+      this.inbound.commit();
+      this.maybeFinish();
+    } else {
+      this.unreported.push({ id, reason });
+      this.awaitSpace();
+    }
+  }
+
+  private retryReports(): void {
+    for (const { id, reason } of this.unreported.splice(0)) this.reportClosedId(id, reason);
   }
 
   /** Writes `conn`'s CLOSED record; false when the ring is full (try again on space). */
@@ -458,7 +484,9 @@ export class Shard implements FrameSink {
     let out = conn.out;
     const needed = conn.outLength + length;
     if (out === null || out.length < needed) {
-      const grown = Buffer.allocUnsafe(Math.max(MIN_OUT_BUFFER, needed * 2));
+      // The first buffer of a drain is exact (small ones come from Node's pool); a second
+      // SEND in the same drain doubles it.
+      const grown = Buffer.allocUnsafe(out === null ? Math.max(needed, MIN_OUT_BUFFER) : needed * 2);
       if (out !== null) out.copy(grown, 0, 0, conn.outLength);
       out = conn.out = grown;
     }
@@ -514,6 +542,7 @@ export class Shard implements FrameSink {
       this.shuttingDown &&
       this.connections.size === 0 &&
       this.udp.size === 0 &&
+      this.unreported.length === 0 &&
       this.blocked.length === 0 &&
       this.finished
     ) {

@@ -29,8 +29,6 @@ class UdpEndpoint {
   }
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * A shard's UDP sockets: packets are checked against Panda3D's checksum header (unless in
  * raw mode) and written to the inbound ring with their sender's address; SEND_TO records
@@ -40,18 +38,15 @@ const EMPTY = new Uint8Array(0);
 export class UdpEndpoints {
   private readonly endpoints = new Map<number, UdpEndpoint>();
   private readonly addressText = new UdpAddressText();
-  /** CLOSED records that did not fit the ring yet. */
-  private readonly unreported: { id: number; reason: number }[] = [];
-
   constructor(
     private readonly inbound: SpscRing,
     private readonly stats: Float64Array,
-    private readonly onIdle: () => void,
-    private readonly needSpace: () => void,
+    /** Writes a CLOSED record for a connection id, now or once the ring has room. */
+    private readonly report: (id: number, reason: number) => void,
   ) {}
 
   get size(): number {
-    return this.endpoints.size + this.unreported.length;
+    return this.endpoints.size;
   }
 
   has(id: number): boolean {
@@ -130,11 +125,14 @@ export class UdpEndpoints {
   sendTo(id: number, bytes: Uint8Array, offset: number, length: number): number {
     const endpoint = this.endpoints.get(id);
     if (endpoint === undefined || endpoint.closed) return 0;
+    const port = readUdpPort(bytes, offset);
+    // Port 0 cannot be sent to (Node throws); the writer refuses it, so this is defence only.
+    if (port === 0) return 0;
     const size = length - UDP_ADDRESS_SIZE;
     // The socket keeps the buffer until the packet is sent: it cannot point into the ring.
     const packet = Buffer.allocUnsafe(size);
     copyBytes(packet, 0, bytes, offset + UDP_ADDRESS_SIZE, size);
-    endpoint.socket.send(packet, readUdpPort(bytes, offset), this.addressText.ip(bytes, offset));
+    endpoint.socket.send(packet, port, this.addressText.ip(bytes, offset));
     return size;
   }
 
@@ -154,21 +152,5 @@ export class UdpEndpoints {
 
   closeAll(): void {
     for (const id of [...this.endpoints.keys()]) this.close(id, ResetReasonCode.CLOSED_LOCALLY);
-  }
-
-  /** Retries CLOSED records the ring had no room for (called when space frees). */
-  retryReports(): void {
-    const pending = this.unreported.splice(0);
-    for (const { id, reason } of pending) this.report(id, reason);
-  }
-
-  private report(id: number, reason: number): void {
-    if (this.inbound.tryWrite(RecordKind.CLOSED, id, EMPTY, 0, 0, reason)) {
-      this.inbound.commit();
-      if (this.size === 0) this.onIdle();
-    } else {
-      this.unreported.push({ id, reason });
-      this.needSpace();
-    }
   }
 }

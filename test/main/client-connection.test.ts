@@ -177,12 +177,16 @@ describe('NetAddress.setHost validation', () => {
     expect(a.setHost('10.1.2.3', 65535)).toBe(true);
   });
 
-  it('throws a TypeError naming a host that is not an IP literal', () => {
+  it('accepts IP literals and localhost, returns false for other names, throws for a non-string', () => {
     const a = new NetAddress();
-    expect(() => a.setHost('localhost', 80)).toThrow(TypeError);
-    expect(() => a.setHost('localhost', 80)).toThrow(/"localhost"/);
-    expect(() => a.setHost('', 80)).toThrow(TypeError);
-    expect(() => a.setHost('256.0.0.1', 80)).toThrow(TypeError);
+    expect(a.setHost('localhost', 80)).toBe(true);
+    expect([a.getIpString(), a.getPort()]).toEqual(['127.0.0.1', 80]);
+    expect(a.setHost('::1', 81)).toBe(true);
+    expect(a.toString()).toBe('[::1]:81');
+    for (const name of ['example.invalid', '', '256.0.0.1']) {
+      expect(a.setHost(name, 90)).toBe(false);
+      expect(a.toString()).toBe('[::1]:81'); // unchanged
+    }
     expect(() => a.setHost(undefined as unknown as string, 80)).toThrow(TypeError);
   });
 

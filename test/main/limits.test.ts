@@ -128,6 +128,20 @@ describe.each([0, 2])('limits with %i shards', (n) => {
     expect(fast.frameCount).toBe(sentToFast);
   });
 
+  it('a close issued while the outbound ring is full is kept, and comes after the data', async () => {
+    const server = await startServer(n, { manager: { ringCapacity: 4096 } });
+    const peer = await Peer.connect(server.port, { keepFrames: false });
+    const conn = await server.accept();
+    const dg = new Datagram();
+    dg.padBytes(500);
+    let sent = 0;
+    while (server.writer.send(dg, conn)) sent++; // until the ring (or the queue) is full
+    expect(sent).toBeGreaterThan(0);
+    expect(server.manager.closeConnection(conn)).toBe(true);
+    await pollUntil(() => peer.ended, { label: "the peer to see the server's FIN" });
+    expect(peer.framesAtEnd).toBe(sent);
+  });
+
   it('send returns false past the writer queue size and getCurrentQueueSize reports it', async () => {
     const server = await startServer(n);
     await Peer.connect(server.port);

@@ -182,6 +182,9 @@ describe.each([0, 2])('UDP with %i shards', (n) => {
     const to = new NetAddress();
     to.setHost('127.0.0.1', 9);
     expect(() => s.writer.send(huge, conn, to)).toThrow(RangeError);
+    const nowhere = new NetAddress();
+    nowhere.setHost('127.0.0.1', 0);
+    expect(() => s.writer.send(dg, conn, nowhere)).toThrow(/port 0/);
     expect(s.manager.closeConnection(conn)).toBe(true);
     expect(s.writer.send(dg, conn, to)).toBe(false);
     expect(s.manager.closeConnection(conn)).toBe(false);
