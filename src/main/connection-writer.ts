@@ -64,7 +64,7 @@ export class ConnectionWriter {
         );
       }
       if (shard.queuedSends() >= this.maxQueueSize) return false;
-      return shard.sendTo(conn, dg.getMessage(), length, to, this.raw);
+      return shard.sendTo(conn, dg._bytes, length, to, this.raw); // _bytes: no view per send
     }
     const headerSize = this.raw ? 0 : this.headerSize;
     if (length > maxPayloadForHeader(headerSize)) {
@@ -78,7 +78,7 @@ export class ConnectionWriter {
       );
     }
     if (shard.queuedSends() >= this.maxQueueSize) return false;
-    return shard.send(conn, dg.getMessage(), length, headerSize);
+    return shard.send(conn, dg._bytes, length, headerSize); // _bytes: no view per send
   }
 
   /** True when `dg` fits Panda3D's UDP datagram limit (maximum_udp_datagram, 1500 bytes). */
