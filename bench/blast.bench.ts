@@ -25,21 +25,10 @@
  * means the client, not the receiver, set the pace. After the window the clients stop and
  * flush, and the bench checks every datagram arrived.
  */
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ClientProcess } from './client-process.js';
-import {
-  formatCount,
-  formatFixed,
-  parseIntegerList,
-  parsePositive,
-  printColumns,
-  sleep,
-  startWatchdog,
-  waitFor,
-} from './net-table.js';
+import { ClientProcess, offeredPerSec } from './client-process.js';
+import type { CountedServer } from './counted-server.js';
+import { formatCount, formatFixed, isMainModule, netBenchReport, printColumns, runNetBenchCommand, sleep } from './net-table.js';
 import { PlainFrameServer } from './plain-frame-server.js';
 import { RingwireBenchServer } from './ringwire-bench-server.js';
 
@@ -92,13 +81,9 @@ export interface BlastResult {
   bytesOk: boolean;
 }
 
-/** A receiver: counts what arrives; ringwire ones read in a setImmediate loop. */
+/** A receiver: its server counts what arrives; ringwire ones read in a setImmediate loop. */
 interface Receiver {
-  readonly server: string;
-  readonly port: number;
-  connected(): number;
-  datagrams(): number;
-  bytes(): number;
+  readonly server: CountedServer;
   /** Loop turns, turns that read nothing, and time inside read calls that delivered (ringwire). */
   turns: number;
   empty: number;
@@ -106,33 +91,11 @@ interface Receiver {
   close(): Promise<void>;
 }
 
-class PlainReceiver implements Receiver {
-  readonly server = 'node:net';
-  turns = 0;
-  empty = 0;
-  busyMs = 0;
-  constructor(private readonly plain: PlainFrameServer) {}
-  get port(): number {
-    return this.plain.port;
-  }
-  connected(): number {
-    return this.plain.connections;
-  }
-  datagrams(): number {
-    return this.plain.datagrams;
-  }
-  bytes(): number {
-    return this.plain.bytes;
-  }
-  close(): Promise<void> {
-    return this.plain.close();
-  }
-}
-
 /** Most datagrams one loop turn reads, so timers and I/O get their turn too. */
 const MAX_PER_TURN = 1 << 16;
 
 class RingwireReceiver implements Receiver {
+  readonly server: CountedServer;
   turns = 0;
   empty = 0;
   /** Time inside read calls that delivered something (ms). */
@@ -146,24 +109,9 @@ class RingwireReceiver implements Receiver {
     /** 0: spin with setImmediate; otherwise wait this long (setTimeout) after a turn that read nothing. */
     private readonly idleWaitMs: number,
   ) {
+    this.server = rw;
     this.turn = useGetData ? () => this.step(true) : () => this.step(false);
     setImmediate(this.turn);
-  }
-
-  get server(): string {
-    return this.rw.mode;
-  }
-  get port(): number {
-    return this.rw.port;
-  }
-  connected(): number {
-    return this.rw.accepted;
-  }
-  datagrams(): number {
-    return this.rw.datagrams;
-  }
-  bytes(): number {
-    return this.rw.bytes;
   }
 
   async close(): Promise<void> {
@@ -185,7 +133,10 @@ class RingwireReceiver implements Receiver {
 }
 
 async function openReceiver(mode: string): Promise<Receiver> {
-  if (mode === 'plain') return new PlainReceiver(await PlainFrameServer.open());
+  if (mode === 'plain') {
+    const plain = await PlainFrameServer.open();
+    return { server: plain, turns: 0, empty: 0, busyMs: 0, close: () => plain.close() };
+  }
   const match = /^ringwire(\d+)-(drain|getData)(?:-idle(\d+)ms)?$/.exec(mode);
   if (match === null) {
     throw new RangeError(`--modes: unknown mode ${mode} (plain, ringwire2-drain, ringwire2-getData, ringwire0-drain, ringwire2-drain-idle1ms, ...)`);
@@ -207,8 +158,8 @@ function snapshot(receiver: Receiver): Snapshot {
   return {
     at: performance.now(),
     elu: performance.eventLoopUtilization(),
-    datagrams: receiver.datagrams(),
-    bytes: receiver.bytes(),
+    datagrams: receiver.server.datagrams,
+    bytes: receiver.server.bytes,
     turns: receiver.turns,
     empty: receiver.empty,
     busyMs: receiver.busyMs,
@@ -221,7 +172,7 @@ async function runOne(mode: string, size: number, options: BlastOptions): Promis
   try {
     client = ClientProcess.start('blast-clients', [
       '--port',
-      String(receiver.port),
+      String(receiver.server.port),
       '--connections',
       String(options.connections),
       '--size',
@@ -232,38 +183,32 @@ async function runOne(mode: string, size: number, options: BlastOptions): Promis
     const hello = await client.next('connected', 30_000);
     const connected = hello.connections as number;
     if (connected < options.connections) throw new Error(`blast: ${connected} of ${options.connections} connected (${String(hello.error)})`);
-    if (!(await waitFor(() => receiver.connected() >= connected, 10_000))) {
-      throw new Error(`${mode}: the server saw ${receiver.connected()} of ${connected} connections`);
-    }
-    client.send({ type: 'start' });
-    await sleep(options.warmupSeconds * 1000);
+    await client.startTraffic(mode, () => receiver.server.connected(), connected, options.warmupSeconds);
     const m0 = await client.request({ type: 'mark' }, 'mark', 5000);
     const s0 = snapshot(receiver);
     await sleep(options.seconds * 1000);
     const m1 = await client.request({ type: 'mark' }, 'mark', 5000);
     const s1 = snapshot(receiver);
-    const stopped = await client.request({ type: 'stop' }, 'stopped', 10_000);
-    const sentTotal = stopped.sent as number;
-    await waitFor(() => receiver.datagrams() >= sentTotal, 10_000);
+    const sentTotal = await client.stopTraffic(() => receiver.server.datagrams, 10_000);
     const windowMs = s1.at - s0.at;
     const datagrams = s1.datagrams - s0.datagrams;
     const turns = s1.turns - s0.turns;
     return {
       mode,
-      server: receiver.server,
+      server: receiver.server.mode,
       size,
       windowMs,
       datagramsPerSec: (datagrams * 1000) / windowMs,
       megabytesPerSec: ((s1.bytes - s0.bytes) * 1000) / windowMs / 1e6,
-      offeredPerSec: (((m1.sent as number) - (m0.sent as number)) * 1000) / ((m1.at as number) - (m0.at as number)),
+      offeredPerSec: offeredPerSec(m0, m1),
       ratioToPlain: NaN,
       receiverLoad:
         mode === 'plain' ? performance.eventLoopUtilization(s1.elu, s0.elu).utilization : (s1.busyMs - s0.busyMs) / windowMs,
       emptyTurns: turns > 0 ? (s1.empty - s0.empty) / turns : NaN,
       clientLoad: m1.load as number,
       sentTotal,
-      lost: sentTotal - receiver.datagrams(),
-      bytesOk: receiver.bytes() === receiver.datagrams() * size,
+      lost: sentTotal - receiver.server.datagrams,
+      bytesOk: receiver.server.bytes === receiver.server.datagrams * size,
     };
   } finally {
     await client?.close();
@@ -329,34 +274,25 @@ export function blastBudgetSeconds(options: BlastOptions): number {
 
 /** Everything measured and every setting, for --json. */
 export function blastReport(options: BlastOptions, results: BlastResult[]): object {
-  return { bench: 'blast', node: process.version, date: new Date().toISOString(), settings: options, results };
+  return netBenchReport('blast', options, results);
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      sizes: { type: 'string' },
-      modes: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      json: { type: 'string' },
+if (isMainModule(import.meta.url)) {
+  await runNetBenchCommand({
+    name: 'blast bench',
+    defaults: BLAST_DEFAULTS,
+    countsFlag: 'sizes',
+    setCounts(options, sizes, text) {
+      if (sizes.some((size) => size > 0xffff)) throw new RangeError(`--sizes: a u16 header carries at most 65535 bytes, got ${text}`);
+      options.sizes = sizes;
     },
+    kindsFlag: 'modes',
+    setKinds(options, modes) {
+      options.modes = modes;
+    },
+    budgetSeconds: blastBudgetSeconds,
+    run: runBlast,
+    print: printBlast,
+    report: blastReport,
   });
-  const options: BlastOptions = { ...BLAST_DEFAULTS };
-  if (values.sizes) options.sizes = parseIntegerList('sizes', values.sizes);
-  if (options.sizes.some((size) => size > 0xffff)) throw new RangeError(`--sizes: a u16 header carries at most 65535 bytes, got ${values.sizes}`);
-  if (values.modes) options.modes = values.modes.split(',').map((s) => s.trim());
-  if (values.seconds) options.seconds = parsePositive('seconds', values.seconds);
-  if (values.warmup) options.warmupSeconds = parsePositive('warmup', values.warmup);
-  startWatchdog(blastBudgetSeconds(options), 'blast bench');
-  const results = await runBlast(options);
-  printBlast(results, options);
-  if (values.json) {
-    writeFileSync(values.json, JSON.stringify(blastReport(options, results), null, 2));
-    console.log(`\nwrote ${values.json}`);
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
 }

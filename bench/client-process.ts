@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { sleep, waitFor } from './net-table.js';
 
 /** A message between a bench and its client process: `type` names it. */
 export interface ClientMessage {
@@ -83,6 +84,31 @@ export class ClientProcess {
     return reply;
   }
 
+  /**
+   * Once the server has seen all `connected` connections (`serverConnected()`), starts the
+   * clients' traffic and lets it run `warmupSeconds`. Throws, naming `what`, when the
+   * server does not see them all within 10 s.
+   */
+  async startTraffic(what: string, serverConnected: () => number, connected: number, warmupSeconds: number): Promise<void> {
+    if (!(await waitFor(() => serverConnected() >= connected, 10_000))) {
+      throw new Error(`${what}: the server saw ${serverConnected()} of ${connected} connections`);
+    }
+    this.send({ type: 'start' });
+    await sleep(warmupSeconds * 1000);
+  }
+
+  /**
+   * Stops the clients' traffic once every socket has flushed, then waits up to `timeoutMs`
+   * for the server to have received (`delivered()`) all of it; returns how many datagrams
+   * the clients sent in all.
+   */
+  async stopTraffic(delivered: () => number, timeoutMs: number): Promise<number> {
+    const stopped = await this.request({ type: 'stop' }, 'stopped', 10_000);
+    const sentTotal = stopped.sent as number;
+    await waitFor(() => delivered() >= sentTotal, timeoutMs);
+    return sentTotal;
+  }
+
   /** Asks the client to exit, waits up to `timeoutMs`, then kills it. Safe to call twice. */
   async close(timeoutMs = 5000): Promise<void> {
     if (this.exitCode !== undefined) return;
@@ -109,4 +135,9 @@ export class ClientProcess {
     clearTimeout(waiter.timer);
     waiter.resolve(message);
   }
+}
+
+/** Datagrams/s the clients sent between two 'mark' replies, by the client process's clock. */
+export function offeredPerSec(m0: ClientMessage, m1: ClientMessage): number {
+  return (((m1.sent as number) - (m0.sent as number)) * 1000) / ((m1.at as number) - (m0.at as number));
 }

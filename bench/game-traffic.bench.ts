@@ -35,21 +35,18 @@
  * - ticks/s achieved (60 is the target).
  * After the window the clients stop and flush, and the bench checks nothing was lost.
  */
-import { writeFileSync } from 'node:fs';
 import { type EventLoopUtilization, type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ClientProcess } from './client-process.js';
+import { ClientProcess, offeredPerSec as offeredBetween } from './client-process.js';
+import type { CountedServer } from './counted-server.js';
 import {
   formatCount,
   formatFixed,
+  isMainModule,
+  netBenchReport,
   openFileLimit,
-  parseIntegerList,
-  parsePositive,
   printColumns,
+  runNetBenchCommand,
   sleep,
-  startWatchdog,
-  waitFor,
 } from './net-table.js';
 import { PlainFrameServer } from './plain-frame-server.js';
 import { RingwireBenchServer } from './ringwire-bench-server.js';
@@ -130,87 +127,36 @@ export interface GameTrafficResult {
   bytesOk: boolean;
 }
 
-/** A server the game loop polls at each tick. */
+/** A server and what the game loop calls at the start of each tick. */
 interface GameServer {
-  readonly mode: string;
-  readonly port: number;
-  /** Called at the start of each tick. */
-  poll(): void;
-  connected(): number;
-  delivered(): number;
-  bytes(): number;
-  close(): Promise<void>;
-}
-
-class PlainGameServer implements GameServer {
-  readonly mode = 'node:net';
-  constructor(private readonly server: PlainFrameServer) {}
-  get port(): number {
-    return this.server.port;
-  }
-  poll(): void {}
-  connected(): number {
-    return this.server.connections;
-  }
-  delivered(): number {
-    return this.server.datagrams;
-  }
-  bytes(): number {
-    return this.server.bytes;
-  }
-  close(): Promise<void> {
-    return this.server.close();
-  }
-}
-
-class RingwireGameServer implements GameServer {
-  constructor(private readonly server: RingwireBenchServer) {}
-  get mode(): string {
-    return this.server.mode;
-  }
-  get port(): number {
-    return this.server.port;
-  }
-  poll(): void {
-    this.server.acceptNew();
-    this.server.readWithGetData(1 << 20);
-  }
-  connected(): number {
-    return this.server.accepted;
-  }
-  delivered(): number {
-    return this.server.datagrams;
-  }
-  bytes(): number {
-    return this.server.bytes;
-  }
-  close(): Promise<void> {
-    return this.server.close();
-  }
+  readonly server: CountedServer;
+  readonly poll: () => void;
 }
 
 /** No server at all: the idle row. */
-class NoServer implements GameServer {
-  readonly mode = '';
-  readonly port = 0;
-  poll(): void {}
-  connected(): number {
-    return 0;
-  }
-  delivered(): number {
-    return 0;
-  }
-  bytes(): number {
-    return 0;
-  }
-  async close(): Promise<void> {}
-}
+const NO_SERVER: CountedServer = {
+  mode: '',
+  port: 0,
+  datagrams: 0,
+  bytes: 0,
+  connected: () => 0,
+  close: async () => {},
+};
 
+/** The server of `kind` ('idle': none), each with its tick's poll. */
 async function openServer(kind: string): Promise<GameServer> {
-  if (kind === 'plain') return new PlainGameServer(await PlainFrameServer.open());
+  if (kind === 'idle') return { server: NO_SERVER, poll: () => {} };
+  if (kind === 'plain') return { server: await PlainFrameServer.open(), poll: () => {} };
   const match = /^ringwire(\d+)$/.exec(kind);
   if (match === null) throw new RangeError(`--servers: unknown server ${kind} (plain, ringwire0, ringwire2, ...)`);
-  return new RingwireGameServer(await RingwireBenchServer.open(Number(match[1])));
+  const server = await RingwireBenchServer.open(Number(match[1]));
+  return {
+    server,
+    poll: () => {
+      server.acceptNew();
+      server.readWithGetData(1 << 20);
+    },
+  };
 }
 
 /** What the game loop measured at the start of one tick. */
@@ -242,7 +188,8 @@ class GameLoop {
   private readonly tickNow = (): void => this.tick();
 
   constructor(
-    private readonly server: GameServer,
+    private readonly server: CountedServer,
+    private readonly poll: () => void,
     private readonly options: GameTrafficOptions,
     private readonly delay: IntervalHistogram,
   ) {
@@ -276,8 +223,8 @@ class GameLoop {
         ticks: this.ticks - 1,
         burnMs: this.burnMs,
         pollMs: this.pollMs,
-        delivered: this.server.delivered(),
-        bytes: this.server.bytes(),
+        delivered: this.server.datagrams,
+        bytes: this.server.bytes,
         delayP50Ms: delayMs(this.delay.percentile(50)),
         delayP99Ms: delayMs(this.delay.percentile(99)),
         delayMaxMs: delayMs(this.delay.max),
@@ -285,7 +232,7 @@ class GameLoop {
       this.delay.reset();
       for (const resolve of this.waiters.splice(0)) resolve(snapshot);
     }
-    this.server.poll();
+    this.poll();
     const burnStart = performance.now();
     this.pollMs += burnStart - start;
     let now = burnStart;
@@ -300,10 +247,10 @@ class GameLoop {
 
 /** Runs one server kind at one connection count (0 connections and kind 'idle': the tick alone). */
 async function runOne(kind: string, connections: number, options: GameTrafficOptions): Promise<GameTrafficResult> {
-  const server = kind === 'idle' ? new NoServer() : await openServer(kind);
+  const { server, poll } = await openServer(kind);
   const delay = monitorEventLoopDelay({ resolution: options.delayResolutionMs });
   delay.enable();
-  const loop = new GameLoop(server, options, delay);
+  const loop = new GameLoop(server, poll, options, delay);
   loop.start();
   let client: ClientProcess | null = null;
   try {
@@ -337,22 +284,16 @@ async function runOne(kind: string, connections: number, options: GameTrafficOpt
       if (connected < connections) {
         console.error(`  ${kind} ${connections}: only ${connected} connected (${String(hello.failed)} failed: ${String(hello.error)})`);
       }
-      if (!(await waitFor(() => server.connected() >= connected, 10_000))) {
-        throw new Error(`${kind}: the server saw ${server.connected()} of ${connected} connections`);
-      }
-      client.send({ type: 'start' });
-      await sleep(options.warmupSeconds * 1000);
+      await client.startTraffic(kind, () => server.connected(), connected, options.warmupSeconds);
       const [s0, m0] = await Promise.all([loop.snapshotAtNextTick(), client.request({ type: 'mark' }, 'mark', 5000)]);
       await sleep(options.seconds * 1000);
       const [s1, m1] = await Promise.all([loop.snapshotAtNextTick(), client.request({ type: 'mark' }, 'mark', 5000)]);
       before = s0;
       after = s1;
-      offeredPerSec = (((m1.sent as number) - (m0.sent as number)) * 1000) / ((m1.at as number) - (m0.at as number));
+      offeredPerSec = offeredBetween(m0, m1);
       clientSkipped = (m1.skipped as number) - (m0.skipped as number);
       clientLoad = m1.load as number;
-      const stopped = await client.request({ type: 'stop' }, 'stopped', 10_000);
-      sentTotal = stopped.sent as number;
-      await waitFor(() => server.delivered() >= sentTotal, 5000);
+      sentTotal = await client.stopTraffic(() => server.datagrams, 5000);
     }
     const windowMs = after.at - before.at;
     const elu = performance.eventLoopUtilization(after.elu, before.elu);
@@ -382,8 +323,8 @@ async function runOne(kind: string, connections: number, options: GameTrafficOpt
       clientLoad,
       clientSkipped,
       sentTotal,
-      lost: sentTotal - server.delivered(),
-      bytesOk: server.bytes() === server.delivered() * options.payload,
+      lost: sentTotal - server.datagrams,
+      bytesOk: server.bytes === server.datagrams * options.payload,
     };
   } finally {
     await client?.close();
@@ -465,30 +406,6 @@ export function printGameTraffic(results: GameTrafficResult[], options: GameTraf
   );
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      connections: { type: 'string' },
-      servers: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      json: { type: 'string' },
-    },
-  });
-  const options: GameTrafficOptions = { ...GAME_TRAFFIC_DEFAULTS };
-  if (values.connections) options.connections = parseIntegerList('connections', values.connections);
-  if (values.servers) options.servers = values.servers.split(',').map((s) => s.trim());
-  if (values.seconds) options.seconds = parsePositive('seconds', values.seconds);
-  if (values.warmup) options.warmupSeconds = parsePositive('warmup', values.warmup);
-  startWatchdog(gameTrafficBudgetSeconds(options), 'game-traffic bench');
-  const results = await runGameTraffic(options);
-  printGameTraffic(results, options);
-  if (values.json) {
-    writeFileSync(values.json, JSON.stringify(gameTrafficReport(options, results), null, 2));
-    console.log(`\nwrote ${values.json}`);
-  }
-}
-
 /** A generous bound on how long runGameTraffic may take (s), for a watchdog. */
 export function gameTrafficBudgetSeconds(options: GameTrafficOptions): number {
   const runs = options.connections.length * options.servers.length;
@@ -497,9 +414,24 @@ export function gameTrafficBudgetSeconds(options: GameTrafficOptions): number {
 
 /** Everything measured and every setting, for --json. */
 export function gameTrafficReport(options: GameTrafficOptions, results: GameTrafficResult[]): object {
-  return { bench: 'game-traffic', node: process.version, date: new Date().toISOString(), settings: options, results };
+  return netBenchReport('game-traffic', options, results);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
+if (isMainModule(import.meta.url)) {
+  await runNetBenchCommand({
+    name: 'game-traffic bench',
+    defaults: GAME_TRAFFIC_DEFAULTS,
+    countsFlag: 'connections',
+    setCounts(options, connections) {
+      options.connections = connections;
+    },
+    kindsFlag: 'servers',
+    setKinds(options, servers) {
+      options.servers = servers;
+    },
+    budgetSeconds: gameTrafficBudgetSeconds,
+    run: runGameTraffic,
+    print: printGameTraffic,
+    report: gameTrafficReport,
+  });
 }

@@ -1,6 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
-/** A plain-text table for the network benches: left-aligned text columns, right-aligned figures. */
+/**
+ * What the network benches share: a plain-text table (left-aligned text columns,
+ * right-aligned figures), flag parsing, the command around a bench, and small waits.
+ */
 
 /** Prints `rows` under `title`; the first `textColumns` columns are left-aligned, the rest right-aligned. */
 export function printColumns(title: string, header: string[], rows: string[][], textColumns = 1, notes: string[] = []): void {
@@ -83,4 +88,78 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, every
     await sleep(everyMs);
   }
   return true;
+}
+
+/** Everything a bench measured and every setting, as --json writes it. */
+export function netBenchReport(bench: string, settings: object, results: object[]): object {
+  return { bench, node: process.version, date: new Date().toISOString(), settings, results };
+}
+
+/** Writes `report` to `path` as JSON and says so. */
+export function writeJsonReport(path: string, report: object): void {
+  writeFileSync(path, JSON.stringify(report, null, 2));
+  console.log(`\nwrote ${path}`);
+}
+
+/** True when the module at `url` (its import.meta.url) is the script node was started with. */
+export function isMainModule(url: string): boolean {
+  return process.argv[1] !== undefined && url === pathToFileURL(process.argv[1]).href;
+}
+
+/** The measured window every network bench has: `seconds` after `warmupSeconds` of traffic. */
+export interface NetBenchWindow {
+  seconds: number;
+  warmupSeconds: number;
+}
+
+/**
+ * One network bench as a command: `--<countsFlag> a,b,… --<kindsFlag> x,y,… --seconds S
+ * --warmup S --json FILE`, each flag optional over `defaults`.
+ */
+export interface NetBenchCommand<O extends NetBenchWindow, R extends object> {
+  /** Names the bench in the watchdog's message. */
+  name: string;
+  defaults: O;
+  /** The flag listing positive integers (sizes, connection counts); `setCounts` stores them (and may refuse them). */
+  countsFlag: string;
+  setCounts(options: O, counts: number[], text: string): void;
+  /** The flag listing what is measured (modes, servers); `setKinds` stores them. */
+  kindsFlag: string;
+  setKinds(options: O, kinds: string[]): void;
+  /** A generous bound on how long `run` may take (s), for a watchdog. */
+  budgetSeconds(options: O): number;
+  /** Runs the bench; prints one line per run as it goes. */
+  run(options: O): Promise<R[]>;
+  /** Prints the results as one table. */
+  print(results: R[], options: O): void;
+  /** Everything measured and every setting, for --json. */
+  report(options: O, results: R[]): object;
+}
+
+/** Parses the command line, runs `command` under a watchdog, prints its table and writes --json. */
+export async function runNetBenchCommand<O extends NetBenchWindow, R extends object>(command: NetBenchCommand<O, R>): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      [command.countsFlag]: { type: 'string' },
+      [command.kindsFlag]: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const flag = (name: string): string | undefined => values[name] as string | undefined;
+  const options: O = { ...command.defaults };
+  const counts = flag(command.countsFlag);
+  if (counts) command.setCounts(options, parseIntegerList(command.countsFlag, counts), counts);
+  const kinds = flag(command.kindsFlag);
+  if (kinds) command.setKinds(options, kinds.split(',').map((s) => s.trim()));
+  const seconds = flag('seconds');
+  if (seconds) options.seconds = parsePositive('seconds', seconds);
+  const warmup = flag('warmup');
+  if (warmup) options.warmupSeconds = parsePositive('warmup', warmup);
+  startWatchdog(command.budgetSeconds(options), command.name);
+  const results = await command.run(options);
+  command.print(results, options);
+  const json = flag('json');
+  if (json) writeJsonReport(json, command.report(options, results));
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { CountedServer } from './counted-server.js';
 
 /**
  * The baseline for the network benches: the simplest server a team would write with
@@ -7,7 +8,8 @@ import net from 'node:net';
  * it), every other frame is parsed in place in the chunk. Frames are Panda3D's: a u16
  * little-endian length, then the payload. It counts datagrams and payload bytes.
  */
-export class PlainFrameServer {
+export class PlainFrameServer implements CountedServer {
+  readonly mode = 'node:net';
   /** Datagrams parsed since the server opened. */
   datagrams = 0;
   /** Payload bytes of those datagrams. */
@@ -35,6 +37,11 @@ export class PlainFrameServer {
       });
     });
     return new PlainFrameServer(server);
+  }
+
+  /** Connections open now. */
+  connected(): number {
+    return this.connections;
   }
 
   /** Stops listening and destroys every connection. */

@@ -7,6 +7,7 @@ import {
   type QueuedConnectionManagerOptions,
   QueuedConnectionReader,
 } from 'ringwire';
+import type { CountedServer } from './counted-server.js';
 
 /**
  * ringwire as the network benches run it, the way a Panda3D program does: a manager, a
@@ -14,7 +15,7 @@ import {
  * mode). The caller decides when to poll: {@link acceptNew} takes new clients and adds
  * them to the reader; {@link readWithGetData} or {@link readWithDrain} read datagrams.
  */
-export class RingwireBenchServer {
+export class RingwireBenchServer implements CountedServer {
   /** Datagrams read since the server opened. */
   datagrams = 0;
   /** Payload bytes of those datagrams. */
@@ -60,6 +61,11 @@ export class RingwireBenchServer {
     }
     listener.addConnection(rendezvous);
     return new RingwireBenchServer(manager, listener, reader, rendezvous.getAddress().getPort());
+  }
+
+  /** Connections added to the reader so far. */
+  connected(): number {
+    return this.accepted;
   }
 
   /** Adds every newly accepted client to the reader and takes the queued resets (Panda3D's polling tasks). */

@@ -7,7 +7,6 @@
  * Run compiled (as bench:net does), not through tsx: ringwire's worker shards inherit the
  * process's loader flags and run slower under tsx. Takes about three minutes.
  */
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BLAST_DEFAULTS, blastBudgetSeconds, blastReport, printBlast, runBlast } from './blast.bench.js';
 import {
@@ -17,7 +16,7 @@ import {
   printGameTraffic,
   runGameTraffic,
 } from './game-traffic.bench.js';
-import { startWatchdog } from './net-table.js';
+import { startWatchdog, writeJsonReport } from './net-table.js';
 
 const { values } = parseArgs({ options: { json: { type: 'string' }, only: { type: 'string' } } });
 if (values.only !== undefined && values.only !== 'game' && values.only !== 'blast') {
@@ -44,7 +43,4 @@ if (values.only !== 'game') {
 }
 printGame?.();
 printBlastTable?.();
-if (values.json) {
-  writeFileSync(values.json, JSON.stringify(report, null, 2));
-  console.log(`\nwrote ${values.json}`);
-}
+if (values.json) writeJsonReport(values.json, report);

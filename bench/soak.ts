@@ -10,10 +10,10 @@
  * Exit status: 0 passed; 1 failed (or the run could not be made); 2 a bad command line;
  * 130 interrupted (the server and every connection are closed first).
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { outputFile, writeOutput } from './harness/output-file.js';
 import { formatProgress } from './harness/output/console.js';
+import { runCommand } from './harness/run-command.js';
 import {
   DEFAULT_SOAK_SECONDS,
   RSS_GROWTH_BOUND_BYTES,
@@ -24,7 +24,7 @@ import {
   runSoakCheck,
 } from './harness/soak-check.js';
 import type { Progress } from './harness/workloads/load-run.js';
-import { InterruptedError } from './harness/workloads/run-workload.js';
+import { UsageError } from './harness/workloads/workload-settings.js';
 
 /** Without a TTY, a progress line every this many seconds. */
 const PLAIN_PROGRESS_EVERY = 10;
@@ -42,8 +42,6 @@ than ${RSS_GROWTH_BOUND_BYTES / (1024 * 1024)} MiB after warm-up (the first ${WA
 
 exit status: 0 passed · 1 failed · 2 bad usage · 130 interrupted
 `;
-
-class UsageError extends Error {}
 
 interface CommandLine {
   help: boolean;
@@ -77,13 +75,7 @@ function parseCommandLine(argv: string[]): CommandLine {
       throw new UsageError(`--seconds must be a number greater than 0 and at most 604800, got ${JSON.stringify(values.seconds)}`);
     }
   }
-  let json: string | null = null;
-  if (values.json !== undefined) {
-    if (values.json.trim() === '') throw new UsageError('--json needs a file name');
-    json = resolve(values.json);
-    const dir = dirname(json);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--json ${values.json}: the directory ${dir} does not exist`);
-  }
+  const json = values.json === undefined ? null : outputFile(values.json, 'json');
   return { help: values.help === true, seconds, json, quiet: values.quiet === true };
 }
 
@@ -111,64 +103,30 @@ function progressPrinter(quiet: boolean): { update: (progress: Progress, rss: nu
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  let cli: CommandLine;
-  try {
-    cli = parseCommandLine(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`soak: ${error.message}\nrun with --help for the flags\n`);
-    return 2;
-  }
-  if (cli.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      process.stderr.write(`\nsoak: ${signal} again: exiting now\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\nsoak: ${signal}: closing connections and stopping the server (again to exit at once)\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+/** Soaks the server; 1 when the check failed. */
+async function soak(cli: CommandLine, signal: AbortSignal): Promise<number> {
   const progress = progressPrinter(cli.quiet);
   try {
-    const report = await runSoakCheck({ seconds: cli.seconds, signal: controller.signal, onProgress: progress.update });
+    const report = await runSoakCheck({ seconds: cli.seconds, signal, onProgress: progress.update });
     progress.end();
     process.stdout.write(`${formatSoakCheck(report)}\n`);
-    if (cli.json !== null) {
-      writeFileSync(cli.json, `${JSON.stringify(report, null, 2)}\n`);
-      if (!cli.quiet) process.stderr.write(`report written to ${cli.json}\n`);
-    }
+    if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
     return report.passed ? 0 : 1;
   } catch (error) {
     progress.end();
-    if (error instanceof InterruptedError) {
-      process.stderr.write('soak: interrupted\n');
-      return 130;
-    }
-    process.stderr.write(`soak: FAIL: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    throw error;
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Everything opened has been closed; should a stray handle still hold the process, it exits anyway.
-    setTimeout(() => process.exit(code), 5000).unref();
+runCommand(
+  {
+    name: 'soak',
+    usage: USAGE,
+    helpHint: 'run with --help for the flags',
+    closing: 'closing connections and stopping the server',
+    failurePrefix: 'FAIL: ',
+    parse: parseCommandLine,
+    run: soak,
   },
-  (error: unknown) => {
-    process.stderr.write(`soak: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(1);
-  },
+  process.argv.slice(2),
 );

@@ -6,16 +6,16 @@
  * 2 a bad command line; 130 interrupted (SIGINT/SIGTERM: every connection, client worker
  * and server the harness started is closed first; a second signal exits at once).
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderHtml } from './html-report.js';
+import { outputFile, writeOutput } from './output-file.js';
 import { createProgressPrinter, formatComparison, formatCount, formatMs, formatRunReport } from './output/console.js';
 import type { HarnessReport, RunReport, RunSettings, WorkloadName } from './report.js';
 import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
 import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
-import { InterruptedError, runWorkload } from './workloads/run-workload.js';
+import { runCommand } from './run-command.js';
+import { runWorkload } from './workloads/run-workload.js';
 import {
   DEFAULT_CLIENT_SHARDS,
   DEFAULT_CONNECT_RATE,
@@ -30,9 +30,6 @@ import {
   type WorkloadFlags,
   resolveSettings,
 } from './workloads/workload-settings.js';
-
-/** After the run, how long leftover handles may keep the process alive before it exits anyway (ms). */
-const EXIT_GRACE_MS = 5000;
 
 const d = WORKLOAD_DEFAULTS;
 const USAGE = `usage: ringwire-bench <workload> [flags]
@@ -118,16 +115,6 @@ function decimal(text: string, flag: string, min: number, max: number, minExclus
     throw new UsageError(`--${flag} must be a number ${range}, got ${JSON.stringify(text)}`);
   }
   return value;
-}
-
-function outputFile(text: string, flag: string): string {
-  if (text.trim() === '') throw new UsageError(`--${flag} needs a file name`);
-  const path = resolve(text);
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`--${flag} ${text}: the directory ${dir} does not exist`);
-  }
-  return path;
 }
 
 /** Parses and checks `argv`. Throws a UsageError naming the flag and the value. */
@@ -255,35 +242,10 @@ function hasIntegrityFaults(run: RunReport): boolean {
   return integrityFaults(run) > 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let cli: CommandLine;
-  try {
-    cli = parseCommandLine(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`ringwire-bench: ${error.message}\nrun ringwire-bench --help for the flags\n`);
-    return 2;
-  }
-  if (cli.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      process.stderr.write(`\nringwire-bench: ${signal} again: exiting now\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\nringwire-bench: ${signal}: closing connections and stopping servers (again to exit at once)\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+/** Runs what the command line asks for; 1 when a run or target failed or integrity faults were found. */
+async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> {
   const progress = createProgressPrinter(process.stderr, cli.quiet);
-  const options = { signal: controller.signal, onProgress: progress.update };
+  const options = { signal, onProgress: progress.update };
 
   try {
     let report: HarnessReport;
@@ -316,41 +278,25 @@ async function main(argv: string[]): Promise<number> {
       failed = hasIntegrityFaults(run);
       report = { kind: 'run', node: process.version, run };
     }
-    if (cli.json !== null) {
-      writeFileSync(cli.json, `${JSON.stringify(report, null, 2)}\n`);
-      if (!cli.quiet) process.stderr.write(`report written to ${cli.json}\n`);
-    }
-    if (cli.html !== null) {
-      writeFileSync(cli.html, renderHtml(report));
-      if (!cli.quiet) process.stderr.write(`HTML report written to ${cli.html}\n`);
-    }
+    if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
+    if (cli.html !== null) writeOutput(cli.html, renderHtml(report), 'HTML report', cli.quiet);
     return failed ? 1 : 0;
   } catch (error) {
     progress.end();
-    if (error instanceof InterruptedError) {
-      process.stderr.write('ringwire-bench: interrupted\n');
-      return 130;
-    }
-    process.stderr.write(`ringwire-bench: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    throw error;
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Everything opened has been closed; should a stray handle still hold the process,
-    // it exits anyway rather than hang (the harness stops by itself).
-    setTimeout(() => {
-      process.stderr.write('ringwire-bench: a handle was left open after the run; exiting\n');
-      process.exit(code);
-    }, EXIT_GRACE_MS).unref();
+runCommand(
+  {
+    name: 'ringwire-bench',
+    usage: USAGE,
+    helpHint: 'run ringwire-bench --help for the flags',
+    closing: 'closing connections and stopping servers',
+    failurePrefix: '',
+    strayHandleNote: 'a handle was left open after the run; exiting',
+    parse: parseCommandLine,
+    run: runBench,
   },
-  (error: unknown) => {
-    process.stderr.write(`ringwire-bench: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(1);
-  },
+  process.argv.slice(2),
 );

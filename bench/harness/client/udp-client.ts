@@ -12,64 +12,27 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import {
-  type Connection,
-  ConnectionWriter,
-  Datagram,
-  NetAddress,
-  PointerToConnection,
-  QueuedConnectionManager,
-  QueuedConnectionReader,
-} from 'ringwire';
+import { type Connection, NetAddress } from 'ringwire';
 import type { UdpDrops } from '../report.js';
-import type { ClientSink, ClientTransport } from './client-transport.js';
+import type { ClientSink } from './client-transport.js';
+import { RingwireClientBase, type RingwireClientBaseOptions } from './ringwire-client-base.js';
 
-/** Datagrams per drain call; poll() keeps draining while batches come back full. */
-const DRAIN_BATCH = 4096;
-/** Most datagrams one poll() hands over, so sending gets its turn. */
-const POLL_LIMIT = 64 * 1024;
-
-export interface UdpClientOptions {
+export interface UdpClientOptions extends RingwireClientBaseOptions {
   host: string;
   port: number;
-  /** Worker shards of the client's reader (0: the main thread reads the sockets). */
-  clientShards: number;
-  /** Connections the run will open (sizes the index table). */
-  connections: number;
 }
 
-export class UdpClient implements ClientTransport {
+export class UdpClient extends RingwireClientBase {
   readonly transport = 'udp' as const;
-  readonly polled = true;
-  private readonly manager = new QueuedConnectionManager();
-  private readonly reader: QueuedConnectionReader;
-  private readonly writer: ConnectionWriter;
-  /** The socket of each index, or null before it opens and after it fails. */
-  private readonly connections: (Connection | null)[];
-  /** Connection id → index (ids are small integers, handed out in order by the manager). */
-  private readonly indexById: number[] = [];
-  /** Reused for every send: the payload is copied in, then framed into a shard's ring. */
-  private readonly outgoing = new Datagram();
-  private readonly resetPointer = new PointerToConnection();
   /** The server's address, resolved once. */
   private readonly server = new NetAddress();
   private resolved = false;
-  private readonly visit: (bytes: Uint8Array, offset: number, length: number, conn: Connection) => void;
-  private receivedAt = 0;
-  private error: Error | null = null;
-  private closing: Promise<void> | null = null;
 
   constructor(
     private readonly options: UdpClientOptions,
-    private readonly sink: ClientSink,
+    sink: ClientSink,
   ) {
-    this.reader = new QueuedConnectionReader(this.manager, options.clientShards);
-    this.writer = new ConnectionWriter(this.manager, options.clientShards);
-    this.connections = new Array<Connection | null>(options.connections).fill(null);
-    // One closure for the whole run, not one per datagram.
-    this.visit = (bytes, offset, length, conn) => {
-      this.sink.onEcho(this.indexById[conn.id], bytes, offset, length, this.receivedAt);
-    };
+    super(options, sink);
   }
 
   async connect(index: number): Promise<boolean> {
@@ -89,19 +52,7 @@ export class UdpClient implements ClientTransport {
       this.error = error as Error;
       return false;
     }
-    if (conn === null) {
-      this.error = this.manager.getLastError();
-      return false;
-    }
-    if (this.closing !== null) return false;
-    this.indexById[conn.id] = index;
-    if (!this.reader.addConnection(conn)) {
-      this.error = new Error(`could not start reading UDP socket ${index}: it closed, or its shard's ring is full`);
-      this.manager.closeConnection(conn);
-      return false;
-    }
-    this.connections[index] = conn;
-    return true;
+    return this.adopt(conn, index, 'UDP socket');
   }
 
   send(index: number, bytes: Uint8Array, length: number): boolean {
@@ -111,36 +62,8 @@ export class UdpClient implements ClientTransport {
     return this.writer.send(this.outgoing, conn, this.server);
   }
 
-  poll(now: number): number {
-    this.receivedAt = now;
-    let total = 0;
-    let delivered: number;
-    do {
-      delivered = this.reader.drain(this.visit, DRAIN_BATCH);
-      total += delivered;
-    } while (delivered === DRAIN_BATCH && total < POLL_LIMIT);
-    while (this.manager.getResetConnection(this.resetPointer)) {
-      const conn = this.resetPointer.p();
-      if (conn === null) continue;
-      const index = this.indexById[conn.id];
-      if (index === undefined || this.connections[index] !== conn) continue;
-      this.connections[index] = null;
-      this.sink.onReset(index);
-    }
-    return total;
-  }
-
   udpDrops(): UdpDrops {
     const stats = this.manager.getStats();
     return { rejected: stats.udpRejected, overflow: stats.udpOverflow };
-  }
-
-  lastError(): Error | null {
-    return this.error;
-  }
-
-  close(): Promise<void> {
-    this.closing ??= this.manager.close();
-    return this.closing;
   }
 }

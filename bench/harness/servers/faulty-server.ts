@@ -16,9 +16,9 @@
  * Everything else is echoed unchanged and in order. Raw mode (header size 0) has no
  * datagrams to drop, so it is refused with exit code 2.
  */
-import net from 'node:net';
-import { FrameCutter, type FrameSink } from './frame-cutter.js';
-import { SERVER_HOST, announceListening, parseServerOptions, stopOnSignal } from './server-options.js';
+import type net from 'node:net';
+import { FrameEchoConnection, serveFrameEcho } from './frame-echo-server.js';
+import { parseServerOptions } from './server-options.js';
 
 const NAME = 'faulty-server';
 /** Every DROP_EVERY-th datagram (global count) is never echoed. */
@@ -32,19 +32,15 @@ if (options.headerSize === 0) {
   process.exit(2);
 }
 const headerSize = options.headerSize;
-const sockets = new Set<net.Socket>();
 /** Datagrams cut so far, over every connection. */
 let count = 0;
 
-class FaultyConnection implements FrameSink {
-  private readonly cutter = new FrameCutter(headerSize);
-  private readonly out: Buffer[] = [];
+class FaultyConnection extends FrameEchoConnection {
   /** The datagram held back to be echoed after the next one, or null. */
   private held: Buffer | null = null;
 
-  constructor(private readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => this.data(chunk));
-    socket.on('drain', () => socket.resume());
+  constructor(socket: net.Socket) {
+    super(socket, headerSize);
   }
 
   frame(bytes: Buffer, start: number, end: number): void {
@@ -61,42 +57,6 @@ class FaultyConnection implements FrameSink {
       this.held = null;
     }
   }
-
-  private data(chunk: Buffer): void {
-    const socket = this.socket;
-    if (!this.cutter.push(chunk, this)) {
-      socket.destroy();
-      return;
-    }
-    const out = this.out;
-    if (out.length === 0) return;
-    let ok = true;
-    socket.cork();
-    for (let i = 0; i < out.length; i++) ok = socket.write(out[i]);
-    socket.uncork();
-    out.length = 0;
-    if (!ok) socket.pause();
-  }
 }
 
-const server = net.createServer((socket) => {
-  sockets.add(socket);
-  socket.setNoDelay(true);
-  socket.on('error', () => {});
-  socket.on('close', () => sockets.delete(socket));
-  new FaultyConnection(socket);
-});
-
-server.on('error', (error) => {
-  process.stderr.write(`${NAME}: cannot listen on ${SERVER_HOST}:${options.port}: ${error.message}\n`);
-  process.exit(1);
-});
-server.listen({ host: SERVER_HOST, port: options.port, backlog: 4096 }, () => {
-  announceListening((server.address() as net.AddressInfo).port);
-});
-
-stopOnSignal(NAME, async () => {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const socket of sockets) socket.destroy();
-  await closed;
-});
+serveFrameEcho(NAME, options.port, (socket) => new FaultyConnection(socket));

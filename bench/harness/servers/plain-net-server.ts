@@ -12,26 +12,21 @@
  * Header size 0 is raw mode: every chunk read goes back as it is. A header announcing
  * more than the limit (65535 with u16, 16 MiB with u32) closes that connection.
  */
-import net from 'node:net';
-import { FrameCutter, type FrameSink } from './frame-cutter.js';
-import { SERVER_HOST, announceListening, parseServerOptions, stopOnSignal } from './server-options.js';
+import type net from 'node:net';
+import { FrameEchoConnection, serveFrameEcho } from './frame-echo-server.js';
+import { parseServerOptions } from './server-options.js';
 
 const NAME = 'plain-net-server';
 const options = parseServerOptions(NAME, process.argv.slice(2), false);
-const sockets = new Set<net.Socket>();
 
-/** One client: its cutter, and the slices to write back at the end of the data event. */
-class EchoConnection implements FrameSink {
-  private readonly cutter: FrameCutter | null;
-  private readonly out: Buffer[] = [];
+/** Echoes every frame; frames that follow each other in a chunk go back as one slice. */
+class EchoConnection extends FrameEchoConnection {
   private run: Buffer | null = null;
   private runStart = 0;
   private runEnd = 0;
 
-  constructor(private readonly socket: net.Socket) {
-    this.cutter = options.headerSize === 0 ? null : new FrameCutter(options.headerSize);
-    socket.on('data', (chunk: Buffer) => this.data(chunk));
-    socket.on('drain', () => socket.resume());
+  constructor(socket: net.Socket) {
+    super(socket, options.headerSize);
   }
 
   /** A frame: extend the current run when it follows it in the same buffer. */
@@ -46,53 +41,12 @@ class EchoConnection implements FrameSink {
     this.runEnd = end;
   }
 
-  private data(chunk: Buffer): void {
-    const socket = this.socket;
-    if (this.cutter === null) {
-      if (!socket.write(chunk)) socket.pause();
-      return;
-    }
-    if (!this.cutter.push(chunk, this)) {
-      socket.destroy();
-      return;
-    }
+  protected override chunkCut(): void {
     if (this.run !== null) {
       this.out.push(this.run.subarray(this.runStart, this.runEnd));
       this.run = null;
     }
-    const out = this.out;
-    if (out.length === 0) return;
-    let ok = true;
-    if (out.length === 1) {
-      ok = socket.write(out[0]);
-    } else {
-      socket.cork();
-      for (let i = 0; i < out.length; i++) ok = socket.write(out[i]);
-      socket.uncork();
-    }
-    out.length = 0;
-    if (!ok) socket.pause();
   }
 }
 
-const server = net.createServer((socket) => {
-  sockets.add(socket);
-  socket.setNoDelay(true);
-  socket.on('error', () => {});
-  socket.on('close', () => sockets.delete(socket));
-  new EchoConnection(socket);
-});
-
-server.on('error', (error) => {
-  process.stderr.write(`${NAME}: cannot listen on ${SERVER_HOST}:${options.port}: ${error.message}\n`);
-  process.exit(1);
-});
-server.listen({ host: SERVER_HOST, port: options.port, backlog: 4096 }, () => {
-  announceListening((server.address() as net.AddressInfo).port);
-});
-
-stopOnSignal(NAME, async () => {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const socket of sockets) socket.destroy();
-  await closed;
-});
+serveFrameEcho(NAME, options.port, (socket) => new EchoConnection(socket));

@@ -8,7 +8,7 @@
  * Header size 0 puts the reader and the writer in raw mode (each socket read is one
  * datagram, echoed as it came).
  *
- * The loop, on the main thread, never blocks: each turn takes new clients, handles
+ * The loop (echo-loop.ts), on the main thread, never blocks: each turn takes new clients, handles
  * resets, retries held datagrams, then drains the reader (DRAIN_BATCH at a time, for at
  * most TURN_BUDGET_MS) with a visitor that copies each datagram into one reused Datagram
  * and sends it. While datagrams flow, and for SPIN_MS after the last one, the loop turns
@@ -23,7 +23,6 @@
  * reading, and TCP flow control slows the clients. Only datagrams for a connection that
  * has closed are discarded (there is nobody to echo them to).
  */
-import { performance } from 'node:perf_hooks';
 import {
   type Connection,
   ConnectionWriter,
@@ -33,17 +32,12 @@ import {
   QueuedConnectionManager,
   QueuedConnectionReader,
 } from 'ringwire';
+import { startEchoLoop } from './echo-loop.js';
 import { SERVER_HOST, announceListening, parseServerOptions, stopOnSignal } from './server-options.js';
 
 const NAME = 'ringwire-echo-server';
-/** Datagrams per drain call. */
-const DRAIN_BATCH = 256;
-/** A pending queue this long stops draining until it is empty (it holds at most this + DRAIN_BATCH). */
+/** A pending queue this long stops draining until it is empty (it holds at most this + one drain batch). */
 const PENDING_LIMIT = 1024;
-/** Longest a turn keeps draining before it yields to the event loop (ms). */
-const TURN_BUDGET_MS = 4;
-/** How long after the last datagram the loop keeps turning on setImmediate (ms). */
-const SPIN_MS = 20;
 const BACKLOG = 4096;
 
 const options = parseServerOptions(NAME, process.argv.slice(2), true);
@@ -76,10 +70,6 @@ const choked = new Set<Connection>();
 const outgoing = new Datagram();
 const newConnection = new PointerToConnection();
 const resetConnection = new PointerToConnection();
-let lastWorkAt = performance.now();
-let stopped = false;
-let timer: NodeJS.Timeout | null = null;
-let immediate: NodeJS.Immediate | null = null;
 
 function acceptClients(): boolean {
   let any = false;
@@ -137,40 +127,27 @@ function flushPending(): void {
   }
 }
 
-function turn(): void {
-  timer = null;
-  immediate = null;
-  if (stopped) return;
-  let worked = acceptClients();
-  if (handleResets()) worked = true;
-  if (pending.size > 0) {
-    worked = true;
-    flushPending();
-  }
-  if (choked.size === 0) {
-    const deadline = performance.now() + TURN_BUDGET_MS;
-    let delivered: number;
-    do {
-      delivered = reader.drain(echo, DRAIN_BATCH);
-      if (delivered > 0) worked = true;
-    } while (delivered === DRAIN_BATCH && choked.size === 0 && performance.now() < deadline);
-  }
-  const now = performance.now();
-  if (worked) lastWorkAt = now;
-  if (now - lastWorkAt < SPIN_MS) immediate = setImmediate(turn);
-  else timer = setTimeout(turn, 1);
-}
+announceListening(rendezvous.getAddress().getPort());
+const stopLoop = startEchoLoop({
+  reader,
+  echo,
+  chores() {
+    let worked = acceptClients();
+    if (handleResets()) worked = true;
+    if (pending.size > 0) {
+      worked = true;
+      flushPending();
+    }
+    return worked;
+  },
+  mayDrain: () => choked.size === 0,
+});
 
 stopOnSignal(NAME, async () => {
-  stopped = true;
-  if (timer !== null) clearTimeout(timer);
-  if (immediate !== null) clearImmediate(immediate);
+  stopLoop();
   listener.removeConnection(rendezvous);
   manager.closeConnection(rendezvous);
   handleResets();
   flushPending();
   await manager.close();
 });
-
-announceListening(rendezvous.getAddress().getPort());
-immediate = setImmediate(turn);

@@ -13,7 +13,7 @@
  * has no way to bind UDP to 127.0.0.1 alone), so the port is reachable from the network
  * while the server runs; the harness only ever sends to 127.0.0.1.
  *
- * The loop is ringwire-echo-server.ts's: each turn retries held echoes, then drains the
+ * The loop is ringwire-echo-server.ts's (echo-loop.ts): each turn retries held echoes, then drains the
  * reader (DRAIN_BATCH at a time, for at most TURN_BUDGET_MS), spinning on setImmediate
  * while datagrams flow and backing off to a 1 ms timer when idle. A datagram the writer
  * refuses (its shard's queue or ring is full) is copied, with its sender, into a FIFO
@@ -21,7 +21,6 @@
  * loop stops draining, so the shard's inbound ring fills and further packets are dropped
  * there (counted as udpOverflow) — UDP's own way to shed load, not the server's.
  */
-import { performance } from 'node:perf_hooks';
 import {
   type Connection,
   ConnectionWriter,
@@ -31,17 +30,12 @@ import {
   QueuedConnectionManager,
   QueuedConnectionReader,
 } from 'ringwire';
+import { startEchoLoop } from './echo-loop.js';
 import { announceListening, parseServerOptions, stopOnSignal } from './server-options.js';
 
 const NAME = 'ringwire-udp-echo-server';
-/** Datagrams per drain call. */
-const DRAIN_BATCH = 256;
 /** Held echoes at which the loop stops draining until the writer takes them. */
 const PENDING_LIMIT = 4096;
-/** Longest a turn keeps draining before it yields to the event loop (ms). */
-const TURN_BUDGET_MS = 4;
-/** How long after the last datagram the loop keeps turning on setImmediate (ms). */
-const SPIN_MS = 20;
 
 /** An echo the writer refused: its bytes and where it goes. */
 interface HeldEcho {
@@ -73,10 +67,6 @@ let pending: HeldEcho[] = [];
 /** Reused for every send: the visitor's bytes are copied in, then framed into a ring. */
 const outgoing = new Datagram();
 const resetConnection = new PointerToConnection();
-let lastWorkAt = performance.now();
-let stopped = false;
-let timer: NodeJS.Timeout | null = null;
-let immediate: NodeJS.Immediate | null = null;
 
 /** The drain visitor: echoes `bytes[offset, offset + length)` to `from`, or holds it. */
 function echo(bytes: Uint8Array, offset: number, length: number, conn: Connection, from: NetAddress | null): void {
@@ -113,37 +103,21 @@ function handleResets(): void {
   }
 }
 
-function turn(): void {
-  timer = null;
-  immediate = null;
-  if (stopped) return;
-  let worked = false;
-  handleResets();
-  if (pending.length > 0) {
-    worked = true;
+announceListening(socket.getAddress().getPort());
+const stopLoop = startEchoLoop({
+  reader,
+  echo,
+  chores() {
+    handleResets();
+    if (pending.length === 0) return false;
     flushPending();
-  }
-  if (pending.length < PENDING_LIMIT) {
-    const deadline = performance.now() + TURN_BUDGET_MS;
-    let delivered: number;
-    do {
-      delivered = reader.drain(echo, DRAIN_BATCH);
-      if (delivered > 0) worked = true;
-    } while (delivered === DRAIN_BATCH && pending.length < PENDING_LIMIT && performance.now() < deadline);
-  }
-  const now = performance.now();
-  if (worked) lastWorkAt = now;
-  if (now - lastWorkAt < SPIN_MS) immediate = setImmediate(turn);
-  else timer = setTimeout(turn, 1);
-}
+    return true;
+  },
+  mayDrain: () => pending.length < PENDING_LIMIT,
+});
 
 stopOnSignal(NAME, async () => {
-  stopped = true;
-  if (timer !== null) clearTimeout(timer);
-  if (immediate !== null) clearImmediate(immediate);
+  stopLoop();
   flushPending();
   await manager.close();
 });
-
-announceListening(socket.getAddress().getPort());
-immediate = setImmediate(turn);
