@@ -81,6 +81,21 @@ export class ConnectionWriter {
     return shard.send(conn, dg._bytes, length, headerSize); // _bytes: no view per send
   }
 
+  /**
+   * Bytes sent to `conn` that have not reached the kernel yet: still in the shard's ring or
+   * queued by its socket. It grows while the peer does not read, and at the manager's
+   * `sendBacklogLimit` the connection is reset as 'slow-consumer': pace sends on it.
+   * 0 for a closed or UDP connection. (ringwire's extension.)
+   */
+  getSendBacklog(conn: Connection): number {
+    if (!(conn instanceof Connection)) {
+      throw new TypeError(`getSendBacklog: expected a Connection, got ${String(conn)}`);
+    }
+    const shard = conn.shard;
+    if (!conn.open || shard === null) return 0;
+    return shard.sendBacklog(conn);
+  }
+
   /** True when `dg` fits Panda3D's UDP datagram limit (maximum_udp_datagram, 1500 bytes). */
   isValidForUdp(dg: Datagram): boolean {
     return dg.getLength() <= MAXIMUM_UDP_DATAGRAM;

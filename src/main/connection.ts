@@ -25,6 +25,10 @@ export class Connection {
   shard: ShardHandle | null = null;
   /** The listening server of a rendezvous. */
   server: net.Server | null = null;
+  /** The stream's slot in its shard's send-backlog table, or -1. */
+  backlogSlot = -1;
+  /** Bytes (headers included) framed for the stream so far. */
+  sentBytes = 0;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */

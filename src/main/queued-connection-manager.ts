@@ -374,6 +374,8 @@ export class QueuedConnectionManager {
     const conn = this.connections.get(id);
     if (conn === undefined) return;
     this.connections.delete(id);
+    shard.backlogSlots.give(conn.backlogSlot);
+    conn.backlogSlot = -1;
     if (conn.reader !== null) conn.reader.forget(conn);
     if (!conn.open) return;
     conn.open = false;

@@ -1,7 +1,8 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { writeFrameHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdoptFd, writeReadSettings, type ReadSettings } from '../shared/read-record.js';
+import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/read-record.js';
+import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/send-backlog.js';
 import { AdoptKind, RecordKind } from '../shared/record-kind.js';
 import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/shard-stats.js';
@@ -21,6 +22,9 @@ export class ShardHandle {
   readonly inbound: SpscRing;
   readonly outbound: SpscRing;
   readonly stats: Float64Array;
+  /** Per-connection bytes taken and queued by the shard (send-backlog.ts). */
+  readonly backlog: Float64Array;
+  readonly backlogSlots: BacklogSlots;
   /** Connections adopted and not yet reported closed. */
   connections = 0;
   /** SEND records written; minus the shard's DATAGRAMS_OUT, the writer's queue. */
@@ -44,6 +48,8 @@ export class ShardHandle {
     this.inbound = SpscRing.create(ringCapacity);
     this.outbound = SpscRing.create(ringCapacity);
     this.stats = createShardStats();
+    this.backlog = createSendBacklog();
+    this.backlogSlots = new BacklogSlots(this.backlog);
     this.commitNow = this.commit.bind(this);
     this.commitThreshold = ringCapacity >>> 3;
   }
@@ -54,6 +60,7 @@ export class ShardHandle {
       inbound: this.inbound.buffer,
       outbound: this.outbound.buffer,
       stats: this.stats,
+      backlog: this.backlog,
       sendBacklogLimit: limits.sendBacklogLimit,
       closeLingerMs: limits.closeLingerMs,
       idleTimeoutMs: limits.idleTimeoutMs,
@@ -81,8 +88,9 @@ export class ShardHandle {
       discard();
     }
     if (this.localSockets !== null) this.localSockets.set(conn.id, socket);
+    if (kind === AdoptKind.TCP) conn.backlogSlot = this.backlogSlots.take();
     const payload = new Uint8Array(ADOPT_PAYLOAD_SIZE);
-    writeAdoptFd(payload, 0, fd);
+    writeAdopt(payload, 0, fd, conn.backlogSlot);
     this.enqueue(RecordKind.ADOPT, conn.id, kind, payload);
     this.connections++;
     return true;
@@ -133,6 +141,7 @@ export class ShardHandle {
     const header = writeFrameHeader(ring.bytes, at, length, headerSize);
     copyBytes(ring.bytes, at + header, payload, 0, length);
     this.sends++;
+    conn.sentBytes += header + length;
     if (ring.stagedBytes() > this.commitThreshold) this.commit();
     else this.scheduleCommit();
     return true;
@@ -162,6 +171,14 @@ export class ShardHandle {
     if (ring.stagedBytes() > this.commitThreshold) this.commit();
     else this.scheduleCommit();
     return true;
+  }
+
+  /** Bytes sent to `conn` that its socket has not handed to the kernel yet (send-backlog.ts). */
+  sendBacklog(conn: Connection): number {
+    const slot = conn.backlogSlot;
+    if (slot < 0) return 0;
+    const table = this.backlog;
+    return Math.max(0, conn.sentBytes - table[slot * 2 + TAKEN]) + table[slot * 2 + QUEUED];
   }
 
   /** SEND records the shard has not taken from the ring yet. */

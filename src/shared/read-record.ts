@@ -3,10 +3,11 @@ import type { HeaderSize } from './frame-encoder.js';
 /**
  * Payloads of two outbound records (record-kind.ts), little-endian.
  *
- * ADOPT (4 bytes):
+ * ADOPT (8 bytes):
  * ```
  * +0 i32 fd    the duplicated descriptor, or -1: the socket object is handed over
  *              in-process (single-thread mode)
+ * +4 i32 slot  the connection's slot in the shard's send-backlog table, or -1 (send-backlog.ts)
  * ```
  * READ (8 bytes), aux = 1 to start reading, 0 to stop:
  * ```
@@ -16,7 +17,7 @@ import type { HeaderSize } from './frame-encoder.js';
  * +4 u32 maxDatagramSize  the reader's limit
  * ```
  */
-export const ADOPT_PAYLOAD_SIZE = 4;
+export const ADOPT_PAYLOAD_SIZE = 8;
 export const READ_PAYLOAD_SIZE = 8;
 
 /** How a connection's incoming bytes are cut into datagrams. */
@@ -46,11 +47,18 @@ export function readReadSettings(bytes: Uint8Array, offset: number): ReadSetting
 }
 
 /** Writes an ADOPT payload. */
-export function writeAdoptFd(bytes: Uint8Array, offset: number, fd: number): void {
-  new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE).setInt32(0, fd, true);
+export function writeAdopt(bytes: Uint8Array, offset: number, fd: number, slot: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE);
+  view.setInt32(0, fd, true);
+  view.setInt32(4, slot, true);
 }
 
-/** Reads an ADOPT payload. */
+/** Reads an ADOPT payload's fd. */
 export function readAdoptFd(bytes: Uint8Array, offset: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE).getInt32(0, true);
+}
+
+/** Reads an ADOPT payload's send-backlog slot. */
+export function readAdoptSlot(bytes: Uint8Array, offset: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE).getInt32(4, true);
 }

@@ -1,7 +1,8 @@
 import type dgram from 'node:dgram';
 import net from 'node:net';
 import { DecodeStatus, FrameDecoder, type FrameSink } from '../shared/frame-decoder.js';
-import { readAdoptFd, readReadSettings } from '../shared/read-record.js';
+import { readAdoptFd, readAdoptSlot, readReadSettings } from '../shared/read-record.js';
+import { QUEUED, TAKEN } from '../shared/send-backlog.js';
 import { AdoptKind, RecordKind, SocketOption } from '../shared/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/shard-stats.js';
@@ -17,6 +18,8 @@ export interface ShardInit {
   outbound: SharedArrayBuffer;
   /** Stats block (shard-stats.ts). */
   stats: Float64Array;
+  /** Send-backlog table (send-backlog.ts). */
+  backlog: Float64Array;
   /** Bytes a connection may have queued for its socket before it is reset as `slow-consumer`. */
   sendBacklogLimit: number;
   /** How long a locally closed connection may wait for its peer's FIN before it is destroyed (ms). */
@@ -58,6 +61,10 @@ class ShardConnection {
   lingerTimer: NodeJS.Timeout | null = null;
   /** The shard's clock when a datagram last completed (or reading began). */
   lastActivity = 0;
+  /** Slot in the send-backlog table, or -1; cleared when the connection is reported closed. */
+  backlogSlot = -1;
+  /** Bytes taken from the ring for this connection so far. */
+  takenBytes = 0;
 
   constructor(
     readonly id: number,
@@ -277,7 +284,7 @@ export class Shard implements FrameSink {
 
   // ── connection lifecycle ──────────────────────────────────────────────────
 
-  private adopt(id: number, fd: number, kind: number): void {
+  private adopt(id: number, fd: number, kind: number, slot: number): void {
     if (kind !== AdoptKind.TCP) {
       const local = this.localSockets?.get(id) as dgram.Socket | undefined;
       this.localSockets?.delete(id);
@@ -303,9 +310,11 @@ export class Shard implements FrameSink {
     }
     socket.pause();
     const conn = new ShardConnection(id, socket, this);
+    conn.backlogSlot = slot;
     this.connections.set(id, conn);
     this.stats[StatSlot.CONNECTIONS] = this.connections.size;
     socket.on('data', conn.onData);
+    socket.on('drain', () => this.publishBacklog(conn));
     socket.on('end', () => this.peerEnded(conn));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.code;
@@ -408,6 +417,8 @@ export class Shard implements FrameSink {
     if (!this.inbound.tryWrite(RecordKind.CLOSED, conn.id, EMPTY, 0, 0, conn.reason)) return false;
     this.inbound.commit();
     conn.reported = true;
+    // The main thread takes the slot back on this record: the shard must not touch it again.
+    conn.backlogSlot = -1;
     this.connections.delete(conn.id);
     this.stats[StatSlot.CONNECTIONS] = this.connections.size;
     this.maybeFinish();
@@ -437,16 +448,19 @@ export class Shard implements FrameSink {
       if (kind === RecordKind.SEND) {
         const conn = this.connections.get(ring.connectionId);
         sends++;
-        if (conn !== undefined && !conn.closing && !conn.ended) {
-          this.append(conn, ring.bytes, ring.offset, ring.length);
-          bytesOut += ring.length;
+        if (conn !== undefined) {
+          conn.takenBytes += ring.length;
+          if (!conn.closing && !conn.ended) {
+            this.append(conn, ring.bytes, ring.offset, ring.length);
+            bytesOut += ring.length;
+          }
         }
         continue;
       }
       const conn = this.connections.get(ring.connectionId);
       switch (kind) {
         case RecordKind.ADOPT:
-          this.adopt(ring.connectionId, readAdoptFd(ring.bytes, ring.offset), ring.aux);
+          this.adopt(ring.connectionId, readAdoptFd(ring.bytes, ring.offset), ring.aux, readAdoptSlot(ring.bytes, ring.offset));
           break;
         case RecordKind.READ:
           if (conn) this.setReading(conn, ring.aux === 1, ring.bytes, ring.offset);
@@ -507,7 +521,10 @@ export class Shard implements FrameSink {
   /** Hands `conn`'s coalesced bytes to its socket; resets it if its backlog breaks the limit. */
   private flush(conn: ShardConnection): void {
     conn.dirty = false;
-    if (conn.outLength === 0 || conn.out === null) return;
+    if (conn.outLength === 0 || conn.out === null) {
+      this.publishBacklog(conn);
+      return;
+    }
     // The socket keeps this buffer until written; the next batch starts a new one.
     const chunk = conn.out.subarray(0, conn.outLength);
     conn.out = null;
@@ -516,7 +533,18 @@ export class Shard implements FrameSink {
     conn.socket.write(chunk);
     if (conn.socket.writableLength > this.init.sendBacklogLimit) {
       this.reset(conn, ResetReasonCode.SLOW_CONSUMER);
+    } else {
+      this.publishBacklog(conn);
     }
+  }
+
+  /** Publishes what `conn` has taken and what its socket queues (ConnectionWriter.getSendBacklog). */
+  private publishBacklog(conn: ShardConnection): void {
+    const slot = conn.backlogSlot;
+    if (slot < 0) return;
+    const table = this.init.backlog;
+    table[slot * 2 + TAKEN] = conn.takenBytes;
+    table[slot * 2 + QUEUED] = conn.socket.writableLength;
   }
 
   private setOption(conn: ShardConnection, option: number, on: boolean): void {

@@ -128,6 +128,36 @@ describe.each([0, 2])('limits with %i shards', (n) => {
     expect(fast.frameCount).toBe(sentToFast);
   });
 
+  it('getSendBacklog tells how much a client has not taken, and falls back when it reads', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port, { keepFrames: false, keepBytes: false });
+    const conn = await server.accept();
+    expect(server.writer.getSendBacklog(conn)).toBe(0);
+    peer.socket.pause();
+    const dg = new Datagram();
+    dg.padBytes(998); // 1000 bytes on the wire with the header
+    let sent = 0;
+    // Pace on the backlog itself, as a client should: never past 1 MiB, so never reset.
+    await pollUntil(
+      () => {
+        for (let i = 0; i < 50 && server.writer.getSendBacklog(conn) < 1024 * 1024; i++) {
+          if (server.writer.send(dg, conn)) sent++;
+        }
+        server.reader.dataAvailable();
+        return server.writer.getSendBacklog(conn) >= 1024 * 1024 && sent * 1000 > 4 * 1024 * 1024;
+      },
+      { label: 'the kernel buffers full and a 1 MiB backlog', timeoutMs: 20_000 },
+    );
+    expect(server.writer.getSendBacklog(conn)).toBeLessThan(1024 * 1024 + 50_000);
+    expect(conn.getResetReason()).toBeNull();
+    peer.socket.resume();
+    await pollUntil(() => server.writer.getSendBacklog(conn) === 0 && peer.frameCount === sent, {
+      label: 'the backlog to drain',
+    });
+    expect(server.manager.closeConnection(conn)).toBe(true);
+    expect(server.writer.getSendBacklog(conn)).toBe(0);
+  });
+
   it('a close issued while the outbound ring is full is kept, and comes after the data', async () => {
     const server = await startServer(n, { manager: { ringCapacity: 4096 } });
     const peer = await Peer.connect(server.port, { keepFrames: false });
