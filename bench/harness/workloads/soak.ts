@@ -1,18 +1,11 @@
-import type { RunReport } from '../report.js';
-import type { LoadRun } from './load-run.js';
+import { runLatency } from './latency.js';
 
 /**
  * soak: a long paced run with mixed payload sizes where every echo is verified: per
  * connection each sequence number must come back exactly once, in order, with its
- * checksum intact. After sending stops the run waits the grace period (--grace) for the
- * last echoes; the report counts lost, duplicated, reordered and corrupted datagrams,
- * all zero against a correct server.
+ * checksum intact. It runs exactly as latency does (paced sends, then the grace period
+ * for the last echoes); what makes it a soak is its settings (workload-settings.ts:
+ * duration, payload range) and the integrity counts every paced run keeps, which must all
+ * be zero against a correct server.
  */
-export async function runSoak(run: LoadRun): Promise<RunReport> {
-  await run.openAll();
-  run.startPaced(run.settings.ratePerConnection);
-  await run.measure();
-  run.stopSending();
-  await run.awaitEchoes();
-  return run.report();
-}
+export const runSoak = runLatency;
