@@ -1,6 +1,7 @@
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
+import { ResetReasonCode } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
@@ -18,6 +19,8 @@ export class ConnectionWriter {
   private headerSize: HeaderSize = 2;
   private raw = false;
   private maxQueueSize = DEFAULT_MAX_QUEUE_SIZE;
+  /** setMaxSendBacklog's limit; Infinity when off. */
+  private maxSendBacklog = Infinity;
 
   /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
   constructor(
@@ -29,16 +32,21 @@ export class ConnectionWriter {
   }
 
   /**
-   * Queues `dg` for `conn`. Returns false, sending nothing, when the connection is closed
-   * (never throws for a gone peer), the writer's queue is full, or the shard's ring has no
-   * room now. Throws a RangeError for a datagram too long for the header size or for the
-   * shard's ring (`ringCapacity / 2 - 12` bytes with its header), since no retry could send it.
+   * Queues `dg` for `conn`, to be written in order after everything sent before it. Returns
+   * true, and the datagram is written unless the connection is later reset (it then shows
+   * in the manager's reset queue with its reason). Returns false, queuing nothing, only
+   * when the connection is closed or the manager is closing, or when the opted-in
+   * `setMaxSendBacklog` would be passed. A full ring or a shard that has not run yet is
+   * never a reason to refuse: the datagram waits in order. Past `sendBacklogHardLimit` the
+   * connection is reset 'slow-consumer' (false). Throws a RangeError for a datagram too long
+   * for the header size or for the shard's ring (`ringCapacity / 2 - 12` bytes with its
+   * header), since no retry could send it. `block` is accepted for Panda3D compatibility.
    */
   send(dg: Datagram, conn: Connection, block?: boolean): boolean;
   /**
    * Sends `dg` as one UDP packet from `conn` (a UDP connection) to `address`, with Panda3D's
-   * checksum header unless in raw mode. Returns false when the connection is closed or the
-   * queue is full; throws a RangeError for more than a UDP packet can carry (65505 bytes).
+   * checksum header unless in raw mode. Returns false when the connection is closed; throws
+   * a RangeError for more than a UDP packet can carry (65505 bytes).
    */
   send(dg: Datagram, conn: Connection, address: NetAddress, block?: boolean): boolean;
   send(dg: Datagram, conn: Connection, addressOrBlock?: NetAddress | boolean, _block = false): boolean {
@@ -47,7 +55,7 @@ export class ConnectionWriter {
       throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${String(conn)}`);
     }
     const shard = conn.shard;
-    if (!conn.open || shard === null || shard.failed) return false;
+    if (!conn.open || shard === null || shard.failed || shard.closing) return false;
     const length = dg.getLength();
     if (conn.kind === 'udp') {
       if (!(addressOrBlock instanceof NetAddress)) {
@@ -63,8 +71,8 @@ export class ConnectionWriter {
           `ConnectionWriter.send: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
         );
       }
-      if (shard.queuedSends() >= this.maxQueueSize) return false;
-      return shard.sendTo(conn, dg._bytes, length, to, this.raw); // _bytes: no view per send
+      shard.sendTo(conn, dg._bytes, length, to, this.raw, this.maxQueueSize); // _bytes: no view per send
+      return true;
     }
     const headerSize = this.raw ? 0 : this.headerSize;
     if (length > maxPayloadForHeader(headerSize)) {
@@ -72,19 +80,45 @@ export class ConnectionWriter {
         `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${maxPayloadForHeader(headerSize)})`,
       );
     }
-    if (headerSize + length > shard.outbound.maxPayload) {
+    const size = headerSize + length;
+    if (size > shard.outbound.maxPayload) {
       throw new RangeError(
         `ConnectionWriter.send: a ${length}-byte datagram cannot fit the shard's ${shard.outbound.capacity}-byte ring (at most ${shard.outbound.maxPayload - headerSize}); raise the manager's ringCapacity`,
       );
     }
-    if (shard.queuedSends() >= this.maxQueueSize) return false;
-    return shard.send(conn, dg._bytes, length, headerSize); // _bytes: no view per send
+    const backlog = shard.sendBacklog(conn) + size;
+    if (backlog > this.maxSendBacklog) return false;
+    if (backlog > this.manager.settings.sendBacklogHardLimit) {
+      this.manager.cutConnection(conn, ResetReasonCode.SLOW_CONSUMER);
+      return false;
+    }
+    shard.send(conn, dg._bytes, length, headerSize, this.maxQueueSize); // _bytes: no view per send
+    return true;
+  }
+
+  /**
+   * Opts into a soft limit per connection: `send` returns false (queuing nothing) when the
+   * datagram would take the connection's backlog (`getSendBacklog`) past `bytes`, so a
+   * program can skip a slow reader's update instead of queuing it. 0 turns it off (the
+   * default). Throws a RangeError for a negative or non-integer value. (ringwire's extension.)
+   */
+  setMaxSendBacklog(bytes: number): void {
+    if (!Number.isInteger(bytes) || bytes < 0) {
+      throw new RangeError(`setMaxSendBacklog: bytes must be a non-negative integer, got ${String(bytes)}`);
+    }
+    this.maxSendBacklog = bytes === 0 ? Infinity : bytes;
+  }
+
+  /** The soft limit per connection in bytes; 0 when off. */
+  getMaxSendBacklog(): number {
+    return this.maxSendBacklog === Infinity ? 0 : this.maxSendBacklog;
   }
 
   /**
    * Bytes sent to `conn` that have not reached the kernel yet: still in the shard's ring or
-   * queued by its socket. It grows while the peer does not read, and at the manager's
-   * `sendBacklogLimit` the connection is reset as 'slow-consumer': pace sends on it.
+   * queued by its socket. It grows while the peer does not read; past the manager's
+   * `sendBacklogLimit` a peer that takes nothing for `sendStallTimeoutMs` is reset
+   * 'slow-consumer'. Pace sends on it, or use `setMaxSendBacklog`.
    * 0 for a closed or UDP connection. (ringwire's extension.)
    */
   getSendBacklog(conn: Connection): number {
@@ -123,7 +157,11 @@ export class ConnectionWriter {
     return this.headerSize;
   }
 
-  /** Most datagrams that may wait, per shard, for a shard to take them; send returns false past it. */
+  /**
+   * Most datagrams the writer lets wait, per shard, before it hands them to the shard at
+   * once instead of at the end of the turn (in single-thread mode they are then written).
+   * `send` never refuses because of it. Throws a RangeError for anything but a positive integer.
+   */
   setMaxQueueSize(size: number): void {
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`setMaxQueueSize: size must be a positive integer, got ${String(size)}`);
@@ -136,16 +174,20 @@ export class ConnectionWriter {
     return this.maxQueueSize;
   }
 
-  /** Datagrams sent through this manager that the shards have not taken yet. */
+  /** Datagrams accepted by `send` (through this manager) that the shards have not taken yet. */
   getCurrentQueueSize(): number {
     let queued = 0;
     for (const shard of this.manager.getShards()) queued += shard.queuedSends();
     return queued;
   }
 
-  /** True when no worker shards run: sockets are written on the main thread. */
+  /**
+   * False: ringwire never writes inside `send`. It coalesces each turn's datagrams per
+   * connection and writes them when the turn ends (or the queue passes `getMaxQueueSize`),
+   * in worker shards or, in single-thread mode, on this thread.
+   */
   isImmediate(): boolean {
-    return this.manager.getStats().workerShards === 0;
+    return false;
   }
 
   /** The number of threads asked for. */

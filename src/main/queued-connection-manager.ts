@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { debuglog } from 'node:util';
 import { AdoptKind, RecordKind } from '../shared/record-kind.js';
-import { resetReasonName } from '../shared/reset-reason.js';
+import { ResetReasonCode, resetReasonName } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
 import { collectStats, type ManagerStats } from './manager-stats.js';
 import { NetAddress, checkPort } from './net-address.js';
@@ -20,11 +20,29 @@ const log = debuglog('ringwire');
 export interface QueuedConnectionManagerOptions {
   /** Bytes in each shard ring (inbound and outbound), a power of two. Default 4 MiB. */
   ringCapacity?: number;
-  /** Bytes a connection may have waiting for its socket before a `slow-consumer` reset. Default 8 MiB. */
+  /**
+   * Bytes a connection may have queued (sent, not yet taken by the kernel) and still never
+   * be cut, however slowly its peer reads. Above it, a peer that takes nothing for
+   * `sendStallTimeoutMs` is reset `slow-consumer`. Default 8 MiB.
+   */
   sendBacklogLimit?: number;
-  /** How long a closing connection waits for its peer's FIN before it is destroyed (ms). Default 2000. */
+  /** How long a connection over `sendBacklogLimit` may go with its peer taking nothing (ms). Default 10000. */
+  sendStallTimeoutMs?: number;
+  /** Bytes queued for one connection past which it is reset `slow-consumer` at once, reading or not. Default 64 MiB. */
+  sendBacklogHardLimit?: number;
+  /**
+   * Bytes one shard's connections may have queued together (and, separately, bytes the
+   * main thread may hold for one shard whose ring is full); past it the largest backlogs
+   * are reset `slow-consumer` first. Default 256 MiB.
+   */
+  shardSendBudget?: number;
+  /**
+   * A closing connection (closeConnection, the peer's FIN, close()) writes everything queued,
+   * then FIN; it is cut (RST) only when its peer takes nothing, or does not answer our FIN,
+   * for this long (ms). Default 5000.
+   */
   closeLingerMs?: number;
-  /** How long close() waits for the shards to flush and end before it stops them (ms). Default 5000. */
+  /** close() cuts connections still lingering this long after it began, and ends the shards (ms). Default 5000. */
   shutdownTimeoutMs?: number;
   /** A read connection that completes no datagram for this long is reset as `idle-timeout` (ms). Default 0: never. */
   idleTimeoutMs?: number;
@@ -36,6 +54,9 @@ export interface QueuedConnectionManagerOptions {
 export interface ManagerSettings {
   ringCapacity: number;
   sendBacklogLimit: number;
+  sendStallTimeoutMs: number;
+  sendBacklogHardLimit: number;
+  shardSendBudget: number;
   closeLingerMs: number;
   shutdownTimeoutMs: number;
   idleTimeoutMs: number;
@@ -45,7 +66,10 @@ export interface ManagerSettings {
 const DEFAULTS: ManagerSettings = {
   ringCapacity: 4 * 1024 * 1024,
   sendBacklogLimit: 8 * 1024 * 1024,
-  closeLingerMs: 2000,
+  sendStallTimeoutMs: 10_000,
+  sendBacklogHardLimit: 64 * 1024 * 1024,
+  shardSendBudget: 256 * 1024 * 1024,
+  closeLingerMs: 5000,
   shutdownTimeoutMs: 5000,
   idleTimeoutMs: 0,
   maxConnections: 0,
@@ -90,7 +114,7 @@ export class QueuedConnectionManager {
     if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
       throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
     }
-    this.shards = new ShardSet(this.settings, this.onShardFailed.bind(this));
+    this.shards = new ShardSet(this.settings, this.onShardFailed.bind(this), this.onOverBudget.bind(this));
   }
 
   // ── opening ───────────────────────────────────────────────────────────────
@@ -126,7 +150,8 @@ export class QueuedConnectionManager {
       throw new RangeError(`openTCPServerRendezvous: backlog must be a non-negative integer, got ${String(backlog)}`);
     }
     this.assertOpen('openTCPServerRendezvous');
-    const server = net.createServer({ pauseOnConnect: true });
+    // allowHalfOpen: a peer's FIN must not end our side before the shard has written its replies.
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
     const error = await new Promise<Error | null>((resolve) => {
       server.once('error', resolve);
       server.listen({ host, port, backlog: backlog || undefined }, () => {
@@ -180,7 +205,7 @@ export class QueuedConnectionManager {
       throw new RangeError(`openTCPClientConnection: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
     }
     this.assertOpen('openTCPClientConnection');
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, allowHalfOpen: true });
     // Paused before it connects: nothing may be read on the main thread, or it would be
     // lost when the socket moves to a shard.
     socket.pause();
@@ -374,6 +399,8 @@ export class QueuedConnectionManager {
     const conn = this.connections.get(id);
     if (conn === undefined) return;
     this.connections.delete(id);
+    // Every SEND for it is in the ring before this: the shard may end a half-closed peer.
+    if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;
     if (conn.reader !== null) conn.reader.forget(conn);
@@ -383,7 +410,39 @@ export class QueuedConnectionManager {
     this.resets.push(conn);
   }
 
+  /**
+   * Resets `conn` from the main thread (a writer limit broke): it is queued as a reset with
+   * `reason`, its sends still waiting on this thread are dropped, and its shard cuts it (RST).
+   */
+  cutConnection(conn: Connection, reason: number): void {
+    if (!conn.open || conn.shard === null) return;
+    conn.open = false;
+    conn.resetReason = resetReasonName(reason);
+    if (conn.reader !== null) conn.reader.forget(conn);
+    this.resets.push(conn);
+    conn.shard.cut(conn, reason);
+  }
+
   // ── internals ─────────────────────────────────────────────────────────────
+
+  /** A shard's send overflow passed shardSendBudget: cut the largest backlogs on it first. */
+  private onOverBudget(shard: ShardHandle): void {
+    const budget = this.settings.shardSendBudget;
+    while (shard.overflowBytes() > budget) {
+      let largest: Connection | null = null;
+      let most = 0;
+      for (const conn of this.connections.values()) {
+        if (conn.shard !== shard || !conn.open) continue;
+        const backlog = shard.sendBacklog(conn);
+        if (backlog > most) {
+          most = backlog;
+          largest = conn;
+        }
+      }
+      if (largest === null) return;
+      this.cutConnection(largest, ResetReasonCode.SLOW_CONSUMER);
+    }
+  }
 
   private accepted(rendezvous: Connection, socket: net.Socket): void {
     const state = this.rendezvous.get(rendezvous);

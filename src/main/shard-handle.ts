@@ -8,9 +8,10 @@ import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/udp-fr
 import { StatSlot, createShardStats } from '../shared/shard-stats.js';
 import { SpscRing } from '../shared/spsc-ring.js';
 import { copyBytes } from '../shared/copy-bytes.js';
-import type { LocalSockets, ShardInit } from '../workers/shard.js';
+import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
 import type { Connection } from './connection.js';
 import { socketFd, type FdHelper } from './fd-helper.js';
+import { SendOverflow } from './send-overflow.js';
 import type { NetAddress } from './net-address.js';
 
 /**
@@ -31,11 +32,21 @@ export class ShardHandle {
   sends = 0;
   /** Set when the shard's thread died: it takes no new connections. */
   failed = false;
+  /** Set once SHUTDOWN is queued: nothing more may be sent. */
+  closing = false;
+  /** The shard itself in single-thread mode (it runs on this thread), else null. */
+  local: Shard | null = null;
+  /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
+  onOverBudget: (shard: ShardHandle) => void = () => {};
+  /** Where the last place() put its record: the ring's bytes or an overflow block. */
+  private target: Uint8Array;
+  private readonly overflow = new SendOverflow();
+  /** Records staged since the last commit. */
+  private staged = 0;
   private commitScheduled = false;
-  /** Control records waiting for room in the outbound ring, in order. */
-  private readonly deferred: { kind: number; id: number; aux: number; payload: Uint8Array | null }[] = [];
-  private retryTimer: NodeJS.Timeout | null = null;
+  private waitingForSpace = false;
   private readonly commitNow: () => void;
+  private readonly onSpace: () => void;
   private readonly commitThreshold: number;
 
   constructor(
@@ -44,6 +55,8 @@ export class ShardHandle {
     /** Null for a worker shard; the in-process hand-over map for the main-thread shard. */
     readonly localSockets: LocalSockets | null,
     private readonly fdHelper: FdHelper | null,
+    /** Most bytes the overflow may hold before the largest backlogs are cut (shardSendBudget). */
+    private readonly budget: number,
   ) {
     this.inbound = SpscRing.create(ringCapacity);
     this.outbound = SpscRing.create(ringCapacity);
@@ -51,19 +64,25 @@ export class ShardHandle {
     this.backlog = createSendBacklog();
     this.backlogSlots = new BacklogSlots(this.backlog);
     this.commitNow = this.commit.bind(this);
+    this.onSpace = this.spaceFreed.bind(this);
     this.commitThreshold = ringCapacity >>> 3;
+    this.target = this.outbound.bytes;
   }
 
   /** The shard's start-up data (sent to its worker, or used in-process). */
-  init(limits: Pick<ShardInit, 'sendBacklogLimit' | 'closeLingerMs' | 'idleTimeoutMs'>): ShardInit {
+  init(limits: Omit<ShardInit, 'inbound' | 'outbound' | 'stats' | 'backlog'>): ShardInit {
     return {
       inbound: this.inbound.buffer,
       outbound: this.outbound.buffer,
       stats: this.stats,
       backlog: this.backlog,
       sendBacklogLimit: limits.sendBacklogLimit,
+      sendBacklogHardLimit: limits.sendBacklogHardLimit,
+      sendStallTimeoutMs: limits.sendStallTimeoutMs,
       closeLingerMs: limits.closeLingerMs,
+      shardSendBudget: limits.shardSendBudget,
       idleTimeoutMs: limits.idleTimeoutMs,
+      shutdownTimeoutMs: limits.shutdownTimeoutMs,
     };
   }
 
@@ -119,58 +138,125 @@ export class ShardHandle {
     return true;
   }
 
-  /** Asks the shard to flush and close everything, then end. */
+  /** Asks the shard to flush and close everything, then end. Later sends are refused. */
   shutdown(): void {
     this.enqueue(RecordKind.SHUTDOWN, 0, 0, null);
+    this.closing = true;
     this.commit();
   }
 
   /**
-   * Frames `payload[0, length)` with `headerSize` straight into the outbound ring.
-   * Returns false when the ring is full now (nothing is written).
+   * Frames `payload[0, length)` with `headerSize` into the outbound ring (or, while the
+   * ring is full, the overflow behind it). Never refuses: the caller has checked that the
+   * connection is open and within its limits.
    */
-  send(conn: Connection, payload: Uint8Array, length: number, headerSize: HeaderSize): boolean {
-    // Control records waiting for room go first: sends wait behind them.
-    if (this.deferred.length > 0) return false;
-    const ring = this.outbound;
-    const at = ring.reserve(RecordKind.SEND, conn.id, headerSize + length);
-    if (at < 0) {
-      this.commit();
-      return false;
-    }
-    const header = writeFrameHeader(ring.bytes, at, length, headerSize);
-    copyBytes(ring.bytes, at + header, payload, 0, length);
+  send(conn: Connection, payload: Uint8Array, length: number, headerSize: HeaderSize, maxQueue: number): void {
+    const size = headerSize + length;
+    const at = this.place(RecordKind.SEND, conn.id, size, 0);
+    const target = this.target;
+    const header = writeFrameHeader(target, at, length, headerSize);
+    copyBytes(target, at + header, payload, 0, length);
     this.sends++;
-    conn.sentBytes += header + length;
-    if (ring.stagedBytes() > this.commitThreshold) this.commit();
-    else this.scheduleCommit();
-    return true;
+    conn.sentBytes += size;
+    this.placed(maxQueue);
   }
 
   /**
    * Frames `payload[0, length)` as one UDP packet to `to` (with Panda3D's checksum header
-   * unless `raw`) straight into the outbound ring. False when the ring is full now.
+   * unless `raw`) into the outbound ring or its overflow.
    */
-  sendTo(conn: Connection, payload: Uint8Array, length: number, to: NetAddress, raw: boolean): boolean {
-    if (this.deferred.length > 0) return false;
-    const ring = this.outbound;
+  sendTo(conn: Connection, payload: Uint8Array, length: number, to: NetAddress, raw: boolean, maxQueue: number): void {
     const header = raw ? 0 : 2;
-    const at = ring.reserve(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length);
-    if (at < 0) {
-      this.commit();
-      return false;
-    }
-    writeUdpAddress(ring.bytes, at, to.getIpString(), to.getPort());
+    const at = this.place(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length, 0);
+    const target = this.target;
+    writeUdpAddress(target, at, to.getIpString(), to.getPort());
     if (!raw) {
       const sum = udpChecksum(payload, 0, length);
-      ring.bytes[at + UDP_ADDRESS_SIZE] = sum & 0xff;
-      ring.bytes[at + UDP_ADDRESS_SIZE + 1] = sum >>> 8;
+      target[at + UDP_ADDRESS_SIZE] = sum & 0xff;
+      target[at + UDP_ADDRESS_SIZE + 1] = sum >>> 8;
     }
-    copyBytes(ring.bytes, at + UDP_ADDRESS_SIZE + header, payload, 0, length);
+    copyBytes(target, at + UDP_ADDRESS_SIZE + header, payload, 0, length);
     this.sends++;
-    if (ring.stagedBytes() > this.commitThreshold) this.commit();
+    this.placed(maxQueue);
+  }
+
+  /**
+   * Room for one outbound record: in the ring when nothing waits before it, else at the end
+   * of the overflow. Sets {@link target}; returns the payload's offset in it.
+   */
+  private place(kind: number, id: number, length: number, aux: number): number {
+    const overflow = this.overflow;
+    const ring = this.outbound;
+    if (overflow.records === 0 || overflow.moveTo(ring)) {
+      let at = ring.reserve(kind, id, length, aux);
+      if (at < 0 && this.local !== null) {
+        // Single-thread mode: the shard is this thread, so it writes the ring out now, as
+        // Panda3D's immediate writer writes in the call.
+        this.commit();
+        this.local.drainNow();
+        at = ring.reserve(kind, id, length, aux);
+      }
+      if (at >= 0) {
+        this.target = ring.bytes;
+        return at;
+      }
+      this.commit();
+    }
+    const at = overflow.reserve(kind, id, length, aux);
+    this.target = overflow.target;
+    this.awaitSpace();
+    return at;
+  }
+
+  /** After a record is filled in: hand the batch over when it is large, else at the end of the turn. */
+  private placed(maxQueue: number): void {
+    if (++this.staged >= maxQueue || this.outbound.stagedBytes() > this.commitThreshold) this.handOver();
     else this.scheduleCommit();
-    return true;
+    if (this.overflow.bytes > this.budget) this.onOverBudget(this);
+  }
+
+  /** Publishes what is staged; in single-thread mode the shard writes it out at once. */
+  private handOver(): void {
+    this.commit();
+    if (this.local !== null && this.overflow.records === 0) this.local.drainNow();
+  }
+
+  /** Waits (without blocking) for the shard to free ring room, then moves the overflow in. */
+  private awaitSpace(): void {
+    if (this.waitingForSpace) return;
+    this.waitingForSpace = true;
+    const wait = this.outbound.waitForSpace();
+    if (wait) wait.then(this.onSpace, this.onSpace);
+    else setImmediate(this.onSpace);
+  }
+
+  private spaceFreed(): void {
+    this.waitingForSpace = false;
+    if (this.failed) return;
+    this.commit();
+    if (this.overflow.records > 0) this.awaitSpace();
+  }
+
+  /** Bytes and records waiting in the overflow (a full ring's backlog on the main thread). */
+  overflowBytes(): number {
+    return this.overflow.bytes;
+  }
+
+  /** Drops `conn`'s SENDs still in the overflow and cuts it in the shard (RST) with `reason`. */
+  cut(conn: Connection, reason: number): void {
+    this.overflow.discardSends(conn.id);
+    this.enqueue(RecordKind.CLOSE, conn.id, reason, null);
+  }
+
+  /** Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows. */
+  release(conn: Connection): void {
+    if (!this.closing && !this.failed) this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
+  }
+
+  /** The shard's thread died: forget what waited for it. */
+  fail(): void {
+    this.failed = true;
+    this.overflow.clear();
   }
 
   /** Bytes sent to `conn` that its socket has not handed to the kernel yet (send-backlog.ts). */
@@ -186,43 +272,11 @@ export class ShardHandle {
     return this.sends - this.stats[StatSlot.DATAGRAMS_OUT];
   }
 
-  /**
-   * Writes a control record (everything but SEND), or, when the ring has no room now, keeps
-   * it in order and retries until it fits: a close, a stop or a shutdown is never lost.
-   */
+  /** Writes a control record (everything but SEND) in order with the sends: never lost. */
   private enqueue(kind: number, id: number, aux: number, payload: Uint8Array | null): void {
-    if (this.deferred.length === 0 && this.write(kind, id, aux, payload)) {
-      this.scheduleCommit();
-      return;
-    }
-    this.deferred.push({ kind, id, aux, payload });
-    this.retryDeferred();
-  }
-
-  private write(kind: number, id: number, aux: number, payload: Uint8Array | null): boolean {
-    const at = this.outbound.reserve(kind, id, payload === null ? 0 : payload.length, aux);
-    if (at < 0) return false;
-    if (payload !== null) this.outbound.bytes.set(payload, at);
-    return true;
-  }
-
-  /** Writes what it can of the deferred records; tries again shortly while any remain. */
-  private retryDeferred(): void {
-    if (this.retryTimer !== null) return;
-    let written = 0;
-    while (this.deferred.length > written) {
-      const next = this.deferred[written];
-      if (!this.write(next.kind, next.id, next.aux, next.payload)) break;
-      written++;
-    }
-    this.deferred.splice(0, written);
-    this.commit();
-    if (this.deferred.length > 0 && !this.failed) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.retryDeferred();
-      }, 1);
-    }
+    const at = this.place(kind, id, payload === null ? 0 : payload.length, aux);
+    if (payload !== null) this.target.set(payload, at);
+    this.scheduleCommit();
   }
 
   /** Publishes staged records once per turn of the event loop (the doorbell rings once per batch). */
@@ -234,6 +288,8 @@ export class ShardHandle {
 
   commit(): void {
     this.commitScheduled = false;
+    this.staged = 0;
+    if (this.overflow.records > 0) this.overflow.moveTo(this.outbound);
     this.outbound.commit();
   }
 }

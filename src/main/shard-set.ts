@@ -9,6 +9,9 @@ import { ShardHandle } from './shard-handle.js';
 
 const log = debuglog('ringwire');
 
+/** How long past shutdownTimeoutMs close() waits for a shard that has not ended (ms). */
+const SHUTDOWN_GRACE_MS = 1000;
+
 /**
  * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
  * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
@@ -57,7 +60,15 @@ export class ShardSet {
   constructor(
     private readonly settings: ManagerSettings,
     private readonly onFailed: (shard: ShardHandle, error: Error) => void,
+    /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
+    private readonly onOverBudget: (shard: ShardHandle) => void,
   ) {}
+
+  private createHandle(index: number, localSockets: ShardHandle['localSockets'], helper: FdHelper | null): ShardHandle {
+    const handle = new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget);
+    handle.onOverBudget = this.onOverBudget;
+    return handle;
+  }
 
   /** Starts the shards once: `numThreads` workers, or the main-thread shard for 0. */
   configure(numThreads: number): void {
@@ -72,9 +83,10 @@ export class ShardSet {
     }
     if (numThreads === 0) {
       log('single-thread mode: the main thread reads and writes every socket');
-      const handle = new ShardHandle(0, this.settings.ringCapacity, new Map(), null);
+      const handle = this.createHandle(0, new Map(), null);
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets);
+      handle.local = shard;
       this.track(handle, shard.run());
       return;
     }
@@ -92,7 +104,7 @@ export class ShardSet {
       atomics: 'disabled',
     });
     for (let i = 0; i < numThreads; i++) {
-      const handle = new ShardHandle(i, this.settings.ringCapacity, null, helper);
+      const handle = this.createHandle(i, null, helper);
       this.handles.push(handle);
       this.track(handle, this.pool.run(handle.init(this.settings)));
     }
@@ -109,13 +121,16 @@ export class ShardSet {
     return best;
   }
 
-  /** Asks every shard to flush and end; waits for them (bounded), then stops the pool. */
+  /**
+   * Asks every shard to flush and end; waits for them, then stops the pool. A shard cuts
+   * what still lingers at shutdownTimeoutMs; the wait gives up a second after that.
+   */
   async shutdown(): Promise<void> {
     this.stopping = true;
     for (const handle of this.handles) if (!handle.failed) handle.shutdown();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.settings.shutdownTimeoutMs);
+      timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
     });
     await Promise.race([Promise.allSettled(this.tasks), timeout]);
     clearTimeout(timer);
@@ -130,11 +145,11 @@ export class ShardSet {
   private track(handle: ShardHandle, task: Promise<void>): void {
     this.tasks.push(
       task.catch((error: Error) => {
-        handle.failed = true;
+        handle.fail();
         log('shard %d failed: %s', handle.index, error.message);
         this.onFailed(handle, error);
         if (this.stopping || this.pool === null) return;
-        const fresh = new ShardHandle(handle.index, this.settings.ringCapacity, null, this.helper);
+        const fresh = this.createHandle(handle.index, null, this.helper);
         this.handles[handle.index] = fresh;
         log('shard %d replaced', handle.index);
         this.track(fresh, this.pool.run(fresh.init(this.settings)));

@@ -148,10 +148,20 @@ export class Datagram {
   }
 
   /**
-   * Returns the datagram's bytes as a view, not a copy: valid until the next change to the
-   * datagram (a later add may move the bytes to a bigger buffer).
+   * Returns a copy of the datagram's bytes, as Panda3D's returns bytes: later changes to the
+   * datagram (or a later getData into the same NetDatagram) do not touch it.
    */
   getMessage(): Uint8Array {
+    return this._bytes.slice(0, this._length);
+  }
+
+  /**
+   * Returns the datagram's bytes as a view, without copying. It is valid only until the
+   * datagram next changes: a later add may move the bytes to a bigger buffer, and a
+   * NetDatagram passed to `getData` is overwritten by the next call. Copy what you keep.
+   * (ringwire's extension.)
+   */
+  getMessageView(): Uint8Array {
     return this._bytes.subarray(0, this._length);
   }
 
@@ -205,7 +215,7 @@ export class Datagram {
 
   /** Returns an independent datagram with the same bytes and stdfloat setting. */
   copy(): Datagram {
-    const result = new Datagram(this.getMessage());
+    const result = new Datagram(this.getMessageView());
     result._stdfloatDouble = this._stdfloatDouble;
     return result;
   }

@@ -4,7 +4,8 @@
  * Inbound ring (shard → main):
  *   DATA    one datagram's payload for connectionId
  *   OPENED  the shard has adopted connectionId (payload empty)
- *   CLOSED  connectionId is gone; aux = its ResetReasonCode. Always after its last DATA.
+ *   CLOSED  connectionId is over for the main thread; aux = its ResetReasonCode. Always
+ *           after its last DATA. The main thread answers with RELEASE.
  *   UDP_DATA  one UDP datagram: the sender's address (udp-framing.ts) then the payload
  *   DATA_FRAMES  several whole datagrams of connectionId as they came on the wire, each
  *            behind its length header; aux = the header size (2 or 4). A shard sends a run
@@ -14,7 +15,10 @@
  *   ADOPT     take connectionId: payload is its fd (read-record.ts); aux = AdoptKind
  *   SEND      write payload (already framed) to connectionId's socket
  *   READ      start (aux = 1) or stop (aux = 0) reading connectionId
- *   CLOSE     flush connectionId's pending writes, then close it
+ *   CLOSE     aux = 0: write connectionId's pending bytes, then FIN (closeConnection);
+ *             aux = a ResetReasonCode: cut it at once with RST (the writer's hard limits)
+ *   RELEASE   the main thread has handled connectionId's CLOSED: no SEND for it follows,
+ *             so a peer that half-closed gets our FIN once its replies are written
  *   OPTION    set a socket option: aux = SocketOption, payload[0] = 0 or 1
  *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0)
  *   SEND_TO   send one UDP packet (already framed): destination address then bytes
@@ -32,6 +36,7 @@ export const RecordKind = {
   OPTION: 20,
   SHUTDOWN: 21,
   SEND_TO: 22,
+  RELEASE: 23,
 } as const;
 
 /** What an ADOPT record hands over (its aux byte): TCP (0), or UDP with flags. */

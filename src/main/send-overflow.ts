@@ -1,0 +1,134 @@
+import type { SpscRing } from '../shared/spsc-ring.js';
+import { RecordKind } from '../shared/record-kind.js';
+import { copyBytes } from '../shared/copy-bytes.js';
+
+/** Bytes of one overflow block; a larger record gets a block of its own. */
+const BLOCK_SIZE = 64 * 1024;
+
+/**
+ * One overflow record: the ring record it will become, unaligned.
+ * ```
+ * +0 u32 length   payload bytes
+ * +4 u32 id       connection id
+ * +8 u8  kind     RecordKind
+ * +9 u8  aux
+ * +10 payload…
+ * ```
+ */
+const HEADER = 10;
+
+/**
+ * Outbound records that found the shard's ring full, kept in order on the main thread until
+ * the shard frees room (Panda3D's threaded writer queues; it does not refuse). Records go
+ * into a chain of blocks, so a burst costs one allocation per 64 KiB, not one per datagram.
+ * Once anything waits here every later record waits behind it, so nothing overtakes.
+ */
+export class SendOverflow {
+  private readonly blocks: Uint8Array[] = [];
+  /** Bytes used in each block. */
+  private readonly ends: number[] = [];
+  /** Read position in blocks[0]. */
+  private readAt = 0;
+  /** Payload bytes waiting, headers excluded. */
+  bytes = 0;
+  /** Records waiting. */
+  records = 0;
+  /** The block the last reserve() placed its payload in. */
+  target: Uint8Array = new Uint8Array(0);
+
+  /** Appends a record of `length` payload bytes; returns the payload's offset in {@link target}. */
+  reserve(kind: number, id: number, length: number, aux: number): number {
+    const span = HEADER + length;
+    const last = this.blocks.length - 1;
+    let block: Uint8Array;
+    let at: number;
+    if (last >= 0 && this.blocks[last].length - this.ends[last] >= span) {
+      block = this.blocks[last];
+      at = this.ends[last];
+      this.ends[last] = at + span;
+    } else {
+      block = new Uint8Array(Math.max(BLOCK_SIZE, span));
+      at = 0;
+      this.blocks.push(block);
+      this.ends.push(span);
+    }
+    writeU32(block, at, length);
+    writeU32(block, at + 4, id);
+    block[at + 8] = kind;
+    block[at + 9] = aux;
+    this.bytes += length;
+    this.records++;
+    this.target = block;
+    return at + HEADER;
+  }
+
+  /**
+   * Moves records, oldest first, into `ring` while they fit (staged: the caller commits).
+   * Returns true when the overflow is empty.
+   */
+  moveTo(ring: SpscRing): boolean {
+    while (this.records > 0) {
+      const block = this.blocks[0];
+      const at = this.readAt;
+      const length = readU32(block, at);
+      const target = ring.reserve(block[at + 8], readU32(block, at + 4), length, block[at + 9]);
+      if (target < 0) return false;
+      copyBytes(ring.bytes, target, block, at + HEADER, length);
+      this.consumed(length);
+    }
+    return true;
+  }
+
+  /** Drops the SEND records of connection `id` (it was cut); other records keep their order. */
+  discardSends(id: number): void {
+    const kept = new SendOverflow();
+    while (this.records > 0) {
+      const block = this.blocks[0];
+      const at = this.readAt;
+      const length = readU32(block, at);
+      const kind = block[at + 8];
+      const recordId = readU32(block, at + 4);
+      if (kind !== RecordKind.SEND || recordId !== id) {
+        const to = kept.reserve(kind, recordId, length, block[at + 9]);
+        copyBytes(kept.target, to, block, at + HEADER, length);
+      }
+      this.consumed(length);
+    }
+    this.blocks.push(...kept.blocks);
+    this.ends.push(...kept.ends);
+    this.readAt = 0;
+    this.bytes = kept.bytes;
+    this.records = kept.records;
+  }
+
+  /** Forgets everything (the shard died). */
+  clear(): void {
+    this.blocks.length = 0;
+    this.ends.length = 0;
+    this.readAt = 0;
+    this.bytes = 0;
+    this.records = 0;
+  }
+
+  private consumed(length: number): void {
+    this.readAt += HEADER + length;
+    this.bytes -= length;
+    this.records--;
+    if (this.readAt >= this.ends[0]) {
+      this.blocks.shift();
+      this.ends.shift();
+      this.readAt = 0;
+    }
+  }
+}
+
+function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}

@@ -1,0 +1,129 @@
+import type dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { readAdoptFd, readAdoptSlot, readReadSettings } from '../shared/read-record.js';
+import { AdoptKind, RecordKind, SocketOption } from '../shared/record-kind.js';
+import { ResetReasonCode } from '../shared/reset-reason.js';
+import { StatSlot } from '../shared/shard-stats.js';
+import type { SpscRing } from '../shared/spsc-ring.js';
+import type { ConnectionLifecycle, LocalSockets } from './connection-lifecycle.js';
+import { ConnectionState } from './shard-connection.js';
+import type { SocketWriter } from './socket-writer.js';
+import type { UdpEndpoints } from './udp-endpoints.js';
+
+/** Records between two looks at the clock. */
+const CLOCK_EVERY = 64;
+/** Bytes between two looks at the clock (large SENDs take long to copy). */
+const CLOCK_EVERY_BYTES = 256 * 1024;
+
+/**
+ * Reads the outbound ring and hands each record to the part of the shard it is for: SENDs
+ * to the socket writer, connection records to the lifecycle, UDP to the endpoints. Works in
+ * time slices, so a main thread sending flat out cannot keep the shard from its sockets and
+ * timers.
+ */
+export class RecordDispatcher {
+  /** A SHUTDOWN record has been handled. */
+  shuttingDown = false;
+
+  constructor(
+    private readonly ring: SpscRing,
+    private readonly stats: Float64Array,
+    private readonly lifecycle: ConnectionLifecycle,
+    private readonly writer: SocketWriter,
+    private readonly udp: UdpEndpoints,
+    private readonly localSockets: LocalSockets | null,
+  ) {}
+
+  /**
+   * Handles records until the ring is empty or `sliceMs` has passed, then writes what they
+   * queued. Returns true when records remain (the caller yields, then calls again).
+   */
+  drain(sliceMs: number): boolean {
+    const ring = this.ring;
+    const connections = this.lifecycle.connections;
+    const deadline = sliceMs === Infinity ? Infinity : performance.now() + sliceMs;
+    let sends = 0;
+    let bytesOut = 0;
+    let count = 0;
+    let checkAt = CLOCK_EVERY_BYTES;
+    let more = false;
+    while (ring.next()) {
+      const kind = ring.kind;
+      if (kind === RecordKind.SEND) {
+        const conn = connections.get(ring.connectionId);
+        sends++;
+        if (conn !== undefined) {
+          conn.takenBytes += ring.length;
+          const state = conn.state;
+          if (state === ConnectionState.OPEN || state === ConnectionState.HALF_CLOSED) {
+            this.writer.append(conn, ring.bytes, ring.offset, ring.length);
+            bytesOut += ring.length;
+          }
+        }
+      } else {
+        this.control(kind, ring);
+        if (this.shuttingDown) break;
+      }
+      if (++count % CLOCK_EVERY === 0 || bytesOut > checkAt) {
+        checkAt = bytesOut + CLOCK_EVERY_BYTES;
+        if (performance.now() > deadline) {
+          more = true;
+          break;
+        }
+      }
+    }
+    ring.release();
+    this.stats[StatSlot.DATAGRAMS_OUT] += sends;
+    this.stats[StatSlot.BYTES_OUT] += bytesOut;
+    this.writer.flushDirty();
+    return more;
+  }
+
+  private control(kind: number, ring: SpscRing): void {
+    const id = ring.connectionId;
+    const conn = this.lifecycle.connections.get(id);
+    switch (kind) {
+      case RecordKind.ADOPT: {
+        const fd = readAdoptFd(ring.bytes, ring.offset);
+        if (ring.aux === AdoptKind.TCP) {
+          this.lifecycle.adopt(id, fd, readAdoptSlot(ring.bytes, ring.offset));
+        } else {
+          const local = this.localSockets?.get(id) as dgram.Socket | undefined;
+          this.localSockets?.delete(id);
+          this.udp.adopt(id, fd, local, (ring.aux & AdoptKind.BROADCAST) !== 0, (ring.aux & AdoptKind.IPV6) !== 0);
+        }
+        break;
+      }
+      case RecordKind.READ:
+        if (conn) this.lifecycle.setReading(conn, ring.aux === 1, ring.bytes, ring.offset);
+        else if (ring.aux === 1) this.udp.setReading(id, true, readReadSettings(ring.bytes, ring.offset).raw);
+        else this.udp.setReading(id, false, false);
+        break;
+      case RecordKind.CLOSE:
+        if (conn === undefined) this.udp.close(id, ResetReasonCode.CLOSED_LOCALLY);
+        else if (ring.aux === 0) this.lifecycle.close(conn);
+        else this.lifecycle.cut(conn, ring.aux);
+        break;
+      case RecordKind.RELEASE:
+        if (conn) this.lifecycle.release(conn);
+        break;
+      case RecordKind.SEND_TO:
+        this.stats[StatSlot.DATAGRAMS_OUT]++;
+        this.stats[StatSlot.BYTES_OUT] += this.udp.sendTo(id, ring.bytes, ring.offset, ring.length);
+        break;
+      case RecordKind.OPTION:
+        if (conn && conn.state !== ConnectionState.GONE) {
+          const on = ring.bytes[ring.offset] === 1;
+          if (ring.aux === SocketOption.NO_DELAY) conn.socket.setNoDelay(on);
+          else if (ring.aux === SocketOption.KEEP_ALIVE) conn.socket.setKeepAlive(on);
+        }
+        break;
+      case RecordKind.SHUTDOWN:
+        this.shuttingDown = true;
+        this.writer.flushDirty(); // what came before SHUTDOWN goes out before the FINs
+        this.lifecycle.shutdown();
+        this.udp.closeAll();
+        break;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type net from 'node:net';
+import { FrameDecoder } from '../shared/frame-decoder.js';
+
+/**
+ * Where a shard's TCP connection is in its life. The transitions live in
+ * connection-lifecycle.ts, nowhere else:
+ * ```
+ *            peer FIN                      RELEASE (main saw CLOSED)
+ *   OPEN ──────────────▶ HALF_CLOSED ─────────────────────────┐
+ *     │  CLOSE / SHUTDOWN      │ CLOSE / SHUTDOWN              ▼
+ *     └────────────────────────┴──────────────────────────▶ CLOSING ──FIN both ways,
+ *     │                                                        │      or linger cut──┐
+ *     └── socket error / close / reset (a cut) ────────────────┴──────────────────▶ GONE
+ * ```
+ * - OPEN: read when asked, written as SENDs arrive.
+ * - HALF_CLOSED: the peer sent FIN and the CLOSED record is out, but the socket still
+ *   writes: the main thread may be replying to the peer's last datagrams. It stays so until
+ *   the main thread has seen CLOSED (its RELEASE record), after which no SEND follows.
+ * - CLOSING: queued bytes go out, then our FIN; input is read and discarded; the peer is
+ *   cut (RST) only when it takes nothing for closeLingerMs.
+ * - GONE: the socket is destroyed. The connection leaves the shard once its CLOSED record
+ *   is written (it may wait for held data to be delivered first).
+ */
+export const ConnectionState = {
+  OPEN: 0,
+  HALF_CLOSED: 1,
+  CLOSING: 2,
+  GONE: 3,
+} as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** One adopted socket: its state, its framing and its write queue. Created once per connection. */
+export class ShardConnection {
+  state: ConnectionState = ConnectionState.OPEN;
+  /** The reset reason code its CLOSED record carries. */
+  reason = 0;
+  /** The CLOSED record has been written. */
+  reported = false;
+  decoder = new FrameDecoder({ headerSize: 2 });
+  /** Reading was asked for by a READ record. */
+  reading = false;
+  /** In the inbound writer's blocked list: held data or a CLOSED record wait for ring room. */
+  blocked = false;
+  /** The shard's clock when a datagram last completed (or reading began). */
+  lastActivity = 0;
+  /** Slot in the send-backlog table, or -1; cleared when CLOSED is reported. */
+  backlogSlot = -1;
+  /** Bytes taken from the ring for this connection so far. */
+  takenBytes = 0;
+
+  // ── the write side (socket-writer.ts) ──
+  /** Bytes of this batch not yet handed to the socket, coalesced. */
+  out: Buffer | null = null;
+  outLength = 0;
+  /** In the writer's dirty list for this batch. */
+  dirty = false;
+  /** Bytes handed to socket.write so far. */
+  written = 0;
+  /** written − socket.writableLength when last looked at: what the kernel has taken. */
+  kernelSeen = 0;
+  /** The shard's clock when the kernel last took bytes (or the backlog began). */
+  lastProgress = 0;
+  /** In the writer's watch list: it has a backlog, or it is closing. */
+  watched = false;
+  /** socket.writableLength when last looked at (the shard's budget sums these). */
+  queuedSeen = 0;
+
+  readonly onData: (chunk: Buffer) => void;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    /** Where its socket chunks go (the inbound writer). */
+    sink: { onData(conn: ShardConnection, chunk: Buffer): void },
+  ) {
+    this.onData = sink.onData.bind(sink, this);
+  }
+}
