@@ -92,7 +92,7 @@ export class ConnectionWriter {
       this.manager.cutConnection(conn, ResetReasonCode.SLOW_CONSUMER);
       return false;
     }
-    shard.send(conn, dg._bytes, length, headerSize, this.maxQueueSize); // _bytes: no view per send
+    shard.send(conn, dg, headerSize, this.maxQueueSize);
     return true;
   }
 

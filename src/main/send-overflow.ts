@@ -25,6 +25,8 @@ const HEADER = 10;
  */
 export class SendOverflow {
   private readonly blocks: Uint8Array[] = [];
+  /** A DataView over each block. */
+  private readonly views: DataView[] = [];
   /** Bytes used in each block. */
   private readonly ends: number[] = [];
   /** Read position in blocks[0]. */
@@ -33,8 +35,9 @@ export class SendOverflow {
   bytes = 0;
   /** Records waiting. */
   records = 0;
-  /** The block the last reserve() placed its payload in. */
+  /** The block the last reserve() placed its payload in, and a DataView over it. */
   target: Uint8Array = new Uint8Array(0);
+  targetView: DataView = new DataView(this.target.buffer);
 
   /** Appends a record of `length` payload bytes; returns the payload's offset in {@link target}. */
   reserve(kind: number, id: number, length: number, aux: number): number {
@@ -44,12 +47,15 @@ export class SendOverflow {
     let at: number;
     if (last >= 0 && this.blocks[last].length - this.ends[last] >= span) {
       block = this.blocks[last];
+      this.targetView = this.views[last];
       at = this.ends[last];
       this.ends[last] = at + span;
     } else {
       block = new Uint8Array(Math.max(BLOCK_SIZE, span));
+      this.targetView = new DataView(block.buffer);
       at = 0;
       this.blocks.push(block);
+      this.views.push(this.targetView);
       this.ends.push(span);
     }
     writeU32(block, at, length);
@@ -95,6 +101,7 @@ export class SendOverflow {
       this.consumed(length);
     }
     this.blocks.push(...kept.blocks);
+    this.views.push(...kept.views);
     this.ends.push(...kept.ends);
     this.readAt = 0;
     this.bytes = kept.bytes;
@@ -104,6 +111,7 @@ export class SendOverflow {
   /** Forgets everything (the shard died). */
   clear(): void {
     this.blocks.length = 0;
+    this.views.length = 0;
     this.ends.length = 0;
     this.readAt = 0;
     this.bytes = 0;
@@ -116,6 +124,7 @@ export class SendOverflow {
     this.records--;
     if (this.readAt >= this.ends[0]) {
       this.blocks.shift();
+      this.views.shift();
       this.ends.shift();
       this.readAt = 0;
     }

@@ -1,13 +1,14 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
-import { writeFrameHeader, type HeaderSize } from '../shared/frame-encoder.js';
+import type { HeaderSize } from '../shared/frame-encoder.js';
 import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/send-backlog.js';
 import { AdoptKind, RecordKind } from '../shared/record-kind.js';
 import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/shard-stats.js';
 import { SpscRing } from '../shared/spsc-ring.js';
-import { copyBytes } from '../shared/copy-bytes.js';
+import { copyBytes, copyWords } from '../shared/copy-bytes.js';
+import type { Datagram } from '../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
 import type { Connection } from './connection.js';
 import { socketFd, type FdHelper } from './fd-helper.js';
@@ -40,6 +41,7 @@ export class ShardHandle {
   onOverBudget: (shard: ShardHandle) => void = () => {};
   /** Where the last place() put its record: the ring's bytes or an overflow block. */
   private target: Uint8Array;
+  private targetView: DataView;
   private readonly overflow = new SendOverflow();
   /** Records staged since the last commit. */
   private staged = 0;
@@ -67,6 +69,7 @@ export class ShardHandle {
     this.onSpace = this.spaceFreed.bind(this);
     this.commitThreshold = ringCapacity >>> 3;
     this.target = this.outbound.bytes;
+    this.targetView = this.outbound.view;
   }
 
   /** The shard's start-up data (sent to its worker, or used in-process). */
@@ -150,12 +153,19 @@ export class ShardHandle {
    * ring is full, the overflow behind it). Never refuses: the caller has checked that the
    * connection is open and within its limits.
    */
-  send(conn: Connection, payload: Uint8Array, length: number, headerSize: HeaderSize, maxQueue: number): void {
+  send(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+    const length = dg.getLength();
     const size = headerSize + length;
     const at = this.place(RecordKind.SEND, conn.id, size, 0);
     const target = this.target;
-    const header = writeFrameHeader(target, at, length, headerSize);
-    copyBytes(target, at + header, payload, 0, length);
+    // The writer checked that the length fits the header: no second check per datagram.
+    if (headerSize === 2) {
+      target[at] = length & 0xff;
+      target[at + 1] = length >>> 8;
+    } else if (headerSize === 4) {
+      this.targetView.setUint32(at, length, true);
+    }
+    copyWords(target, this.targetView, at + headerSize, dg._bytes, dg._view, 0, length);
     this.sends++;
     conn.sentBytes += size;
     this.placed(maxQueue);
@@ -198,12 +208,14 @@ export class ShardHandle {
       }
       if (at >= 0) {
         this.target = ring.bytes;
+        this.targetView = ring.view;
         return at;
       }
       this.commit();
     }
     const at = overflow.reserve(kind, id, length, aux);
     this.target = overflow.target;
+    this.targetView = overflow.targetView;
     this.awaitSpace();
     return at;
   }
