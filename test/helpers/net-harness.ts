@@ -249,6 +249,8 @@ export class Peer {
 
   /** Writes `data`; resolves once the socket accepts more (honours back-pressure). */
   write(data: Uint8Array): Promise<void> {
+    // A socket the server reset is destroyed: no 'drain' or 'close' would ever come.
+    if (this.socket.destroyed) return Promise.reject(new Error('peer socket closed before writing'));
     if (this.socket.write(data)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = (): void => {
@@ -382,26 +384,6 @@ export function startClient(n: number, options: EndpointOptions = {}): TestClien
     return conn;
   };
   return { manager, reader, writer, connect, close };
-}
-
-/**
- * Sends `dg` on `conn`, yielding to the event loop and retrying while the writer's queue
- * or ring is full. Never drops: throws if the connection is gone or the deadline passes.
- */
-export async function sendRetrying(
-  writer: ConnectionWriter,
-  dg: Datagram,
-  conn: Connection,
-  timeoutMs = 10_000,
-): Promise<void> {
-  if (writer.send(dg, conn)) return;
-  await pollUntil(
-    () => {
-      if (!conn.open) throw new Error(`sendRetrying: ${conn.toString()} closed (${String(conn.getResetReason())})`);
-      return writer.send(dg, conn);
-    },
-    { timeoutMs, label: `room to send on ${conn.toString()}` },
-  );
 }
 
 /** Takes every datagram the reader has now, calling `visit` with a reused NetDatagram. */

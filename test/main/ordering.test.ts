@@ -17,7 +17,6 @@ import {
   payloadSize,
   pollUntil,
   startServer,
-  yieldTurn,
 } from '../helpers/net-harness.js';
 
 const CONNECTIONS = 8;
@@ -97,19 +96,15 @@ describe.each([0, 2])('ordering under load (numThreads %i)', (n) => {
     const sent = new Array<number>(CONNECTIONS).fill(0);
     const scratch = new Uint8Array(MAX_SIZE);
     const dg = new Datagram();
-    let refused = 0;
     for (let k = 0; k < TOTAL; k++) {
       const i = rng.below(CONNECTIONS);
       const seq = sent[i];
       const size = payloadSize(i, seq, MAX_SIZE);
       fillPayload(scratch, 0, i, seq, size);
       dg.assign(scratch, 0, size);
-      // A full queue or ring: yield so the shard and sockets make progress, then retry.
-      while (!server.writer.send(dg, conns[i])) {
-        expect(conns[i].open).toBe(true);
-        refused++;
-        await yieldTurn();
-      }
+      // As a ported Panda3D program sends: the result is ignored, never retried, so a
+      // refusal shows up below as a lost datagram.
+      server.writer.send(dg, conns[i]);
       sent[i]++;
     }
     await pollUntil(() => checker.failure !== null || checker.total() === TOTAL, {
@@ -122,6 +117,6 @@ describe.each([0, 2])('ordering under load (numThreads %i)', (n) => {
     // No stray bytes after the last datagram.
     expect(peers.map((p) => p.partialBytes)).toEqual(new Array(CONNECTIONS).fill(0));
     expect(peers.map((p) => p.frameCount)).toEqual(sent);
-    if (refused > 0) expect(server.writer.getCurrentQueueSize()).toBe(0);
+    expect(server.writer.getCurrentQueueSize()).toBe(0);
   });
 });

@@ -22,7 +22,6 @@ import {
   pollUntil,
   startClient,
   startServer,
-  yieldTurn,
 } from '../helpers/net-harness.js';
 
 const MAX_SIZE = 200;
@@ -219,10 +218,7 @@ describe.each([0, 2])('resets (numThreads %i)', (n) => {
       const size = payloadSize(0, seq, MAX_SIZE);
       fillPayload(scratch, 0, 0, seq, size);
       dg.assign(scratch, 0, size);
-      while (!server.writer.send(dg, conn)) {
-        expect(conn.open).toBe(true);
-        await yieldTurn();
-      }
+      server.writer.send(dg, conn); // the result ignored, as a ported Panda3D program does
     }
     expect(server.manager.closeConnection(conn)).toBe(true);
     await pollUntil(() => peer.ended, { label: "the peer to see the server's FIN" });

@@ -19,7 +19,6 @@ import {
   payloadSize,
   pollUntil,
   startServer,
-  yieldTurn,
 } from '../helpers/net-harness.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -120,7 +119,7 @@ describe.each([0, 2])('close() (numThreads %i)', (n) => {
       const size = payloadSize(0, seq, MAX);
       fillPayload(scratch, 0, 0, seq, size);
       dg.assign(scratch, 0, size);
-      while (!server.writer.send(dg, conn)) await yieldTurn();
+      server.writer.send(dg, conn); // the result ignored, as a ported Panda3D program does
     }
     await server.manager.close();
     await pollUntil(() => peer.ended, { label: "the peer to see the server's FIN" });

@@ -466,10 +466,10 @@ describe('Datagram buffer management', () => {
     for (let i = 0; i < initial + 1; i++) expect(message[i]).toBe(i & 0xff);
   });
 
-  it('getMessage returns a view of the bytes, not a copy', () => {
+  it('getMessageView returns a view of the bytes, not a copy', () => {
     const dg = new Datagram([1, 2, 3]);
-    const a = dg.getMessage();
-    const b = dg.getMessage();
+    const a = dg.getMessageView();
+    const b = dg.getMessageView();
     expect(a.buffer).toBe(b.buffer);
     expect(a.byteOffset).toBe(0);
     expect(Array.from(a)).toEqual([1, 2, 3]);
@@ -564,6 +564,44 @@ describe('Datagram buffer management', () => {
     expect(Array.from(dg.getMessage())).toEqual([1, 2, 3]);
     expect(Array.from(new Datagram([4, 5]).getMessage())).toEqual([4, 5]);
     expect(new Datagram().getLength()).toBe(0);
+  });
+});
+
+describe('Datagram.getMessage copies, getMessageView does not', () => {
+  it('getMessage returns a fresh array each call that later changes to the datagram do not alter', () => {
+    const dg = new Datagram([1, 2, 3]);
+    const m = dg.getMessage();
+    const again = dg.getMessage();
+    expect(Array.from(m)).toEqual([1, 2, 3]);
+    expect(m).not.toBe(again);
+    expect(m.buffer).not.toBe(again.buffer);
+    dg.assign(Uint8Array.of(7, 8, 9));
+    dg.addUint8(10);
+    expect(Array.from(m)).toEqual([1, 2, 3]);
+    // Nor do changes to the copy reach the datagram.
+    m[0] = 99;
+    expect(Array.from(dg.getMessage())).toEqual([7, 8, 9, 10]);
+    expect(Array.from(again)).toEqual([1, 2, 3]);
+  });
+
+  it('getMessageView shares the datagram buffer: later changes show through', () => {
+    const dg = new Datagram([1, 2, 3]);
+    const view = dg.getMessageView();
+    expect(Array.from(view)).toEqual([1, 2, 3]);
+    dg.assign(Uint8Array.of(7, 8, 9));
+    expect(Array.from(view)).toEqual([7, 8, 9]);
+    expect(dg.getMessageView().buffer).toBe(view.buffer);
+    expect(dg.getMessageView().length).toBe(3);
+  });
+
+  it('a copy taken before a clear keeps the old bytes; the view is as long as the datagram was', () => {
+    const dg = new Datagram();
+    dg.addUint32(0xdeadbeef);
+    const copy = dg.getMessage();
+    dg.clear();
+    dg.addUint32(1);
+    expect(Array.from(copy)).toEqual([0xef, 0xbe, 0xad, 0xde]);
+    expect(Array.from(dg.getMessageView())).toEqual([1, 0, 0, 0]);
   });
 });
 

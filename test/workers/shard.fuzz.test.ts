@@ -55,6 +55,9 @@ describe.each([0, 2])('shard socket path under arbitrary input, %i shards', (n) 
       ),
       { numRuns: fuzzRuns(100) },
     );
-    expect(server.manager.getStats().connections).toBe(0);
+    // Closed sockets leave their shard as their close events arrive.
+    await pollUntil(() => server.manager.getStats().connections === 0, {
+      label: `the shard to let go of every fuzzed connection (${server.manager.getStats().connections} held)`,
+    });
   });
 });
