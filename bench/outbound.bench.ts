@@ -61,6 +61,7 @@
  * over p99 without.
  */
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import {
   type Connection,
@@ -158,8 +159,14 @@ export interface OutboundResult {
   mainUsPerSendWithIdle: number;
   /** The same, less the idle row's loop cost over the window, µs. */
   mainUsPerSend: number;
+  /** The main thread's own CPU time over the window less the burns' (ms; NaN off Linux). */
+  mainCpuMs: number;
+  /** (mainCpuMs − the idle row's over the same time) / sends, µs. */
+  mainCpuUsPerSend: number;
   /** Time inside the tick's send loop / sends, µs. */
   sendCallUsPerSend: number;
+  /** The main thread's CPU time inside the send loop / sends, µs. */
+  sendCallCpuUsPerSend: number;
   /** Main-thread event-loop utilization over the window (0..1, includes the burn). */
   utilization: number;
   ticksPerSec: number;
@@ -463,6 +470,11 @@ async function openServer(kind: string, options: OutboundOptions): Promise<Outbo
 interface Snapshot {
   at: number;
   elu: EventLoopUtilization;
+  /** The main thread's on-CPU time so far (ms; NaN where the kernel does not tell). */
+  cpuMs: number;
+  /** Its on-CPU time inside the burns and inside the send loops so far (ms). */
+  burnCpuMs: number;
+  sendCpuMs: number;
   ticks: number;
   burnMs: number;
   sendMs: number;
@@ -482,6 +494,8 @@ class OutboundLoop {
   sendTicks = 0;
   private ticks = 0;
   private burnMs = 0;
+  private burnCpuMs = 0;
+  private sendCpuMs = 0;
   private sendMs = 0;
   private nextAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -518,6 +532,9 @@ class OutboundLoop {
       const snapshot: Snapshot = {
         at: start,
         elu: performance.eventLoopUtilization(),
+        cpuMs: threadCpuMs(),
+        burnCpuMs: this.burnCpuMs,
+        sendCpuMs: this.sendCpuMs,
         ticks: this.ticks - 1,
         burnMs: this.burnMs,
         sendMs: this.sendMs,
@@ -528,10 +545,14 @@ class OutboundLoop {
     this.server.poll();
     const burnStart = performance.now();
     let now = burnStart;
+    const burnCpu = threadCpuMs();
     while (now - burnStart < this.options.burnMs) now = performance.now();
     this.burnMs += now - burnStart;
+    this.burnCpuMs += threadCpuMs() - burnCpu;
     if (this.sending) {
+      const sendCpu = threadCpuMs();
       this.sends += this.server.sendAll();
+      this.sendCpuMs += threadCpuMs() - sendCpu;
       const sent = performance.now();
       this.sendMs += sent - now;
       this.sendTicks++;
@@ -541,6 +562,20 @@ class OutboundLoop {
     // More than a frame behind: drop the missed ticks rather than run them back to back.
     if (this.nextAt < now - this.frameMs) this.nextAt = now;
     this.timer = setTimeout(this.tickNow, Math.max(0, this.nextAt - now));
+  }
+}
+
+/**
+ * This thread's on-CPU time in ms, from Linux's /proc/thread-self/schedstat (ns on the CPU,
+ * ns waiting on a run queue, timeslices); NaN elsewhere. Event-loop utilization counts the
+ * time the loop is busy by the clock, so it also counts the time the OS ran another thread
+ * (a woken shard, the client process) on this thread's core; this counts only its own.
+ */
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
   }
 }
 
@@ -664,6 +699,7 @@ async function runOne(kind: string, connections: number, withPing: boolean, opti
     const burn = after.burnMs - before.burnMs;
     const sends = after.sends - before.sends;
     const networkingMs = elu.active - burn;
+    const cpuMs = after.cpuMs - before.cpuMs - (after.burnCpuMs - before.burnCpuMs);
     const received = count.received as number;
     return {
       server: kind,
@@ -677,7 +713,10 @@ async function runOne(kind: string, connections: number, withPing: boolean, opti
       networkingMsPerSec: (networkingMs * 1000) / windowMs,
       mainUsPerSendWithIdle: sends > 0 ? (networkingMs * 1000) / sends : NaN,
       mainUsPerSend: NaN,
+      mainCpuMs: cpuMs,
+      mainCpuUsPerSend: NaN,
       sendCallUsPerSend: sends > 0 ? ((after.sendMs - before.sendMs) * 1000) / sends : NaN,
+      sendCallCpuUsPerSend: sends > 0 ? ((after.sendCpuMs - before.sendCpuMs) * 1000) / sends : NaN,
       utilization: elu.utilization,
       ticksPerSec: ((after.ticks - before.ticks) * 1000) / windowMs,
       clientLoad,
@@ -722,13 +761,16 @@ export async function runOutbound(options: OutboundOptions): Promise<OutboundRes
       const result = await runOne(kind, connections, withPing, options);
       const idleMs = (idle.networkingMsPerSec * result.windowMs) / 1000;
       result.mainUsPerSend = ((result.networkingMs - idleMs) * 1000) / result.sendsInWindow;
+      const idleCpuMs = (idle.mainCpuMs * result.windowMs) / idle.windowMs;
+      result.mainCpuUsPerSend = ((result.mainCpuMs - idleCpuMs) * 1000) / result.sendsInWindow;
       results.push(result);
       const ping =
         result.pingSending !== null && result.pingQuiet !== null
           ? `, ping p99 ${formatFixed(result.pingSending.p99Ms, 2)} ms sending / ${formatFixed(result.pingQuiet.p99Ms, 2)} ms quiet`
           : '';
       console.error(
-        `  ${kind} ${connections}: ${formatFixed(result.mainUsPerSend, 3)} µs/send main, ${formatFixed(result.sendCallUsPerSend, 3)} µs in send, ` +
+        `  ${kind} ${connections}: ${formatFixed(result.mainUsPerSend, 3)} µs/send main, ${formatFixed(result.mainCpuUsPerSend, 3)} µs/send main CPU, ` +
+          `${formatFixed(result.sendCallUsPerSend, 3)} µs in send (${formatFixed(result.sendCallCpuUsPerSend, 3)} CPU), ` +
           `delivered ${formatFixed(result.deliveredPercent, 2)} %, ${formatFixed(result.ticksPerSec, 1)} ticks/s${ping}`,
       );
     }
@@ -776,8 +818,11 @@ export function printOutbound(results: OutboundResult[], options: OutboundOption
       idle ? '' : formatFixed(r.deliveredPercent, 2),
       formatFixed(r.mainUsPerSend, 3),
       other === undefined ? '' : ratio(other.mainUsPerSend, r.mainUsPerSend),
+      formatFixed(r.mainCpuUsPerSend, 3),
+      other === undefined ? '' : ratio(other.mainCpuUsPerSend, r.mainCpuUsPerSend),
       formatFixed(r.sendCallUsPerSend, 3),
-      other === undefined ? '' : ratio(other.sendCallUsPerSend, r.sendCallUsPerSend),
+      formatFixed(r.sendCallCpuUsPerSend, 3),
+      other === undefined ? '' : ratio(other.sendCallCpuUsPerSend, r.sendCallCpuUsPerSend),
       formatFixed(r.ticksPerSec, 1),
       notes.join('; '),
     ];
@@ -785,12 +830,15 @@ export function printOutbound(results: OutboundResult[], options: OutboundOption
   printColumns(
     `Outbound: a ${options.tickHz} Hz tick burns ${options.burnMs} ms, then sends one ${options.payload}-byte datagram to every client ` +
       `(window ${options.seconds} s)`,
-    ['server', 'conns', 'sends/s', 'delivered %', 'main µs/send', 'plain/this', 'send-call µs/send', 'plain/this', 'ticks/s', 'notes'],
+    ['server', 'conns', 'sends/s', 'delivered %', 'main µs/send', 'plain/this', 'main CPU µs/send', 'plain/this', 'send-call µs/send', 'send-call CPU µs', 'plain/this', 'ticks/s', 'notes'],
     rows,
     1,
     [
       'main µs/send = (event-loop active time − the tick\'s own burn − the loop\'s cost with no traffic, first row) / send calls:',
-      'everything the main thread did for the sends; send-call µs/send = time inside the tick\'s send loop / send calls;',
+      'everything the main thread did for the sends, by the clock; main CPU µs/send = the same from the main thread\'s own',
+      'CPU time (/proc/thread-self/schedstat, burns measured the same way), which leaves out time the OS gave its core to',
+      'another thread; send-call µs/send = time inside the tick\'s send loop / send calls, by the clock and in CPU time',
+      '(two schedstat reads per tick are in it: about 0.02 µs per send at 1000 sends);',
       'plain/this = the plain server\'s figure ÷ this row\'s at the same count (how many times less main-thread time);',
       'delivered % = frames the clients counted / send calls, over the whole row once sending stopped and the clients drained.',
     ],
