@@ -3,9 +3,13 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../share
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
+import type { ShardHandle } from './shard-handle.js';
 import { NetAddress } from './net-address.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
 import { checkManager, checkThreads } from './reader-arguments.js';
+
+/** How many bytes may be sent to a connection between two looks at its backlog (hard limit). */
+const BACKLOG_CHECK_BYTES = 64 * 1024;
 
 /** Panda3D's net-max-write-queue. */
 const DEFAULT_MAX_QUEUE_SIZE = 10000;
@@ -21,6 +25,11 @@ export class ConnectionWriter {
   private maxQueueSize = DEFAULT_MAX_QUEUE_SIZE;
   /** setMaxSendBacklog's limit; Infinity when off. */
   private maxSendBacklog = Infinity;
+  /** The header written on the wire (0 in raw mode) and the largest payload it can announce. */
+  private wireHeader: HeaderSize = 2;
+  private maxPayload = maxPayloadForHeader(2);
+  /** The manager's sendBacklogHardLimit. */
+  private readonly hardLimit: number;
 
   /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
   constructor(
@@ -29,6 +38,12 @@ export class ConnectionWriter {
   ) {
     checkManager('ConnectionWriter', manager);
     checkThreads('ConnectionWriter', numThreads);
+    this.hardLimit = manager.settings.sendBacklogHardLimit;
+  }
+
+  private framingChanged(): void {
+    this.wireHeader = this.raw ? 0 : this.headerSize;
+    this.maxPayload = maxPayloadForHeader(this.wireHeader);
   }
 
   /**
@@ -74,10 +89,10 @@ export class ConnectionWriter {
       shard.sendTo(conn, dg._bytes, length, to, this.raw, this.maxQueueSize); // _bytes: no view per send
       return true;
     }
-    const headerSize = this.raw ? 0 : this.headerSize;
-    if (length > maxPayloadForHeader(headerSize)) {
+    const headerSize = this.wireHeader;
+    if (length > this.maxPayload) {
       throw new RangeError(
-        `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${maxPayloadForHeader(headerSize)})`,
+        `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${this.maxPayload})`,
       );
     }
     const size = headerSize + length;
@@ -86,13 +101,26 @@ export class ConnectionWriter {
         `ConnectionWriter.send: a ${length}-byte datagram cannot fit the shard's ${shard.outbound.capacity}-byte ring (at most ${shard.outbound.maxPayload - headerSize}); raise the manager's ringCapacity`,
       );
     }
-    const backlog = shard.sendBacklog(conn) + size;
-    if (backlog > this.maxSendBacklog) return false;
-    if (backlog > this.manager.settings.sendBacklogHardLimit) {
-      this.manager.cutConnection(conn, ResetReasonCode.SLOW_CONSUMER);
+    // The backlog is looked at for every send under a soft limit, else every 64 KiB sent.
+    if ((this.maxSendBacklog !== Infinity || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) {
       return false;
     }
     shard.send(conn, dg, headerSize, this.maxQueueSize);
+    return true;
+  }
+
+  /**
+   * Whether `conn` may take `size` more bytes: false past the soft limit (nothing queued),
+   * or past sendBacklogHardLimit (the connection is reset 'slow-consumer').
+   */
+  private admit(conn: Connection, shard: ShardHandle, size: number): boolean {
+    const backlog = shard.sendBacklog(conn) + size;
+    if (backlog > this.maxSendBacklog) return false;
+    if (backlog > this.hardLimit) {
+      this.manager.cutConnection(conn, ResetReasonCode.SLOW_CONSUMER);
+      return false;
+    }
+    conn.backlogCheckAt = conn.sentBytes + BACKLOG_CHECK_BYTES;
     return true;
   }
 
@@ -139,6 +167,7 @@ export class ConnectionWriter {
   setRawMode(raw: boolean): void {
     if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
     this.raw = raw;
+    this.framingChanged();
   }
 
   /** True in raw mode. */
@@ -150,6 +179,7 @@ export class ConnectionWriter {
   setTcpHeaderSize(size: HeaderSize): void {
     assertHeaderSize(size, 'setTcpHeaderSize: size');
     this.headerSize = size;
+    this.framingChanged();
   }
 
   /** The length header size. */

@@ -29,6 +29,8 @@ export class Connection {
   backlogSlot = -1;
   /** Bytes (headers included) framed for the stream so far. */
   sentBytes = 0;
+  /** sentBytes at which the writer next looks at the backlog (sendBacklogHardLimit). */
+  backlogCheckAt = 0;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */

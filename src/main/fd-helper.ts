@@ -8,6 +8,8 @@ export interface FdHelper {
   dupFd(fd: number): number;
   /** Closes a descriptor that could not be handed over; throws on failure. */
   closeFd(fd: number): void;
+  /** The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID), for the benchmarks. */
+  threadCpuMs(): number;
 }
 
 let loaded: FdHelper | null | undefined;

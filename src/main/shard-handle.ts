@@ -1,3 +1,4 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { HeaderSize } from '../shared/frame-encoder.js';
@@ -40,6 +41,9 @@ export class ShardHandle {
   /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
   onOverBudget: (shard: ShardHandle) => void = () => {};
   /** Where the last place() put its record: the ring's bytes or an overflow block. */
+  /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
+  private readonly bell: MessagePort;
+  readonly shardBell: MessagePort;
   private target: Uint8Array;
   private targetView: DataView;
   private readonly overflow = new SendOverflow();
@@ -70,10 +74,14 @@ export class ShardHandle {
     this.commitThreshold = ringCapacity >>> 3;
     this.target = this.outbound.bytes;
     this.targetView = this.outbound.view;
+    const channel = new MessageChannel();
+    this.bell = channel.port1;
+    this.shardBell = channel.port2;
+    this.outbound.doorbell = () => this.bell.postMessage(0);
   }
 
   /** The shard's start-up data (sent to its worker, or used in-process). */
-  init(limits: Omit<ShardInit, 'inbound' | 'outbound' | 'stats' | 'backlog'>): ShardInit {
+  init(limits: Omit<ShardInit, 'inbound' | 'outbound' | 'stats' | 'backlog' | 'doorbell'>): ShardInit {
     return {
       inbound: this.inbound.buffer,
       outbound: this.outbound.buffer,
@@ -86,7 +94,13 @@ export class ShardHandle {
       shardSendBudget: limits.shardSendBudget,
       idleTimeoutMs: limits.idleTimeoutMs,
       shutdownTimeoutMs: limits.shutdownTimeoutMs,
+      doorbell: this.shardBell,
     };
+  }
+
+  /** Closes our end of the doorbell (the shard has ended). */
+  dispose(): void {
+    this.bell.close();
   }
 
   /**
@@ -269,6 +283,7 @@ export class ShardHandle {
   fail(): void {
     this.failed = true;
     this.overflow.clear();
+    this.dispose();
   }
 
   /** Bytes sent to `conn` that its socket has not handed to the kernel yet (send-backlog.ts). */

@@ -106,7 +106,7 @@ export class ShardSet {
     for (let i = 0; i < numThreads; i++) {
       const handle = this.createHandle(i, null, helper);
       this.handles.push(handle);
-      this.track(handle, this.pool.run(handle.init(this.settings)));
+      this.track(handle, this.runShard(handle));
     }
   }
 
@@ -134,7 +134,13 @@ export class ShardSet {
     });
     await Promise.race([Promise.allSettled(this.tasks), timeout]);
     clearTimeout(timer);
+    for (const handle of this.handles) handle.dispose();
     if (this.pool !== null) await this.pool.destroy();
+  }
+
+  /** Starts `handle`'s shard in a worker; its doorbell port moves to that thread. */
+  private runShard(handle: ShardHandle): Promise<void> {
+    return this.pool!.run(handle.init(this.settings), { transferList: [handle.shardBell] });
   }
 
   /**
@@ -152,7 +158,7 @@ export class ShardSet {
         const fresh = this.createHandle(handle.index, null, this.helper);
         this.handles[handle.index] = fresh;
         log('shard %d replaced', handle.index);
-        this.track(fresh, this.pool.run(fresh.init(this.settings)));
+        this.track(fresh, this.runShard(fresh));
       }),
     );
   }

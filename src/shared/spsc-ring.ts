@@ -188,13 +188,23 @@ export class SpscRing {
     return true;
   }
 
+  /**
+   * Rings the parked consumer instead of `Atomics.notify` (see {@link parkConsumer}). V8's
+   * notify takes a process-wide lock that a waiting thread may hold while it is descheduled;
+   * on a busy machine one notify was measured at 0.3 ms on average and 20 ms at worst.
+   */
+  doorbell: (() => void) | null = null;
+
   /** Publishes every staged record to the consumer and wakes it if it is parked. */
   commit(): void {
     if (this.headPublished === this.writeHead) return;
     const words = this.words;
     Atomics.store(words, HEAD, this.writeHead | 0);
     this.headPublished = this.writeHead;
-    if (Atomics.load(words, CONSUMER_WAITING) !== 0) Atomics.notify(words, HEAD);
+    if (Atomics.load(words, CONSUMER_WAITING) !== 0) {
+      if (this.doorbell !== null) this.doorbell();
+      else Atomics.notify(words, HEAD);
+    }
   }
 
   /**
@@ -304,6 +314,27 @@ export class SpscRing {
       return null;
     }
     return settleWait(result.value, words, CONSUMER_WAITING);
+  }
+
+  /**
+   * Marks the consumer parked for a producer that rings a {@link doorbell}. Releases first.
+   * Returns false (not parked) when records are already waiting: read them at once. After
+   * true, wait for the doorbell, then call {@link unparkConsumer}.
+   */
+  parkConsumer(): boolean {
+    this.release();
+    const words = this.words;
+    Atomics.store(words, CONSUMER_WAITING, 1);
+    if ((Atomics.load(words, HEAD) >>> 0) !== this.readTail) {
+      Atomics.store(words, CONSUMER_WAITING, 0);
+      return false;
+    }
+    return true;
+  }
+
+  /** The doorbell rang: the consumer is no longer parked. */
+  unparkConsumer(): void {
+    Atomics.store(this.words, CONSUMER_WAITING, 0);
   }
 
   /** Wakes a consumer parked in {@link waitForData} without publishing anything (for shutdown). */

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import { SpscRing } from '../shared/spsc-ring.js';
 import { ConnectionLifecycle, type LocalSockets } from './connection-lifecycle.js';
 import { InboundWriter } from './inbound-writer.js';
@@ -25,6 +26,8 @@ export interface ShardInit extends WriterLimits {
   idleTimeoutMs: number;
   /** After SHUTDOWN, connections still lingering this long are cut (ms). */
   shutdownTimeoutMs: number;
+  /** Rung by the main thread when it publishes outbound records while the shard is parked. */
+  doorbell: MessagePort;
 }
 
 /**
@@ -56,6 +59,11 @@ export class Shard {
   private idleTimer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private readonly idleSweepMs: number;
+  /** Resolves the shard's park when the doorbell rings. */
+  private wake: (() => void) | null = null;
+  private readonly parked = (resolve: () => void): void => {
+    this.wake = resolve;
+  };
 
   constructor(
     private readonly init: ShardInit,
@@ -83,19 +91,30 @@ export class Shard {
   async run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.finished = resolve));
     const dispatcher = this.dispatcher;
-    while (!dispatcher.shuttingDown) {
-      this.inbound.clock = Date.now();
-      if (dispatcher.drain(SLICE_MS)) {
-        await yieldToLoop();
-        continue;
+    const doorbell = this.init.doorbell;
+    // The open port keeps the thread alive while the shard is parked on it.
+    doorbell.on('message', () => {
+      this.outbound.unparkConsumer();
+      const wake = this.wake;
+      this.wake = null;
+      if (wake !== null) wake();
+    });
+    try {
+      while (!dispatcher.shuttingDown) {
+        this.inbound.clock = Date.now();
+        if (dispatcher.drain(SLICE_MS)) {
+          await yieldToLoop();
+          continue;
+        }
+        if (dispatcher.shuttingDown) break;
+        if (this.outbound.parkConsumer()) await new Promise<void>(this.parked);
       }
-      if (dispatcher.shuttingDown) break;
-      const wait = this.outbound.waitForData();
-      if (wait) await wait;
+      this.deadlineTimer = setTimeout(() => this.lifecycle.cutAll(), this.init.shutdownTimeoutMs);
+      this.maybeFinish();
+      await done;
+    } finally {
+      doorbell.close();
     }
-    this.deadlineTimer = setTimeout(() => this.lifecycle.cutAll(), this.init.shutdownTimeoutMs);
-    this.maybeFinish();
-    await done;
   }
 
   /**

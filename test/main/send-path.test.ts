@@ -694,4 +694,90 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
     expect(errorCode(peer)).toBe('ECONNRESET');
     expect(peer.ended).toBe(false);
   });
+
+  it('a backlog past sendBacklogHardLimit is cut at once, long before the stall timeout, with RST', async () => {
+    const HARD = 2 * MiB;
+    const server = await startServer(n, { manager: { sendBacklogHardLimit: HARD, sendStallTimeoutMs: 60_000 } });
+    const peer = await Peer.connect(server.port, QUIET);
+    peer.socket.pause();
+    const conn = await server.accept();
+    const dg = new Datagram();
+    dg.padBytes(1000);
+    const watch = new ResetWatch(server);
+    const started = performance.now();
+    let sent = 0;
+    // 1 MiB a turn: loopback's kernel buffers take a few MiB, then the backlog climbs past HARD.
+    await withState(
+      pollUntil(
+        () => {
+          for (let k = 0; k < 1024 && conn.open; k++, sent++) server.writer.send(dg, conn);
+          watch.poll();
+          return watch.seen.has(conn);
+        },
+        { timeoutMs: 20_000, label: 'the hard-limit reset' },
+      ),
+      () => `sent ${sent} datagrams, backlog ${server.writer.getSendBacklog(conn)}`,
+    );
+    expect(conn.getResetReason()).toBe('slow-consumer');
+    // Far below the 60 s stall timeout: the size alone decided.
+    expect(watch.seen.get(conn)! - started).toBeLessThan(15_000);
+    expect(server.writer.send(dg, conn)).toBe(false);
+    // The writer may have queued the reset before the shard cut the socket: probe once it has.
+    await pollUntil(() => server.manager.getStats().connections === 0, { label: 'the shard to let go of the cut socket' });
+    await probeForRst(peer, 'the hard-limit cut');
+    expect(errorCode(peer)).toBe('ECONNRESET');
+  });
+
+  it('past shardSendBudget the largest backlog is cut first and a smaller one is kept', async () => {
+    const BUDGET = 8 * MiB;
+    const server = await startServer(n, { manager: { shardSendBudget: BUDGET, sendStallTimeoutMs: 60_000 } });
+    // numThreads 2 spreads connections over the shards: find two on the same shard.
+    const { peers, conns } = await connectPeers(server, 4, () => QUIET);
+    let pair: [number, number] | null = null;
+    for (let i = 0; i < conns.length && pair === null; i++) {
+      for (let j = i + 1; j < conns.length; j++) if (conns[i].shard === conns[j].shard) pair = [i, j];
+    }
+    expect(pair).not.toBeNull();
+    const [big, small] = pair!;
+    peers[big].socket.pause();
+    peers[small].socket.pause();
+    const dg = new Datagram();
+    dg.padBytes(1000);
+    const watch = new ResetWatch(server);
+    let bigSent = 0;
+    let smallSent = 0;
+    const SMALL_TOTAL = 4096; // 4 MiB: within the budget on its own, whatever the kernel takes
+    await withState(
+      pollUntil(
+        () => {
+          for (let k = 0; k < 1024 && conns[big].open; k++, bigSent++) server.writer.send(dg, conns[big]);
+          for (let k = 0; k < 256 && smallSent < SMALL_TOTAL; k++, smallSent++) server.writer.send(dg, conns[small]);
+          watch.poll();
+          return watch.seen.size > 0;
+        },
+        { timeoutMs: 20_000, label: 'a budget reset' },
+      ),
+      () => `big ${bigSent} sent (backlog ${server.writer.getSendBacklog(conns[big])}), small ${smallSent} sent`,
+    );
+    expect([...watch.seen.keys()]).toEqual([conns[big]]);
+    expect(conns[big].getResetReason()).toBe('slow-consumer');
+    // The kept one is still served: it gets everything once it reads again.
+    for (; smallSent < SMALL_TOTAL; smallSent++) server.writer.send(dg, conns[small]);
+    const peer = peers[small];
+    let frames = 0;
+    peer.socket.resume();
+    await withState(
+      pollUntil(
+        () => {
+          watch.poll();
+          frames = peer.frameCount;
+          return frames === SMALL_TOTAL || !conns[small].open;
+        },
+        { label: 'every datagram at the kept peer' },
+      ),
+      () => `it has ${frames} of ${SMALL_TOTAL}`,
+    );
+    expect(conns[small].open).toBe(true);
+    expect(peer.frameCount).toBe(SMALL_TOTAL);
+  });
 });
