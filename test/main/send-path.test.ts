@@ -701,6 +701,8 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
     const peer = await Peer.connect(server.port, QUIET);
     peer.socket.pause();
     const conn = await server.accept();
+    // The shard holds the socket before anything is sent, so its letting go below means the cut.
+    await pollUntil(() => server.manager.getStats().connections === 1, { label: 'the shard to adopt the socket' });
     const dg = new Datagram();
     dg.padBytes(1000);
     const watch = new ResetWatch(server);
