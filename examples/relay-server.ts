@@ -14,8 +14,10 @@
  * setImmediate; after a run of idle turns it backs off to a 1 ms timer so an idle relay
  * costs no CPU (at most 1 ms of extra latency on the first datagram after a pause).
  *
- * Back-pressure, never a silent drop: when `writer.send` returns false for a connection
- * that is still open (its shard's queue or ring is full), the datagram is copied into that
+ * Back-pressure, never a silent drop: `send` never refuses an open connection by itself,
+ * so the relay opts into a soft limit (`writer.setMaxSendBacklog`, SEND_BACKLOG_LIMIT
+ * per connection). When `send` returns false for a connection that is still open (its
+ * client reads more slowly than the others send to it), the datagram is copied into that
  * connection's pending queue and the loop stops draining until every pending datagram is
  * sent. Draining in batches of DRAIN_BATCH bounds each pending queue to DRAIN_BATCH
  * datagrams. Meanwhile nothing is read, the shards' inbound rings fill, the shards pause
@@ -50,6 +52,8 @@ const TURN_BUDGET_MS = 4;
 /** Idle turns on setImmediate before the loop backs off to a timer. */
 const IDLE_TURNS_BEFORE_BACKOFF = 64;
 const BACKLOG = 1000;
+/** Bytes a client may have waiting before the relay holds its datagrams and stops reading. */
+const SEND_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 const headerSize = flags['header-size'];
 const broadcastMode = flags.mode === 'broadcast';
@@ -64,6 +68,7 @@ try {
   process.exit(1);
 }
 const writer = new ConnectionWriter(manager, flags.shards);
+writer.setMaxSendBacklog(SEND_BACKLOG_LIMIT);
 if (headerSize === 0) {
   reader.setRawMode(true);
   writer.setRawMode(true);

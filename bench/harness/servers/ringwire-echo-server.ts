@@ -15,8 +15,10 @@
  * on setImmediate; after that it backs off to a 1 ms timer, so an idle server costs no
  * CPU (and the first datagram after a pause waits at most ~1 ms).
  *
- * Never a drop: when `writer.send` refuses a datagram for an open connection (its
- * shard's queue or ring is full), the datagram is copied into that connection's pending
+ * Never a drop: `send` never refuses an open connection by itself, so the server opts
+ * into a soft limit (`writer.setMaxSendBacklog`, SEND_BACKLOG_LIMIT per connection); when
+ * `writer.send` refuses a datagram for an open connection (its client is behind by that
+ * much), the datagram is copied into that connection's pending
  * queue, and every later one for it queues behind, to keep the order; the queues are
  * retried first thing each turn. When a queue passes PENDING_LIMIT the loop stops
  * draining until that queue is empty: the shards' inbound rings fill, the shards stop
@@ -39,6 +41,8 @@ const NAME = 'ringwire-echo-server';
 /** A pending queue this long stops draining until it is empty (it holds at most this + one drain batch). */
 const PENDING_LIMIT = 1024;
 const BACKLOG = 4096;
+/** Bytes a client may have waiting before its echoes are held and the server stops reading. */
+const SEND_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
 const options = parseServerOptions(NAME, process.argv.slice(2), true);
 
@@ -46,6 +50,7 @@ const manager = new QueuedConnectionManager();
 const listener = new QueuedConnectionListener(manager, 0);
 const reader = new QueuedConnectionReader(manager, options.shards);
 const writer = new ConnectionWriter(manager, options.shards);
+writer.setMaxSendBacklog(SEND_BACKLOG_LIMIT);
 if (options.headerSize === 0) {
   reader.setRawMode(true);
   writer.setRawMode(true);
