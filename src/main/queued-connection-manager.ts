@@ -420,27 +420,23 @@ export class QueuedConnectionManager {
     conn.resetReason = resetReasonName(reason);
     if (conn.reader !== null) conn.reader.forget(conn);
     this.resets.push(conn);
-    conn.shard.cut(conn, reason);
+    conn.shard.cut(conn.id, reason);
   }
 
   // ── internals ─────────────────────────────────────────────────────────────
 
-  /** A shard's send overflow passed shardSendBudget: cut the largest backlogs on it first. */
+  /**
+   * A shard's send overflow passed shardSendBudget: cut the connections with the most bytes
+   * waiting in it first, until it is within the budget again.
+   */
   private onOverBudget(shard: ShardHandle): void {
     const budget = this.settings.shardSendBudget;
     while (shard.overflowBytes() > budget) {
-      let largest: Connection | null = null;
-      let most = 0;
-      for (const conn of this.connections.values()) {
-        if (conn.shard !== shard || !conn.open) continue;
-        const backlog = shard.sendBacklog(conn);
-        if (backlog > most) {
-          most = backlog;
-          largest = conn;
-        }
-      }
-      if (largest === null) return;
-      this.cutConnection(largest, ResetReasonCode.SLOW_CONSUMER);
+      const id = shard.largestOverflow();
+      if (id < 0) return;
+      const conn = this.connections.get(id);
+      if (conn !== undefined && conn.open) this.cutConnection(conn, ResetReasonCode.SLOW_CONSUMER);
+      else shard.cut(id, ResetReasonCode.SLOW_CONSUMER); // closed already: nothing to queue as a reset
     }
   }
 

@@ -31,10 +31,16 @@ export class SendOverflow {
   private readonly ends: number[] = [];
   /** Read position in blocks[0]. */
   private readAt = 0;
-  /** Payload bytes waiting, headers excluded. */
+  /** Payload bytes waiting for connections that were not cut, headers excluded. */
   bytes = 0;
-  /** Records waiting. */
+  /** Records waiting (cut connections' SENDs included until they are passed over). */
   records = 0;
+  /** SEND records passed over because their connection was cut (the caller's queue count). */
+  skipped = 0;
+  /** Payload bytes of SEND records waiting, per connection id (cut ones excluded). */
+  private readonly bytesById = new Map<number, number>();
+  /** Connections whose SENDs still here are dropped as they are reached. */
+  private readonly cut = new Set<number>();
   /** The block the last reserve() placed its payload in, and a DataView over it. */
   target: Uint8Array = new Uint8Array(0);
   targetView: DataView = new DataView(this.target.buffer);
@@ -64,48 +70,59 @@ export class SendOverflow {
     block[at + 9] = aux;
     this.bytes += length;
     this.records++;
+    if (kind === RecordKind.SEND) this.bytesById.set(id, (this.bytesById.get(id) ?? 0) + length);
     this.target = block;
     return at + HEADER;
   }
 
   /**
-   * Moves records, oldest first, into `ring` while they fit (staged: the caller commits).
-   * Returns true when the overflow is empty.
+   * Moves records, oldest first, into `ring` while they fit (staged: the caller commits),
+   * passing over the SENDs of cut connections. Returns true when the overflow is empty.
    */
   moveTo(ring: SpscRing): boolean {
     while (this.records > 0) {
       const block = this.blocks[0];
       const at = this.readAt;
       const length = readU32(block, at);
-      const target = ring.reserve(block[at + 8], readU32(block, at + 4), length, block[at + 9]);
+      const id = readU32(block, at + 4);
+      const kind = block[at + 8];
+      if (kind === RecordKind.SEND && this.cut.size > 0 && this.cut.has(id)) {
+        this.skipped++;
+        this.consumed(length, -1);
+        continue;
+      }
+      const target = ring.reserve(kind, id, length, block[at + 9]);
       if (target < 0) return false;
       copyBytes(ring.bytes, target, block, at + HEADER, length);
-      this.consumed(length);
+      this.consumed(length, kind === RecordKind.SEND ? id : 0);
     }
+    this.cut.clear();
     return true;
   }
 
-  /** Drops the SEND records of connection `id` (it was cut); other records keep their order. */
+  /**
+   * Drops the SEND records of connection `id` (it was cut) without touching the others:
+   * their bytes stop counting at once, and the records are passed over when reached.
+   */
   discardSends(id: number): void {
-    const kept = new SendOverflow();
-    while (this.records > 0) {
-      const block = this.blocks[0];
-      const at = this.readAt;
-      const length = readU32(block, at);
-      const kind = block[at + 8];
-      const recordId = readU32(block, at + 4);
-      if (kind !== RecordKind.SEND || recordId !== id) {
-        const to = kept.reserve(kind, recordId, length, block[at + 9]);
-        copyBytes(kept.target, to, block, at + HEADER, length);
+    const pending = this.bytesById.get(id);
+    if (pending === undefined) return;
+    this.bytesById.delete(id);
+    this.bytes -= pending;
+    this.cut.add(id);
+  }
+
+  /** The connection with the most SEND bytes waiting here, or -1 when none has any. */
+  largest(): number {
+    let id = -1;
+    let most = 0;
+    for (const [candidate, bytes] of this.bytesById) {
+      if (bytes > most) {
+        most = bytes;
+        id = candidate;
       }
-      this.consumed(length);
     }
-    this.blocks.push(...kept.blocks);
-    this.views.push(...kept.views);
-    this.ends.push(...kept.ends);
-    this.readAt = 0;
-    this.bytes = kept.bytes;
-    this.records = kept.records;
+    return id;
   }
 
   /** Forgets everything (the shard died). */
@@ -116,12 +133,20 @@ export class SendOverflow {
     this.readAt = 0;
     this.bytes = 0;
     this.records = 0;
+    this.bytesById.clear();
+    this.cut.clear();
   }
 
-  private consumed(length: number): void {
+  /** Steps past one record: `sendId` is its connection for a live SEND, 0 otherwise, -1 if cut. */
+  private consumed(length: number, sendId: number): void {
     this.readAt += HEADER + length;
-    this.bytes -= length;
     this.records--;
+    if (sendId >= 0) this.bytes -= length;
+    if (sendId > 0) {
+      const left = this.bytesById.get(sendId)! - length;
+      if (left === 0) this.bytesById.delete(sendId);
+      else this.bytesById.set(sendId, left);
+    }
     if (this.readAt >= this.ends[0]) {
       this.blocks.shift();
       this.views.shift();

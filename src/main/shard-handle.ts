@@ -51,6 +51,7 @@ export class ShardHandle {
   private staged = 0;
   private commitScheduled = false;
   private waitingForSpace = false;
+  private disposed = false;
   private readonly commitNow: () => void;
   private readonly onSpace: () => void;
   private readonly commitThreshold: number;
@@ -98,9 +99,11 @@ export class ShardHandle {
     };
   }
 
-  /** Closes our end of the doorbell (the shard has ended). */
+  /** Closes our end of the doorbell and ends a wait for ring room (the shard has ended). */
   dispose(): void {
+    this.disposed = true;
     this.bell.close();
+    this.outbound.wakeProducer();
   }
 
   /**
@@ -155,9 +158,14 @@ export class ShardHandle {
     return true;
   }
 
-  /** Asks the shard to flush and close everything, then end. Later sends are refused. */
-  shutdown(): void {
-    this.enqueue(RecordKind.SHUTDOWN, 0, 0, null);
+  /**
+   * Asks the shard to flush and close everything, then end; it cuts what still lingers at
+   * `deadline` (a Date.now() time). Later sends are refused.
+   */
+  shutdown(deadline: number): void {
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setFloat64(0, deadline, true);
+    this.enqueue(RecordKind.SHUTDOWN, 0, 0, payload);
     this.closing = true;
     this.commit();
   }
@@ -258,7 +266,7 @@ export class ShardHandle {
 
   private spaceFreed(): void {
     this.waitingForSpace = false;
-    if (this.failed) return;
+    if (this.failed || this.disposed) return;
     this.commit();
     if (this.overflow.records > 0) this.awaitSpace();
   }
@@ -268,10 +276,15 @@ export class ShardHandle {
     return this.overflow.bytes;
   }
 
-  /** Drops `conn`'s SENDs still in the overflow and cuts it in the shard (RST) with `reason`. */
-  cut(conn: Connection, reason: number): void {
-    this.overflow.discardSends(conn.id);
-    this.enqueue(RecordKind.CLOSE, conn.id, reason, null);
+  /** Drops connection `id`'s SENDs still in the overflow and has the shard cut it (RST) with `reason`. */
+  cut(id: number, reason: number): void {
+    this.overflow.discardSends(id);
+    this.enqueue(RecordKind.CLOSE, id, reason, null);
+  }
+
+  /** The connection with the most bytes waiting in the overflow, or -1. */
+  largestOverflow(): number {
+    return this.overflow.largest();
   }
 
   /** Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows. */
@@ -296,7 +309,7 @@ export class ShardHandle {
 
   /** SEND records the shard has not taken from the ring yet. */
   queuedSends(): number {
-    return this.sends - this.stats[StatSlot.DATAGRAMS_OUT];
+    return this.sends - this.overflow.skipped - this.stats[StatSlot.DATAGRAMS_OUT];
   }
 
   /** Writes a control record (everything but SEND) in order with the sends: never lost. */

@@ -127,7 +127,8 @@ export class ShardSet {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
-    for (const handle of this.handles) if (!handle.failed) handle.shutdown();
+    const deadline = Date.now() + this.settings.shutdownTimeoutMs;
+    for (const handle of this.handles) if (!handle.failed) handle.shutdown(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);

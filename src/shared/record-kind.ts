@@ -20,7 +20,8 @@
  *   RELEASE   the main thread has handled connectionId's CLOSED: no SEND for it follows,
  *             so a peer that half-closed gets our FIN once its replies are written
  *   OPTION    set a socket option: aux = SocketOption, payload[0] = 0 or 1
- *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0)
+ *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0);
+ *             payload: f64 LE, the Date.now() time by which lingering connections are cut
  *   SEND_TO   send one UDP packet (already framed): destination address then bytes
  */
 export const RecordKind = {

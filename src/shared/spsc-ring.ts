@@ -337,6 +337,11 @@ export class SpscRing {
     Atomics.store(this.words, CONSUMER_WAITING, 0);
   }
 
+  /** Wakes a producer parked in {@link waitForSpace} without freeing anything (its consumer is gone). */
+  wakeProducer(): void {
+    Atomics.notify(this.words, TAIL);
+  }
+
   /** Wakes a consumer parked in {@link waitForData} without publishing anything (for shutdown). */
   wakeConsumer(): void {
     Atomics.notify(this.words, HEAD);

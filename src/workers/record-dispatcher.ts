@@ -24,6 +24,8 @@ const CLOCK_EVERY_BYTES = 256 * 1024;
 export class RecordDispatcher {
   /** A SHUTDOWN record has been handled. */
   shuttingDown = false;
+  /** When the shutdown must be over (Date.now() time, from the SHUTDOWN record). */
+  shutdownDeadline = Infinity;
 
   constructor(
     private readonly ring: SpscRing,
@@ -75,8 +77,8 @@ export class RecordDispatcher {
     ring.release();
     this.stats[StatSlot.DATAGRAMS_OUT] += sends;
     this.stats[StatSlot.BYTES_OUT] += bytesOut;
-    this.writer.flushDirty();
-    return more;
+    // The socket writes count in the slice too; what is left goes out in the next one.
+    return this.writer.flushDirty(deadline) || more;
   }
 
   private control(kind: number, ring: SpscRing): void {
@@ -120,6 +122,7 @@ export class RecordDispatcher {
         break;
       case RecordKind.SHUTDOWN:
         this.shuttingDown = true;
+        if (ring.length >= 8) this.shutdownDeadline = ring.view.getFloat64(ring.offset, true);
         this.writer.flushDirty(); // what came before SHUTDOWN goes out before the FINs
         this.lifecycle.shutdown();
         this.udp.closeAll();

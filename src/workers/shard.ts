@@ -24,7 +24,7 @@ export interface ShardInit extends WriterLimits {
    * datagram a byte at a time, or announces one and never sends it.
    */
   idleTimeoutMs: number;
-  /** After SHUTDOWN, connections still lingering this long are cut (ms). */
+  /** After SHUTDOWN, connections still lingering this long after close() began are cut (ms). */
   shutdownTimeoutMs: number;
   /** Rung by the main thread when it publishes outbound records while the shard is parked. */
   doorbell: MessagePort;
@@ -109,7 +109,9 @@ export class Shard {
         if (dispatcher.shuttingDown) break;
         if (this.outbound.parkConsumer()) await new Promise<void>(this.parked);
       }
-      this.deadlineTimer = setTimeout(() => this.lifecycle.cutAll(), this.init.shutdownTimeoutMs);
+      // The deadline counts from close(), not from when this shard got to the SHUTDOWN record.
+      const left = Math.min(this.init.shutdownTimeoutMs, Math.max(0, dispatcher.shutdownDeadline - Date.now()));
+      this.deadlineTimer = setTimeout(() => this.lifecycle.cutAll(), left);
       this.maybeFinish();
       await done;
     } finally {

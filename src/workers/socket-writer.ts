@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { QUEUED, TAKEN } from '../shared/send-backlog.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { copyBytes } from '../shared/copy-bytes.js';
@@ -78,12 +79,22 @@ export class SocketWriter {
     }
   }
 
-  /** Hands every connection's coalesced bytes of this batch to its socket. */
-  flushDirty(): void {
+  /**
+   * Hands each connection's coalesced bytes of this batch to its socket, until `deadline`
+   * (performance.now(); looked at every 32 writes). Returns true when some are left for
+   * the next slice: their later SENDs join the same buffer, so order holds.
+   */
+  flushDirty(deadline = Infinity): boolean {
     const dirty = this.dirty;
-    for (let i = 0; i < dirty.length; i++) this.flush(dirty[i]);
-    dirty.length = 0;
+    let i = 0;
+    for (; i < dirty.length; i++) {
+      if ((i & 31) === 31 && performance.now() > deadline) break;
+      this.flush(dirty[i]);
+    }
+    if (i === dirty.length) dirty.length = 0;
+    else dirty.splice(0, i);
     if (this.queuedTotal > this.limits.shardSendBudget) this.enforceBudget();
+    return dirty.length > 0;
   }
 
   /** Hands `conn`'s coalesced bytes to its socket and looks at its backlog. */

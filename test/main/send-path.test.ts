@@ -782,4 +782,40 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
     expect(conns[small].open).toBe(true);
     expect(peer.frameCount).toBe(SMALL_TOTAL);
   });
+
+  it('a connection cut while its sends wait behind a full ring: they are dropped, the queue empties, others are unaffected', async () => {
+    const server = await startServer(n, { manager: { ringCapacity: 4096, sendBacklogHardLimit: MiB } });
+    const checker = new StreamChecker(1, 1000);
+    const { peers, conns } = await connectPeers(server, 2, (i) => (i === 0 ? QUIET : { ...QUIET, onFrame: checker.check }));
+    peers[0].socket.pause();
+    const [cutConn, keptConn] = conns;
+    const dg = new Datagram();
+    dg.padBytes(998);
+    const source = new SequencedSource(1, 1000);
+    // One loop, far more than a 4 KiB ring holds: the excess waits in order on this thread
+    // (worker shards) or is written at once (single-thread mode). 8 MB to the peer that does
+    // not read passes the 1 MiB hard limit whatever the kernel takes; the kept one stays below.
+    const KEPT = 1000;
+    let accepted = 0;
+    for (let seq = 0; seq < 8 * KEPT; seq++) {
+      server.writer.send(dg, cutConn);
+      if (seq < KEPT && server.writer.send(source.datagram(seq), keptConn)) accepted++;
+    }
+    expect(accepted).toBe(KEPT);
+    const watch = new ResetWatch(server);
+    await withState(
+      pollUntil(
+        () => {
+          watch.poll();
+          return watch.seen.has(cutConn) && server.writer.getCurrentQueueSize() === 0 && checker.count === KEPT;
+        },
+        { label: 'the cut, an empty queue and every datagram at the kept peer' },
+      ),
+      () => `cut ${watch.seen.has(cutConn)}, queue ${server.writer.getCurrentQueueSize()}, kept peer has ${checker.count}`,
+    );
+    expect(cutConn.getResetReason()).toBe('slow-consumer');
+    expect(checker.failure).toBeNull();
+    expect(keptConn.open).toBe(true);
+    expect(watch.seen.has(keptConn)).toBe(false);
+  });
 });
