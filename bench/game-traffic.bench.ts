@@ -48,6 +48,7 @@ import {
   runNetBenchCommand,
   sleep,
 } from './net-table.js';
+import { FixedRateLoop } from './fixed-rate-loop.js';
 import { PlainFrameServer } from './plain-frame-server.js';
 import { RingwireBenchServer } from './ringwire-bench-server.js';
 
@@ -177,15 +178,9 @@ interface Snapshot {
  * The game: a self-correcting 60 Hz timer; each tick polls the server, then burns the CPU
  * budget in a busy loop whose duration is recorded (and later subtracted from the ELU).
  */
-class GameLoop {
-  private ticks = 0;
+class GameLoop extends FixedRateLoop<Snapshot> {
   private burnMs = 0;
   private pollMs = 0;
-  private nextAt = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private waiters: ((snapshot: Snapshot) => void)[] = [];
-  private readonly frameMs: number;
-  private readonly tickNow = (): void => this.tick();
 
   constructor(
     private readonly server: CountedServer,
@@ -193,55 +188,37 @@ class GameLoop {
     private readonly options: GameTrafficOptions,
     private readonly delay: IntervalHistogram,
   ) {
-    this.frameMs = 1000 / options.tickHz;
+    super(options.tickHz);
   }
 
-  start(): void {
-    this.nextAt = performance.now();
-    this.timer = setTimeout(this.tickNow, 0);
+  /** The delay histogram restarts with each snapshot. */
+  protected snapshot(start: number): Snapshot {
+    const resolution = this.options.delayResolutionMs;
+    const delayMs = (ns: number): number => Math.max(0, ns / 1e6 - resolution);
+    const snapshot: Snapshot = {
+      at: start,
+      elu: performance.eventLoopUtilization(),
+      ticks: this.ticks - 1,
+      burnMs: this.burnMs,
+      pollMs: this.pollMs,
+      delivered: this.server.datagrams,
+      bytes: this.server.bytes,
+      delayP50Ms: delayMs(this.delay.percentile(50)),
+      delayP99Ms: delayMs(this.delay.percentile(99)),
+      delayMaxMs: delayMs(this.delay.max),
+    };
+    this.delay.reset();
+    return snapshot;
   }
 
-  stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  /** A snapshot taken at the start of the next tick (the delay histogram restarts then). */
-  snapshotAtNextTick(): Promise<Snapshot> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private tick(): void {
-    const start = performance.now();
-    this.ticks++;
-    if (this.waiters.length > 0) {
-      const resolution = this.options.delayResolutionMs;
-      const delayMs = (ns: number): number => Math.max(0, ns / 1e6 - resolution);
-      const snapshot: Snapshot = {
-        at: start,
-        elu: performance.eventLoopUtilization(),
-        ticks: this.ticks - 1,
-        burnMs: this.burnMs,
-        pollMs: this.pollMs,
-        delivered: this.server.datagrams,
-        bytes: this.server.bytes,
-        delayP50Ms: delayMs(this.delay.percentile(50)),
-        delayP99Ms: delayMs(this.delay.percentile(99)),
-        delayMaxMs: delayMs(this.delay.max),
-      };
-      this.delay.reset();
-      for (const resolve of this.waiters.splice(0)) resolve(snapshot);
-    }
+  protected work(start: number): number {
     this.poll();
     const burnStart = performance.now();
     this.pollMs += burnStart - start;
     let now = burnStart;
     while (now - burnStart < this.options.burnMs) now = performance.now();
     this.burnMs += now - burnStart;
-    this.nextAt += this.frameMs;
-    // More than a frame behind: drop the missed ticks rather than run them back to back.
-    if (this.nextAt < now - this.frameMs) this.nextAt = now;
-    this.timer = setTimeout(this.tickNow, Math.max(0, this.nextAt - now));
+    return now;
   }
 }
 

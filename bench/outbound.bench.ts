@@ -84,6 +84,7 @@ import {
   sleep,
   waitFor,
 } from './net-table.js';
+import { FixedRateLoop } from './fixed-rate-loop.js';
 import { RingwireBenchServer } from './ringwire-bench-server.js';
 
 export interface OutboundOptions {
@@ -487,62 +488,39 @@ interface Snapshot {
  * in a busy loop whose duration is recorded (and later subtracted from the ELU), then, while
  * `sending`, runs the send loop, timed.
  */
-class OutboundLoop {
+class OutboundLoop extends FixedRateLoop<Snapshot> {
   /** Whether ticks send. */
   sending = false;
   /** Send calls since the loop started, and the ticks that made them. */
   sends = 0;
   sendTicks = 0;
-  private ticks = 0;
   private burnMs = 0;
   private burnCpuMs = 0;
   private sendCpuMs = 0;
   private sendMs = 0;
-  private nextAt = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private waiters: ((snapshot: Snapshot) => void)[] = [];
-  private readonly frameMs: number;
-  private readonly tickNow = (): void => this.tick();
 
   constructor(
     private readonly server: OutboundServer,
     private readonly options: OutboundOptions,
   ) {
-    this.frameMs = 1000 / options.tickHz;
+    super(options.tickHz);
   }
 
-  start(): void {
-    this.nextAt = performance.now();
-    this.timer = setTimeout(this.tickNow, 0);
+  protected snapshot(start: number): Snapshot {
+    return {
+      at: start,
+      elu: performance.eventLoopUtilization(),
+      cpuMs: threadCpuMs(),
+      burnCpuMs: this.burnCpuMs,
+      sendCpuMs: this.sendCpuMs,
+      ticks: this.ticks - 1,
+      burnMs: this.burnMs,
+      sendMs: this.sendMs,
+      sends: this.sends,
+    };
   }
 
-  stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  /** A snapshot taken at the start of the next tick. */
-  snapshotAtNextTick(): Promise<Snapshot> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private tick(): void {
-    const start = performance.now();
-    this.ticks++;
-    if (this.waiters.length > 0) {
-      const snapshot: Snapshot = {
-        at: start,
-        elu: performance.eventLoopUtilization(),
-        cpuMs: threadCpuMs(),
-        burnCpuMs: this.burnCpuMs,
-        sendCpuMs: this.sendCpuMs,
-        ticks: this.ticks - 1,
-        burnMs: this.burnMs,
-        sendMs: this.sendMs,
-        sends: this.sends,
-      };
-      for (const resolve of this.waiters.splice(0)) resolve(snapshot);
-    }
+  protected work(): number {
     this.server.poll();
     const burnStart = performance.now();
     let now = burnStart;
@@ -559,10 +537,7 @@ class OutboundLoop {
       this.sendTicks++;
       now = sent;
     }
-    this.nextAt += this.frameMs;
-    // More than a frame behind: drop the missed ticks rather than run them back to back.
-    if (this.nextAt < now - this.frameMs) this.nextAt = now;
-    this.timer = setTimeout(this.tickNow, Math.max(0, this.nextAt - now));
+    return now;
   }
 }
 
