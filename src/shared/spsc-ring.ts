@@ -189,9 +189,9 @@ export class SpscRing {
   }
 
   /**
-   * Rings the parked consumer instead of `Atomics.notify` (see {@link parkConsumer}). V8's
-   * notify takes a process-wide lock that a waiting thread may hold while it is descheduled;
-   * on a busy machine one notify was measured at 0.3 ms on average and 20 ms at worst.
+   * Rings the parked consumer instead of `Atomics.notify` (see {@link parkConsumer}): V8
+   * takes one process-wide lock for every notify and async wait (nodejs/performance#5),
+   * which a busy thread holding it can make everyone else wait on.
    */
   doorbell: (() => void) | null = null;
 
