@@ -7,7 +7,6 @@
  * afterEach), so a failing test cannot leave sockets or worker threads behind.
  */
 import net from 'node:net';
-import type { Datagram } from '../../src/shared/datagram.js';
 import type { HeaderSize } from '../../src/shared/frame-encoder.js';
 import { ConnectionWriter } from '../../src/main/connection-writer.js';
 import type { Connection } from '../../src/main/connection.js';
