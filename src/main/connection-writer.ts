@@ -86,7 +86,7 @@ export class ConnectionWriter {
           `ConnectionWriter.send: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
         );
       }
-      shard.sendTo(conn, dg._bytes, length, to, this.raw, this.maxQueueSize); // _bytes: no view per send
+      shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize);
       return true;
     }
     const headerSize = this.wireHeader;

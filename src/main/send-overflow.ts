@@ -1,6 +1,6 @@
 import type { SpscRing } from '../shared/spsc-ring.js';
 import { RecordKind } from '../shared/record-kind.js';
-import { copyBytes } from '../shared/copy-bytes.js';
+import { copyWords } from '../shared/copy-bytes.js';
 
 /** Bytes of one overflow block; a larger record gets a block of its own. */
 const BLOCK_SIZE = 64 * 1024;
@@ -93,7 +93,7 @@ export class SendOverflow {
       }
       const target = ring.reserve(kind, id, length, block[at + 9]);
       if (target < 0) return false;
-      copyBytes(ring.bytes, target, block, at + HEADER, length);
+      copyWords(ring.bytes, ring.view, target, block, this.views[0], at + HEADER, length);
       this.consumed(length, kind === RecordKind.SEND ? id : 0);
     }
     this.cut.clear();

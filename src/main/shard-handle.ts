@@ -8,7 +8,7 @@ import { AdoptKind, RecordKind } from '../shared/record-kind.js';
 import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/shard-stats.js';
 import { SpscRing } from '../shared/spsc-ring.js';
-import { copyBytes, copyWords } from '../shared/copy-bytes.js';
+import { copyWords } from '../shared/copy-bytes.js';
 import type { Datagram } from '../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
 import type { Connection } from './connection.js';
@@ -40,10 +40,10 @@ export class ShardHandle {
   local: Shard | null = null;
   /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
   onOverBudget: (shard: ShardHandle) => void = () => {};
-  /** Where the last place() put its record: the ring's bytes or an overflow block. */
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
   private readonly bell: MessagePort;
   readonly shardBell: MessagePort;
+  /** Where the last place() put its record (the ring's bytes or an overflow block), and a DataView over it. */
   private target: Uint8Array;
   private targetView: DataView;
   private readonly overflow = new SendOverflow();
@@ -171,7 +171,7 @@ export class ShardHandle {
   }
 
   /**
-   * Frames `payload[0, length)` with `headerSize` into the outbound ring (or, while the
+   * Frames `dg` with `headerSize` into the outbound ring (or, while the
    * ring is full, the overflow behind it). Never refuses: the caller has checked that the
    * connection is open and within its limits.
    */
@@ -194,10 +194,12 @@ export class ShardHandle {
   }
 
   /**
-   * Frames `payload[0, length)` as one UDP packet to `to` (with Panda3D's checksum header
+   * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header
    * unless `raw`) into the outbound ring or its overflow.
    */
-  sendTo(conn: Connection, payload: Uint8Array, length: number, to: NetAddress, raw: boolean, maxQueue: number): void {
+  sendTo(conn: Connection, dg: Datagram, to: NetAddress, raw: boolean, maxQueue: number): void {
+    const length = dg.getLength();
+    const payload = dg._bytes;
     const header = raw ? 0 : 2;
     const at = this.place(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length, 0);
     const target = this.target;
@@ -207,7 +209,7 @@ export class ShardHandle {
       target[at + UDP_ADDRESS_SIZE] = sum & 0xff;
       target[at + UDP_ADDRESS_SIZE + 1] = sum >>> 8;
     }
-    copyBytes(target, at + UDP_ADDRESS_SIZE + header, payload, 0, length);
+    copyWords(target, this.targetView, at + UDP_ADDRESS_SIZE + header, payload, dg._view, 0, length);
     this.sends++;
     this.placed(maxQueue);
   }
@@ -271,7 +273,7 @@ export class ShardHandle {
     if (this.overflow.records > 0) this.awaitSpace();
   }
 
-  /** Bytes and records waiting in the overflow (a full ring's backlog on the main thread). */
+  /** Payload bytes waiting in the overflow (a full ring's backlog on the main thread). */
   overflowBytes(): number {
     return this.overflow.bytes;
   }

@@ -10,7 +10,7 @@ import { ConnectionState } from './shard-connection.js';
 import type { SocketWriter } from './socket-writer.js';
 import type { UdpEndpoints } from './udp-endpoints.js';
 
-/** Records between two looks at the clock. */
+/** Records between two looks at the clock (a power of two). */
 const CLOCK_EVERY = 64;
 /** Bytes between two looks at the clock (large SENDs take long to copy). */
 const CLOCK_EVERY_BYTES = 256 * 1024;
@@ -66,7 +66,7 @@ export class RecordDispatcher {
         this.control(kind, ring);
         if (this.shuttingDown) break;
       }
-      if (++count % CLOCK_EVERY === 0 || bytesOut > checkAt) {
+      if ((++count & (CLOCK_EVERY - 1)) === 0 || bytesOut > checkAt) {
         checkAt = bytesOut + CLOCK_EVERY_BYTES;
         if (performance.now() > deadline) {
           more = true;

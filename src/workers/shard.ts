@@ -135,7 +135,7 @@ export class Shard {
   /** Ends run() once shutting down and every connection has been reported closed. */
   private maybeFinish(): void {
     if (
-      this.dispatcher?.shuttingDown &&
+      this.dispatcher.shuttingDown &&
       this.finished !== null &&
       this.lifecycle.connections.size === 0 &&
       this.udp.size === 0 &&
