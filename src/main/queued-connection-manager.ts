@@ -11,6 +11,7 @@ import { NetAddress, checkPort } from './net-address.js';
 import type { PointerToConnection } from './pointer-to-connection.js';
 import type { QueuedConnectionListener } from './queued-connection-listener.js';
 import type { QueuedConnectionReader } from './queued-connection-reader.js';
+import { ReaderWait, type WaitOptions } from './reader-wait.js';
 import type { ShardHandle } from './shard-handle.js';
 import { ShardSet } from './shard-set.js';
 
@@ -94,6 +95,9 @@ export class QueuedConnectionManager {
   private readonly resets: Connection[] = [];
   private readonly connecting = new Set<net.Socket>();
   private reader: QueuedConnectionReader | null = null;
+  /** Every listener that has listened to one of our rendezvous (their queues wake waitForReaders). */
+  private readonly listeners = new Set<QueuedConnectionListener>();
+  private readonly waits: ReaderWait;
   private nextId = 1;
   private rejected = 0;
   private lastError: Error | null = null;
@@ -114,7 +118,13 @@ export class QueuedConnectionManager {
     if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
       throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
     }
-    this.shards = new ShardSet(this.settings, this.onShardFailed.bind(this), this.onOverBudget.bind(this));
+    this.waits = new ReaderWait({ ready: this.somethingReady.bind(this), shards: () => this.shards.handles });
+    this.shards = new ShardSet(
+      this.settings,
+      this.onShardFailed.bind(this),
+      this.onOverBudget.bind(this),
+      this.waits.wake.bind(this.waits),
+    );
   }
 
   // ── opening ───────────────────────────────────────────────────────────────
@@ -346,6 +356,32 @@ export class QueuedConnectionManager {
     return this.resets.length > 0;
   }
 
+  /**
+   * Waits, without blocking the thread, until the reader has a datagram, a listener a new
+   * client, or the reset queue a connection (Panda3D's wait_for_readers, as a Promise).
+   * Resolves true at once when one is already there, false when `timeoutSeconds` passes
+   * first (negative or Infinity: no limit; 0: just look) and false once the manager
+   * closes. A wait costs nothing while nothing comes: the shards ring the main thread
+   * only while it waits, and a loop that polls instead pays nothing for it. While it
+   * waits, the wait holds the process open, as a pending read does. `options.signal` ends
+   * it early: the promise rejects with the signal's reason. Throws a TypeError for a
+   * timeout that is not a number.
+   */
+  waitForReaders(timeoutSeconds: number, options: WaitOptions = {}): Promise<boolean> {
+    if (typeof timeoutSeconds !== 'number' || Number.isNaN(timeoutSeconds)) {
+      throw new TypeError(`waitForReaders: timeoutSeconds must be a number (negative: no limit), got ${describeValue(timeoutSeconds)}`);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`waitForReaders: options must be an object, got ${describeValue(options)}`);
+    }
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`waitForReaders: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
+    }
+    if (this.closing) return Promise.resolve(false);
+    return this.waits.wait(timeoutSeconds < 0 ? Infinity : timeoutSeconds, options);
+  }
+
   /** Takes the next reset connection into `ptr`. Returns false when there is none. */
   getResetConnection(ptr: PointerToConnection): boolean {
     if (!this.resetConnectionAvailable()) return false;
@@ -359,6 +395,7 @@ export class QueuedConnectionManager {
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
+    this.waits.close();
     return this.closing;
   }
 
@@ -389,6 +426,10 @@ export class QueuedConnectionManager {
     const state = this.rendezvous.get(rendezvous);
     if (state === undefined) return null;
     state.listener = listener;
+    if (listener !== null) {
+      this.listeners.add(listener);
+      if (state.backlog.length > 0) this.waits.notify();
+    }
     return state.backlog.splice(0);
   }
 
@@ -421,6 +462,7 @@ export class QueuedConnectionManager {
     if (conn.reader !== null) conn.reader.forget(conn);
     this.resets.push(conn);
     conn.shard.cut(conn.id, reason);
+    this.waits.notify();
   }
 
   // ── internals ─────────────────────────────────────────────────────────────
@@ -455,8 +497,12 @@ export class QueuedConnectionManager {
     const conn = new Connection(this.nextId++, 'tcp', this);
     conn.getAddress().setFromSocket(socket.remoteAddress, socket.remotePort);
     if (!this.handOver(conn, socket)) return;
-    if (state.listener !== null) state.listener.enqueue(rendezvous, conn);
-    else state.backlog.push(conn);
+    if (state.listener !== null) {
+      state.listener.enqueue(rendezvous, conn);
+      this.waits.notify();
+    } else {
+      state.backlog.push(conn);
+    }
   }
 
   /** Gives `socket` to the least-loaded shard. False (socket destroyed) when that fails. */
@@ -510,6 +556,16 @@ export class QueuedConnectionManager {
       this.resets.push(conn);
     }
     shard.connections = 0;
+    this.waits.notify();
+  }
+
+  /** What waitForReaders waits for: a datagram, a new client or a reset, ready to take. */
+  private somethingReady(): boolean {
+    if (this.resets.length > 0) return true;
+    for (const listener of this.listeners) if (listener.newConnectionAvailable()) return true;
+    if (this.reader === null) this.pollEvents();
+    else if (this.reader.dataAvailable()) return true;
+    return this.resets.length > 0;
   }
 
   private async shutdown(): Promise<void> {
@@ -543,3 +599,10 @@ export class QueuedConnectionManager {
 }
 
 function discardDatagram(): void {}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
+  return `${String(value)} (${typeof value})`;
+}

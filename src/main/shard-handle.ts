@@ -40,6 +40,10 @@ export class ShardHandle {
   local: Shard | null = null;
   /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
   onOverBudget: (shard: ShardHandle) => void = () => {};
+  /** Called when the shard published inbound records while the main thread was parked on them. */
+  onInbound: () => void = () => {};
+  /** Single-thread mode: the shard's inbound doorbell (it runs on this thread), called inside its commit. */
+  readonly localWake = (): void => queueMicrotask(this.onInbound);
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
   private readonly bell: MessagePort;
   readonly shardBell: MessagePort;
@@ -79,6 +83,31 @@ export class ShardHandle {
     this.bell = channel.port1;
     this.shardBell = channel.port2;
     this.outbound.doorbell = () => this.bell.postMessage(0);
+    // The shard rings back only while we are parked (parkInbound). The port holds the
+    // event loop only while someone waits (holdLoop), as a pending read would.
+    this.bell.on('message', () => this.onInbound());
+    this.bell.unref();
+  }
+
+  /**
+   * Marks the main thread parked on the inbound ring: the shard rings once when it next
+   * publishes. Returns false (not parked) when records are already waiting. A shard that
+   * has died publishes nothing: it counts as parked.
+   */
+  parkInbound(): boolean {
+    return this.failed || this.disposed || this.inbound.parkConsumer();
+  }
+
+  /** Ends a park (the wait is over, or something came). */
+  unparkInbound(): void {
+    this.inbound.unparkConsumer();
+  }
+
+  /** Keeps the event loop alive while a wait is pending (true), or lets it go (false). */
+  holdLoop(hold: boolean): void {
+    if (this.disposed) return;
+    if (hold) this.bell.ref();
+    else this.bell.unref();
   }
 
   /** The shard's start-up data (sent to its worker, or used in-process). */

@@ -62,11 +62,14 @@ export class ShardSet {
     private readonly onFailed: (shard: ShardHandle, error: Error) => void,
     /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
     private readonly onOverBudget: (shard: ShardHandle) => void,
+    /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
+    private readonly onInbound: () => void,
   ) {}
 
   private createHandle(index: number, localSockets: ShardHandle['localSockets'], helper: FdHelper | null): ShardHandle {
     const handle = new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget);
     handle.onOverBudget = this.onOverBudget;
+    handle.onInbound = this.onInbound;
     return handle;
   }
 
@@ -85,7 +88,7 @@ export class ShardSet {
       log('single-thread mode: the main thread reads and writes every socket');
       const handle = this.createHandle(0, new Map(), null);
       this.handles.push(handle);
-      const shard = new Shard(handle.init(this.settings), handle.localSockets);
+      const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
       handle.local = shard;
       this.track(handle, shard.run());
       return;

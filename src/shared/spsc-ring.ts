@@ -202,8 +202,9 @@ export class SpscRing {
     Atomics.store(words, HEAD, this.writeHead | 0);
     this.headPublished = this.writeHead;
     if (Atomics.load(words, CONSUMER_WAITING) !== 0) {
-      if (this.doorbell !== null) this.doorbell();
-      else Atomics.notify(words, HEAD);
+      // A doorbell rings once per park: whoever clears the flag rings it.
+      if (this.doorbell === null) Atomics.notify(words, HEAD);
+      else if (Atomics.exchange(words, CONSUMER_WAITING, 0) !== 0) this.doorbell();
     }
   }
 

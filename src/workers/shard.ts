@@ -26,7 +26,11 @@ export interface ShardInit extends WriterLimits {
   idleTimeoutMs: number;
   /** After SHUTDOWN, connections still lingering this long after close() began are cut (ms). */
   shutdownTimeoutMs: number;
-  /** Rung by the main thread when it publishes outbound records while the shard is parked. */
+  /**
+   * The doorbell between the threads: the main thread rings it when it publishes outbound
+   * records while the shard is parked; the shard rings it when it publishes inbound
+   * records while the main thread is parked in waitForReaders.
+   */
   doorbell: MessagePort;
 }
 
@@ -68,8 +72,12 @@ export class Shard {
   constructor(
     private readonly init: ShardInit,
     localSockets: LocalSockets | null = null,
+    /** Single-thread mode: wakes the main thread's waitForReaders (it is this thread). */
+    wakeMain: (() => void) | null = null,
   ) {
     const inboundRing = new SpscRing(init.inbound);
+    const doorbell = init.doorbell;
+    inboundRing.doorbell = wakeMain ?? (() => doorbell.postMessage(0));
     this.outbound = new SpscRing(init.outbound);
     this.lifecycle = new ConnectionLifecycle(init.stats, localSockets, this.maybeFinish.bind(this));
     this.inbound = new InboundWriter(inboundRing, init.stats, this.lifecycle);
