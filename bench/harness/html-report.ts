@@ -57,6 +57,8 @@ interface PageModel {
   ratios: Record<string, number>;
   /** Latency comparisons: target → p99 / the baseline's p99. */
   p99Ratios: Record<string, number>;
+  /** target → server CPU per datagram / the baseline's. */
+  cpuRatios: Record<string, number>;
   /** Targets of a comparison that could not be measured → why. */
   failures: [string, string][];
 }
@@ -76,6 +78,7 @@ function pageModel(report: HarnessReport): PageModel {
     baseline: report.kind === 'comparison' ? String(report.comparison.baseline) : null,
     ratios: report.kind === 'comparison' ? (report.comparison.ratios ?? {}) : {},
     p99Ratios: report.kind === 'comparison' ? (report.comparison.p99Ratios ?? {}) : {},
+    cpuRatios: report.kind === 'comparison' ? (report.comparison.cpuRatios ?? {}) : {},
     failures: report.kind === 'comparison' ? Object.entries(report.comparison.failures ?? {}).map(([t, why]) => [t, String(why)]) : [],
   };
 }
@@ -201,6 +204,27 @@ function summarySection(page: PageModel): string {
     });
   } else {
     rows.push({ note: `not measured: the ${page.workload} workload does not time round trips (latency and soak do)` });
+  }
+
+  rows.push({ group: 'Server CPU (user + system, whole process, measured window)' });
+  if (runs.some((run) => run.serverCpu !== null && run.serverCpu !== undefined)) {
+    const cpu = (pick: (c: NonNullable<RunReport['serverCpu']>) => string): Cell[] =>
+      runs.map((run) => (run.serverCpu === null || run.serverCpu === undefined ? na('server not started by the harness') : plain(pick(run.serverCpu))));
+    rows.push({ label: 'µs per datagram', cells: cpu((c) => (isFiniteNumber(c.perDatagramUs) ? formatFixed(c.perDatagramUs, 2) : '–')) });
+    if (Object.keys(page.cpuRatios).length > 0) {
+      rows.push({
+        label: `µs per datagram vs ${page.baseline ?? 'baseline'} (lower is better)`,
+        cells: runs.map((run) => {
+          const ratio = page.cpuRatios[run.target];
+          if (!isFiniteNumber(ratio)) return na();
+          return { text: `${formatRatio(ratio)}${run.target === page.baseline ? ' (baseline)' : ''}`, cls: 'ratio' };
+        }),
+      });
+    }
+    rows.push({ label: 'CPU seconds', cells: cpu((c) => formatFixed(c.cpuSeconds, 2)) });
+    rows.push({ label: 'Cores busy', cells: cpu((c) => formatFixed(c.cores, 2)) });
+  } else {
+    rows.push({ note: 'not measured: the harness measures the CPU of servers it starts itself (--target, --compare)' });
   }
 
   rows.push({ group: 'Errors' });

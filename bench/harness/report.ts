@@ -128,6 +128,19 @@ export interface UdpDrops {
   overflow: number;
 }
 
+/**
+ * What serving the measured window cost the server: user + system CPU time of its whole
+ * process (every thread), read from /proc when the harness started the server itself.
+ */
+export interface ServerCpu {
+  /** CPU seconds over the measured window. */
+  cpuSeconds: number;
+  /** cpuSeconds / the datagrams echoed in the window (µs each; each was read and written once); null when none was. */
+  perDatagramUs: number | null;
+  /** cpuSeconds / the window's length: cores kept busy on average. */
+  cores: number;
+}
+
 /** One workload against one target. */
 export interface RunReport {
   /** A name for the target: its kind, or the address for an external one. */
@@ -147,6 +160,8 @@ export interface RunReport {
   totals?: RunTotals;
   /** UDP runs only: the client's own drops. */
   udp?: UdpDrops;
+  /** The server's CPU over the window; null when the harness did not start it (or no /proc); older reports lack it. */
+  serverCpu?: ServerCpu | null;
 }
 
 /** A `--compare` run: the same workload against several targets, one after the other. */
@@ -159,6 +174,8 @@ export interface ComparisonReport {
   ratios: Record<string, number>;
   /** latency and soak: target → its p99 round trip / the baseline's (lower is better). */
   p99Ratios?: Record<string, number>;
+  /** target → its server CPU per datagram / the baseline's (lower is better), where both are known. */
+  cpuRatios?: Record<string, number>;
   /** Targets that could not be measured (failed to start, no connection, …) → why. */
   failures?: Record<string, string>;
 }

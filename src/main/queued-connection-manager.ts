@@ -378,7 +378,6 @@ export class QueuedConnectionManager {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(`waitForReaders: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
-    if (this.closing) return Promise.resolve(false);
     return this.waits.wait(timeoutSeconds < 0 ? Infinity : timeoutSeconds, options);
   }
 

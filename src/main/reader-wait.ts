@@ -59,9 +59,11 @@ export class ReaderWait {
   wait(timeoutSeconds: number, options: WaitOptions = {}): Promise<boolean> {
     const signal = options.signal ?? null;
     if (signal !== null && signal.aborted) return Promise.reject(signal.reason);
-    if (this.closed) return Promise.resolve(false);
-    if (this.source.ready()) return Promise.resolve(true);
-    if (timeoutSeconds === 0) return Promise.resolve(false);
+    // An answer known at once still comes through the event loop: a loop that awaits
+    // waits while data keeps coming must not keep sockets, timers and signals from their turn.
+    if (this.closed) return nextTurn(false);
+    if (this.source.ready()) return nextTurn(true);
+    if (timeoutSeconds === 0) return nextTurn(false);
     return new Promise<boolean>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: null, signal, onAbort: null };
       if (timeoutSeconds > 0 && timeoutSeconds !== Infinity) {
@@ -164,4 +166,8 @@ export class ReaderWait {
     if (waiter.onAbort !== null) waiter.signal!.removeEventListener('abort', waiter.onAbort);
     return true;
   }
+}
+
+function nextTurn(value: boolean): Promise<boolean> {
+  return new Promise((resolve) => setImmediate(resolve, value));
 }

@@ -90,6 +90,8 @@ export class ShardSet {
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
       handle.local = shard;
+      // The shard runs on this thread: ring it with a microtask, not through the kernel.
+      handle.outbound.doorbell = () => queueMicrotask(shard.rung);
       this.track(handle, shard.run());
       return;
     }

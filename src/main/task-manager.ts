@@ -23,10 +23,23 @@ export interface TaskManagerOptions {
   clock?: () => number;
 }
 
+/** What {@link RunOptions.wakeOn} needs: a QueuedConnectionManager has it. */
+export interface ReaderWaiter {
+  waitForReaders(timeoutSeconds: number, options?: { signal?: AbortSignal }): Promise<boolean>;
+}
+
 /** Options for {@link TaskManager.run}. */
 export interface RunOptions {
   /** Frames per second at most; frames are spaced by timers, not a busy loop. Default: no cap. */
   frameRate?: number;
+  /**
+   * Sleep between frames until the next frame is due or this manager has something to
+   * take (a datagram, a new client, a reset), whichever is first: data runs a frame at
+   * once, between the frames of the grid. With it and no frameRate, frames run only when
+   * data comes or a delayed task is due, so an idle program sleeps instead of turning
+   * frames back to back; a task that returns Task.cont runs in every such frame.
+   */
+  wakeOn?: ReaderWaiter;
 }
 
 /**
@@ -130,6 +143,11 @@ export class TaskManager {
   private targetAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** run()'s wakeOn, and the wait on it in progress. */
+  private waker: ReaderWaiter | null = null;
+  private waiting: AbortController | null = null;
+  /** Set when data ended the wait: the frame runs now, off the grid. */
+  private dataFrame = false;
   private settle: ((error?: unknown) => void) | null = null;
   private readonly onWake: () => void;
 
@@ -266,6 +284,11 @@ export class TaskManager {
     if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
       throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describe(frameRate)}`);
     }
+    const wakeOn = options.wakeOn;
+    if (wakeOn !== undefined && typeof (wakeOn as Partial<ReaderWaiter> | null)?.waitForReaders !== 'function') {
+      throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describe(wakeOn)}`);
+    }
+    this.waker = wakeOn ?? null;
     if (this.running) throw new Error('TaskManager.run: already running');
     if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
     this.running = true;
@@ -302,10 +325,13 @@ export class TaskManager {
     this.immediate = null;
     if (this.stopRequested || this.tasks.length === 0) return this.finish();
     const now = this.clock();
+    const dataFrame = this.dataFrame;
+    this.dataFrame = false;
     // Timers may fire a little early against our clock: then wait out the rest, do not step.
-    if (now + EARLY_TOLERANCE >= this.targetAt) {
+    if (dataFrame || now + EARLY_TOLERANCE >= this.targetAt) {
       // Fell more than a frame behind: restart the grid rather than run a burst of frames.
-      this.gridAt = now - this.targetAt > this.period ? now : this.targetAt;
+      // A frame data brought runs off the grid and leaves it where it was.
+      if (!dataFrame) this.gridAt = now - this.targetAt > this.period ? now : this.targetAt;
       this.inRunFrame = true;
       try {
         this.step();
@@ -315,16 +341,23 @@ export class TaskManager {
       }
       this.inRunFrame = false;
       if (this.stopRequested || this.tasks.length === 0) return this.finish();
-      this.targetAt = this.period > 0 ? Math.max(this.earliestWake(), this.gridAt + this.period) : this.earliestWake();
+      this.targetAt = this.period > 0 ? Math.max(this.earliestWake(), this.gridAt + this.period) : this.earliestWake(this.clock());
     }
     this.scheduleWake();
   }
 
-  /** The earliest time a live task is due. */
-  private earliestWake(): number {
+  /**
+   * The earliest time a live task is due. With wakeOn and no frame rate, a task that runs
+   * every frame does not make the next one due (data does): only delayed tasks count.
+   */
+  private earliestWake(now = -Infinity): number {
+    const after = this.waker !== null && this.period === 0 ? now : -Infinity;
     let at = Infinity;
     const tasks = this.tasks;
-    for (let i = 0; i < tasks.length; i++) if (tasks[i]._wakeAt < at) at = tasks[i]._wakeAt;
+    for (let i = 0; i < tasks.length; i++) {
+      const wakeAt = tasks[i]._wakeAt;
+      if (wakeAt < at && wakeAt > after) at = wakeAt;
+    }
     return at;
   }
 
@@ -345,14 +378,48 @@ export class TaskManager {
   private scheduleWake(): void {
     const delayMs = (this.targetAt - this.clock()) * 1000;
     if (delayMs <= 0) this.immediate = setImmediate(this.onWake);
+    else if (this.waker !== null) this.waitForData(delayMs);
     else this.timer = setTimeout(this.onWake, Math.min(Math.ceil(delayMs), MAX_TIMER_MS));
+  }
+
+  /** Sleeps until data comes (a frame now) or `delayMs` passes (the planned frame). */
+  private waitForData(delayMs: number): void {
+    const controller = new AbortController();
+    this.waiting = controller;
+    const timeout = delayMs === Infinity ? -1 : delayMs / 1000;
+    this.waker!.waitForReaders(timeout, { signal: controller.signal }).then(
+      (got) => {
+        if (this.waiting !== controller) return;
+        this.waiting = null;
+        // A frame at once, but through the event loop: data that keeps coming must not
+        // keep sockets and timers from their turn.
+        if (got) {
+          this.dataFrame = true;
+          this.immediate = setImmediate(this.onWake);
+        } else if (this.clock() + EARLY_TOLERANCE >= this.targetAt) {
+          this.wake();
+        } else {
+          // Resolved false early: the manager closed. Plain timers from here on.
+          this.waker = null;
+          this.scheduleWake();
+        }
+      },
+      (error: unknown) => {
+        if (this.waiting !== controller) return;
+        this.waiting = null;
+        this.finish(error);
+      },
+    );
   }
 
   private cancelWake(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.immediate !== null) clearImmediate(this.immediate);
+    if (this.waiting !== null) this.waiting.abort();
     this.timer = null;
     this.immediate = null;
+    this.waiting = null;
+    this.dataFrame = false;
   }
 
   private finish(error?: unknown): void {

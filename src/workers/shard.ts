@@ -101,12 +101,7 @@ export class Shard {
     const dispatcher = this.dispatcher;
     const doorbell = this.init.doorbell;
     // The open port keeps the thread alive while the shard is parked on it.
-    doorbell.on('message', () => {
-      this.outbound.unparkConsumer();
-      const wake = this.wake;
-      this.wake = null;
-      if (wake !== null) wake();
-    });
+    doorbell.on('message', this.rung);
     try {
       while (!dispatcher.shuttingDown) {
         this.inbound.clock = Date.now();
@@ -126,6 +121,17 @@ export class Shard {
       doorbell.close();
     }
   }
+
+  /**
+   * The main thread published outbound records while the shard was parked: the doorbell
+   * port's message, or in single-thread mode a direct call (the main thread is this one).
+   */
+  readonly rung = (): void => {
+    this.outbound.unparkConsumer();
+    const wake = this.wake;
+    this.wake = null;
+    if (wake !== null) wake();
+  };
 
   /**
    * Handles every outbound record published so far, now (single-thread mode: the writer

@@ -12,6 +12,7 @@ import { NetDatagram } from '../../src/main/net-datagram.js';
 import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
 import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { Task, TaskManager } from '../../src/main/task-manager.js';
 import { HOST, Peer, closeAll, frame, onCleanup, pollUntil, startServer } from '../helpers/net-harness.js';
 
 /** Rejects, naming `label`, when `promise` has not settled after `ms`. */
@@ -200,5 +201,98 @@ describe('waitForReaders arguments', () => {
     const manager = new QueuedConnectionManager();
     onCleanup(() => manager.close());
     expect(await manager.waitForReaders(0.05)).toBe(false);
+  });
+});
+
+describe.each([0, 2])('TaskManager.run({ wakeOn }) (numThreads %i)', (n) => {
+  it('runs a frame as soon as data comes, long before the next frame of its grid', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    await server.accept();
+    const tasks = new TaskManager();
+    const dg = new NetDatagram();
+    const taken: number[] = [];
+    tasks.add(() => {
+      while (server.reader.getData(dg)) taken.push(dg.getMessage()[0]);
+      if (taken.length === 3) return Task.done;
+      return Task.cont;
+    }, 'read');
+    // One frame every 1000 s: only data can bring the frames that take the datagrams.
+    const running = tasks.run({ frameRate: 0.001, wakeOn: server.manager });
+    for (let i = 1; i <= 3; i++) {
+      await peer.write(frame([i]));
+      await pollUntil(() => taken.length >= i, { timeoutMs: 5000, label: `datagram ${i} taken by a frame` });
+    }
+    await settlesWithin(running, 5000, 'run');
+    expect(taken).toEqual([1, 2, 3]);
+    expect(tasks.frameCount).toBeLessThanOrEqual(4);
+  });
+
+  it('without a frame rate, sleeps until data instead of turning frames back to back', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    await server.accept();
+    const tasks = new TaskManager();
+    const dg = new NetDatagram();
+    let got = -1;
+    tasks.add(() => {
+      if (server.reader.getData(dg)) {
+        got = dg.getMessage()[0];
+        return Task.done;
+      }
+      return Task.cont;
+    }, 'read');
+    const running = tasks.run({ wakeOn: server.manager });
+    await pollUntil(() => tasks.frameCount >= 1, { label: 'the first frame' });
+    // The shards' start-up settles first (their threads compile as they begin).
+    expect(await server.manager.waitForReaders(0.2)).toBe(false);
+    const before = process.cpuUsage();
+    // Nothing comes for 0.3 s (a second wait on the same manager says so): no frames
+    // run, and no CPU is spent (a loop on setImmediate would run thousands).
+    expect(await server.manager.waitForReaders(0.3)).toBe(false);
+    const used = process.cpuUsage(before);
+    expect(tasks.frameCount).toBe(1);
+    expect((used.user + used.system) / 1000).toBeLessThan(10);
+    await peer.write(frame([42]));
+    await settlesWithin(running, 5000, 'run ends when the task is done');
+    expect(got).toBe(42);
+    expect(tasks.frameCount).toBe(2);
+  });
+
+  it('stop() ends a run that sleeps on the manager, and the frames then stop', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    await server.accept();
+    const tasks = new TaskManager();
+    tasks.add(() => Task.cont, 'idle');
+    const running = tasks.run({ wakeOn: server.manager });
+    await pollUntil(() => tasks.frameCount >= 1, { label: 'the first frame' });
+    tasks.stop();
+    await settlesWithin(running, 5000, 'run after stop()');
+    const frames = tasks.frameCount;
+    await peer.write(frame([1]));
+    await pollUntil(() => server.reader.dataAvailable(), { label: 'the datagram' });
+    expect(tasks.frameCount).toBe(frames);
+  });
+
+  it('falls back to timers once the manager is closed', async () => {
+    const server = await startServer(n);
+    await server.close();
+    const tasks = new TaskManager();
+    let ran = false;
+    tasks.doMethodLater(0.05, () => {
+      ran = true;
+    }, 'later');
+    tasks.add(() => Task.cont, 'each frame');
+    const running = tasks.run({ frameRate: 100, wakeOn: server.manager });
+    await pollUntil(() => ran, { timeoutMs: 5000, label: 'the delayed task' });
+    tasks.stop();
+    await settlesWithin(running, 5000, 'run');
+    // 100 frames/s for ~0.05 s: a handful, not a spin.
+    expect(tasks.frameCount).toBeLessThan(50);
+  });
+
+  it('rejects a wakeOn without waitForReaders', () => {
+    expect(() => new TaskManager().run({ wakeOn: {} as never })).toThrow(/wakeOn must have waitForReaders/);
   });
 });

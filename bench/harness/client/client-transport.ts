@@ -23,8 +23,8 @@ export interface ClientSink {
 export interface ClientTransport {
   readonly transport: Transport;
   /**
-   * True when echoes arrive only through {@link poll} (ringwire's main thread is never
-   * woken: it polls); false when they arrive as events by themselves.
+   * True when echoes arrive only through {@link poll} (ringwire's reader is polled; its
+   * {@link waitForData} says when to); false when they arrive as events by themselves.
    */
   readonly polled: boolean;
   /**
@@ -39,6 +39,11 @@ export interface ClientTransport {
   send(index: number, bytes: Uint8Array, length: number): boolean;
   /** Hands every echo and reset that has arrived to the sink; returns how many echoes. */
   poll(now: number): number;
+  /**
+   * Polled clients that can sleep until something arrives: resolves true when an echo or
+   * a reset is there to poll, false after `timeoutMs`.
+   */
+  waitForData?(timeoutMs: number): Promise<boolean>;
   /** UDP only: the packets the client's reader dropped so far. */
   udpDrops?(): UdpDrops;
   /** The last connect failure, or null. */

@@ -103,6 +103,10 @@ export abstract class RingwireClientBase implements ClientTransport {
     return total;
   }
 
+  waitForData(timeoutMs: number): Promise<boolean> {
+    return this.manager.waitForReaders(timeoutMs / 1000);
+  }
+
   lastError(): Error | null {
     return this.error;
   }

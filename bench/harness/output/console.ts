@@ -30,6 +30,12 @@ function formatMB(value: number): string {
   return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0);
 }
 
+/** Microseconds with three significant digits. */
+export function formatUs(us: number | null | undefined): string {
+  if (us === null || us === undefined || !Number.isFinite(us)) return '–';
+  return us < 10 ? us.toFixed(2) : us < 100 ? us.toFixed(1) : us.toFixed(0);
+}
+
 function formatRatio(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? '–' : `${value.toFixed(2)}×`;
 }
@@ -139,6 +145,21 @@ export function formatRunReport(report: RunReport): string {
       '',
     );
   }
+  const cpu = report.serverCpu;
+  if (cpu !== undefined) {
+    lines.push(
+      table([
+        ['server CPU', ''],
+        [
+          'user + system',
+          cpu === null
+            ? 'unknown (the harness did not start the server)'
+            : `${cpu.cpuSeconds.toFixed(2)} s · ${formatUs(cpu.perDatagramUs)} µs per datagram · ${cpu.cores.toFixed(2)} cores`,
+        ],
+      ], false),
+      '',
+    );
+  }
   const c = report.connections;
   if (c !== null) {
     const perConnection =
@@ -202,8 +223,11 @@ export function formatComparison(comparison: ComparisonReport): string {
     );
   }
   const p99Ratios = comparison.p99Ratios;
+  const cpuRatios = comparison.cpuRatios;
   const header = ['target', 'sent/s', 'received/s', 'MB/s in', 'p50 ms', 'p99 ms', 'max ms', 'ratio'];
   if (p99Ratios !== undefined) header.push('p99 ratio');
+  header.push('server µs/dg');
+  if (cpuRatios !== undefined) header.push('CPU ratio');
   const holding = comparison.workload === 'connections';
   if (holding) header.push('held', 'opened/s', 'server B/conn');
   header.push('errors', 'integrity');
@@ -224,6 +248,8 @@ export function formatComparison(comparison: ComparisonReport): string {
       formatRatio(comparison.ratios[run.target]),
     ];
     if (p99Ratios !== undefined) row.push(formatRatio(p99Ratios[run.target]));
+    row.push(formatUs(run.serverCpu?.perDatagramUs));
+    if (cpuRatios !== undefined) row.push(formatRatio(cpuRatios[run.target]));
     if (holding) {
       const c = run.connections;
       row.push(

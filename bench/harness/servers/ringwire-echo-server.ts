@@ -11,9 +11,8 @@
  * The loop (echo-loop.ts), on the main thread, never blocks: each turn takes new clients, handles
  * resets, retries held datagrams, then drains the reader (DRAIN_BATCH at a time, for at
  * most TURN_BUDGET_MS) with a visitor that copies each datagram into one reused Datagram
- * and sends it. While datagrams flow, and for SPIN_MS after the last one, the loop turns
- * on setImmediate; after that it backs off to a 1 ms timer, so an idle server costs no
- * CPU (and the first datagram after a pause waits at most ~1 ms).
+ * and sends it. When the reader is empty it sleeps in `manager.waitForReaders` until a
+ * datagram, a client or a reset comes: an idle server costs no CPU, and none spins.
  *
  * Never a drop: `send` never refuses an open connection by itself, so the server opts
  * into a soft limit (`writer.setMaxSendBacklog`, SEND_BACKLOG_LIMIT per connection); when
@@ -76,28 +75,22 @@ const outgoing = new Datagram();
 const newConnection = new PointerToConnection();
 const resetConnection = new PointerToConnection();
 
-function acceptClients(): boolean {
-  let any = false;
+function acceptClients(): void {
   while (listener.getNewConnection(newConnection)) {
     const conn = newConnection.p();
     if (conn === null || !reader.addConnection(conn)) continue;
     conn.setNoDelay(true);
-    any = true;
   }
-  return any;
 }
 
-function handleResets(): boolean {
-  let any = false;
+function handleResets(): void {
   while (manager.getResetConnection(resetConnection)) {
     const conn = resetConnection.p();
     if (conn !== null) {
       pending.delete(conn);
       choked.delete(conn);
     }
-    any = true;
   }
-  return any;
 }
 
 /** The drain visitor: echoes `bytes[offset, offset + length)` to `conn`, or queues it. */
@@ -134,18 +127,16 @@ function flushPending(): void {
 
 announceListening(rendezvous.getAddress().getPort());
 const stopLoop = startEchoLoop({
+  manager,
   reader,
   echo,
   chores() {
-    let worked = acceptClients();
-    if (handleResets()) worked = true;
-    if (pending.size > 0) {
-      worked = true;
-      flushPending();
-    }
-    return worked;
+    acceptClients();
+    handleResets();
+    if (pending.size > 0) flushPending();
   },
   mayDrain: () => choked.size === 0,
+  holding: () => pending.size > 0,
 });
 
 stopOnSignal(NAME, async () => {

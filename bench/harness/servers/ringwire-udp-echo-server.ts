@@ -14,8 +14,8 @@
  * while the server runs; the harness only ever sends to 127.0.0.1.
  *
  * The loop is ringwire-echo-server.ts's (echo-loop.ts): each turn retries held echoes, then drains the
- * reader (DRAIN_BATCH at a time, for at most TURN_BUDGET_MS), spinning on setImmediate
- * while datagrams flow and backing off to a 1 ms timer when idle. A datagram the writer
+ * reader (DRAIN_BATCH at a time, for at most TURN_BUDGET_MS), and sleeps in
+ * `manager.waitForReaders` when the reader is empty. A datagram the writer
  * refuses (its shard's queue or ring is full) is copied, with its sender, into a FIFO
  * that is retried first thing each turn; while the FIFO holds PENDING_LIMIT or more the
  * loop stops draining, so the shard's inbound ring fills and further packets are dropped
@@ -105,15 +105,15 @@ function handleResets(): void {
 
 announceListening(socket.getAddress().getPort());
 const stopLoop = startEchoLoop({
+  manager,
   reader,
   echo,
   chores() {
     handleResets();
-    if (pending.length === 0) return false;
-    flushPending();
-    return true;
+    if (pending.length > 0) flushPending();
   },
   mayDrain: () => pending.length < PENDING_LIMIT,
+  holding: () => pending.length > 0,
 });
 
 stopOnSignal(NAME, async () => {

@@ -22,13 +22,14 @@
  * ones late but with their intended times: a stalled server cannot hide its stall
  * (coordinated omission corrected, as wrk2 does).
  *
- * Polling. ringwire's main thread is never woken, so its clients (TCP and UDP) must poll: the loop
- * turns on setImmediate while datagrams flow (and SPIN_MS after the last one) or a send
- * is due within SPIN_AHEAD_MS, and on a 1 ms timer otherwise. A spinning turn that found
- * nothing to do first naps NAP_MS (Atomics.wait, ~0.1 ms in practice): an echo is still
- * seen within ~0.1 ms, but the CPU goes to the server and to the client's shards, not to
- * an empty loop (on a 2-core machine spinning doubled the measured latency). The
- * WebSocket client is told of each message by an event; its loop wakes only to send.
+ * Waiting. ringwire's clients (TCP and UDP) poll their reader, and sleep in its
+ * manager's waitForReaders until an echo comes or the next send is due, whichever is
+ * first: an echo is seen when it arrives. A paced send due within SPIN_AHEAD_MS, closer
+ * than a timer can aim, is waited for by turning on setImmediate; a turn that found
+ * nothing to do first naps NAP_MS (Atomics.wait, ~0.1 ms in practice), so the CPU goes
+ * to the server and to the client's shards, not to an empty loop (on a 2-core machine
+ * spinning doubled the measured latency). The WebSocket client is told of each message by
+ * an event; its loop wakes only to send.
  *
  * What is counted where: sent and received rates count datagrams that left and arrived
  * inside the measured window; round-trip times are recorded for datagrams whose intended
@@ -41,13 +42,12 @@ import { performance } from 'node:perf_hooks';
 import { type ClientSink, type ClientTransport } from '../client/client-transport.js';
 import { createClient } from '../client/create-client.js';
 import { type OpenOutcome, openConnections } from '../client/open-connections.js';
-import type { ConnectionsSummary, ErrorCounts, RunReport, RunSettings, TargetKind, TimelinePoint } from '../report.js';
+import type { ConnectionsSummary, ErrorCounts, RunReport, RunSettings, ServerCpu, TargetKind, TimelinePoint } from '../report.js';
 import { IntegrityChecker } from '../stats/integrity-checker.js';
 import { LatencyRecorder } from '../stats/latency-recorder.js';
+import { readCpuSeconds } from '../stats/process-cpu.js';
 import { PAYLOAD_HEADER, type PayloadFields, readPayload, writePayload } from '../wire-payload.js';
 
-/** How long the loop keeps spinning after the last datagram sent or received (ms). */
-const SPIN_MS = 20;
 /** A paced send due within this long is waited for by spinning, not by a timer (ms). */
 const SPIN_AHEAD_MS = 1.5;
 /**
@@ -56,7 +56,7 @@ const SPIN_AHEAD_MS = 1.5;
  * server and to the client's own shards, which matters on a small machine.
  */
 const NAP_MS = 0.05;
-/** Longest sleep of the WebSocket client's loop when nothing is due (ms). */
+/** Longest sleep of the loop when nothing is due (ms). */
 const MAX_SLEEP_MS = 50;
 /** Most datagrams one turn sends, so the echoes are drained in between. */
 const SENDS_PER_TURN = 2048;
@@ -175,6 +175,9 @@ export class LoadRun implements ClientSink {
   private windowEnd = Infinity;
   private atStart: Totals = { sent: 0, sentBytes: 0, received: 0, receivedBytes: 0 };
   private atEnd: Totals | null = null;
+  /** The server's CPU seconds at the window's start and end (null: unknown). */
+  private cpuAtStart: number | null = null;
+  private cpuAtEnd: number | null = null;
   private readonly timeline: TimelinePoint[] = [];
 
   // ── sending ───────────────────────────────────────────────────────────────
@@ -203,8 +206,10 @@ export class LoadRun implements ClientSink {
   private running = false;
   private immediate: NodeJS.Immediate | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private lastActivity = 0;
   private readonly turnBound: () => void;
+  /** The sleep in the client's waitForData in progress (0: none); a wake() voids it. */
+  private sleeping = 0;
+  private sleeps = 0;
   private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   private ticker: NodeJS.Timeout | null = null;
   private tick: Tick = { at: 0, sent: 0, received: 0, receivedBytes: 0 };
@@ -316,6 +321,7 @@ export class LoadRun implements ClientSink {
     const now = performance.now();
     this.windowStart = now;
     this.atStart = this.snapshot();
+    this.cpuAtStart = this.target.pid === null ? null : readCpuSeconds(this.target.pid);
     this.setPhase('measure', this.settings.durationSeconds);
     this.startTicker();
     await sleep(this.settings.durationSeconds * 1000, signal);
@@ -396,6 +402,17 @@ export class LoadRun implements ClientSink {
         receivedDatagrams: this.raw ? Math.round(this.receivedBytes / meanSize) : this.receivedDatagrams,
       },
       ...(this.client.udpDrops === undefined ? {} : { udp: this.client.udpDrops() }),
+      serverCpu: this.serverCpu(measuredSeconds, receivedDatagrams),
+    };
+  }
+
+  private serverCpu(measuredSeconds: number, echoed: number): ServerCpu | null {
+    if (this.cpuAtStart === null || this.cpuAtEnd === null || measuredSeconds <= 0) return null;
+    const cpuSeconds = Math.max(0, this.cpuAtEnd - this.cpuAtStart);
+    return {
+      cpuSeconds,
+      perDatagramUs: echoed > 0 ? (cpuSeconds * 1e6) / echoed : null,
+      cores: cpuSeconds / measuredSeconds,
     };
   }
 
@@ -423,7 +440,6 @@ export class LoadRun implements ClientSink {
     this.receivedDatagrams++;
     this.receivedBytes += length;
     this.inflightBytes[index] -= length;
-    this.lastActivity = receivedAt;
     if (this.raw) {
       this.pending[index] -= length;
       if (this.open[index] === 1) this.outstanding -= length;
@@ -482,6 +498,7 @@ export class LoadRun implements ClientSink {
     const now = performance.now();
     this.windowEnd = now;
     this.atEnd = this.snapshot();
+    this.cpuAtEnd = this.target.pid === null ? null : readCpuSeconds(this.target.pid);
     // The last part-second, unless it is too short to be a rate.
     const seconds = (now - this.tick.at) / 1000;
     if (seconds >= 0.5) this.pushPoint(now, seconds);
@@ -556,6 +573,7 @@ export class LoadRun implements ClientSink {
   }
 
   private wake(): void {
+    this.sleeping = 0;
     if (!this.running || this.immediate !== null) return;
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -586,14 +604,43 @@ export class LoadRun implements ClientSink {
 
   private schedule(now: number, idle: boolean): void {
     const untilDue = this.mode === 'paced' ? this.nextDue() - now : Infinity;
-    const polled = this.client.polled;
-    if (this.mode === 'saturate' || untilDue <= SPIN_AHEAD_MS || (polled && now - this.lastActivity < SPIN_MS)) {
+    if (this.client.waitForData !== undefined) {
+      this.scheduleWaiting(untilDue, idle);
+      return;
+    }
+    if (this.mode === 'saturate' || untilDue <= SPIN_AHEAD_MS) {
       if (idle && NAP_MS > 0 && untilDue > NAP_MS) Atomics.wait(this.napWord, 0, 0, NAP_MS);
       this.immediate = setImmediate(this.turnBound);
       return;
     }
-    const sleep = Math.min(untilDue - SPIN_AHEAD_MS, polled ? 1 : MAX_SLEEP_MS);
+    const sleep = Math.min(untilDue - SPIN_AHEAD_MS, MAX_SLEEP_MS);
     this.timer = setTimeout(this.turnBound, Math.max(1, Math.floor(sleep)));
+  }
+
+  /**
+   * The loop of a client that can wait for its echoes (ringwire's, through
+   * waitForReaders): it sleeps until an echo comes or the next send is due, whichever is
+   * first, so every echo is seen when it arrives. A paced send due within SPIN_AHEAD_MS
+   * (closer than a timer can aim) is waited for by turning, with a nap when a turn found
+   * nothing; a saturating run that is held by its window sleeps until an echo frees it.
+   */
+  private scheduleWaiting(untilDue: number, idle: boolean): void {
+    if (this.mode === 'saturate' ? !idle : untilDue <= SPIN_AHEAD_MS) {
+      if (idle && NAP_MS > 0 && untilDue > NAP_MS) Atomics.wait(this.napWord, 0, 0, NAP_MS);
+      this.immediate = setImmediate(this.turnBound);
+      return;
+    }
+    const sleepMs = this.mode === 'saturate' ? 1 : Math.min(untilDue - SPIN_AHEAD_MS, MAX_SLEEP_MS);
+    const id = ++this.sleeps;
+    this.sleeping = id;
+    this.client.waitForData!(sleepMs).then(
+      () => {
+        if (this.sleeping !== id) return;
+        this.sleeping = 0;
+        this.turn();
+      },
+      (error: Error) => this.fail(error),
+    );
   }
 
   /** Sizes vary per datagram within [payloadMin, payloadMax], the same for a given (connection, sequence). */
@@ -643,7 +690,6 @@ export class LoadRun implements ClientSink {
         if (burst > 0) progress = true;
       }
     }
-    if (budget < SENDS_PER_TURN) this.lastActivity = now;
   }
 
   private sendPaced(now: number): void {
@@ -673,7 +719,6 @@ export class LoadRun implements ClientSink {
         this.sent[c] = sequence + 1;
         this.counted(c, size);
         budget--;
-        this.lastActivity = now;
       }
       this.nextEvent++;
       this.eventConnection = c + 1 === n ? 0 : c + 1;

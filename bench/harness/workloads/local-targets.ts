@@ -112,6 +112,12 @@ export async function runComparison(
       p99Ratios[run.target] = ratio(run.latency.p99Ms, baselineRun.latency.p99Ms);
     }
   }
+  const cpuRatios: Record<string, number> = {};
+  const baselineCpu = baselineRun?.serverCpu?.perDatagramUs ?? null;
+  for (const run of runs) {
+    const cpu = run.serverCpu?.perDatagramUs ?? null;
+    if (cpu !== null && baselineCpu !== null) cpuRatios[run.target] = ratio(cpu, baselineCpu);
+  }
   const report: ComparisonReport = {
     workload: settings.workload,
     baseline: baselineRun?.target ?? baseline,
@@ -119,6 +125,7 @@ export async function runComparison(
     ratios,
   };
   if (paced) report.p99Ratios = p99Ratios;
+  if (Object.keys(cpuRatios).length > 0) report.cpuRatios = cpuRatios;
   if (Object.keys(failures).length > 0) report.failures = failures;
   return report;
 }
