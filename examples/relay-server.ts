@@ -8,11 +8,12 @@
  *
  * Worker shards load the compiled worker: run `npm run build` first (`npm start` does).
  *
- * How it runs: one polling loop on the main thread, never blocking. Each turn it takes new
+ * How it runs: one loop on the main thread, never blocking. Each turn it takes new
  * clients, handles resets, retries held datagrams, then drains the reader with a visitor
- * that sends each datagram through the writer. While datagrams flow the loop turns with
- * setImmediate; after a run of idle turns it backs off to a 1 ms timer so an idle relay
- * costs no CPU (at most 1 ms of extra latency on the first datagram after a pause).
+ * that sends each datagram through the writer. When the reader is empty it sleeps in
+ * `manager.waitForReaders`, which wakes it as soon as a datagram, a client or a reset
+ * comes: an idle relay costs no CPU, and none spins. Only while datagrams are held back
+ * does it retry on a 1 ms timer (the wait does not wake when a client catches up).
  *
  * Back-pressure, never a silent drop: `send` never refuses an open connection by itself,
  * so the relay opts into a soft limit (`writer.setMaxSendBacklog`, SEND_BACKLOG_LIMIT
@@ -49,8 +50,6 @@ const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram it
 const DRAIN_BATCH = 256;
 /** Longest a turn keeps draining before it yields to the event loop (ms). */
 const TURN_BUDGET_MS = 4;
-/** Idle turns on setImmediate before the loop backs off to a timer. */
-const IDLE_TURNS_BEFORE_BACKOFF = 64;
 const BACKLOG = 1000;
 /** Bytes a client may have waiting before the relay holds its datagrams and stops reading. */
 const SEND_BACKLOG_LIMIT = 4 * 1024 * 1024;
@@ -103,28 +102,25 @@ const resets = new Map<string, number>();
 let undeliverable = 0;
 let maxPending = 0;
 let shuttingDown = false;
-let idleTurns = 0;
+/** Ends the loop's sleep in waitForReaders at shutdown. */
+const sleeping = new AbortController();
 let turnTimer: NodeJS.Timeout | null = null;
 let turnImmediate: NodeJS.Immediate | null = null;
 const startedAt = performance.now();
 
 // ── the loop ────────────────────────────────────────────────────────────────
 
-function acceptClients(): boolean {
-  let any = false;
+function acceptClients(): void {
   while (listener.getNewConnection(newConnection)) {
     const conn = newConnection.p()!;
     if (!reader.addConnection(conn)) continue; // closed before we got to it
     conn.setNoDelay(true);
     active.push(conn);
     accepted++;
-    any = true;
   }
-  return any;
 }
 
-function handleResets(): boolean {
-  let any = false;
+function handleResets(): void {
   while (manager.getResetConnection(resetConnection)) {
     const conn = resetConnection.p()!;
     const reason = conn.getResetReason() ?? 'unknown';
@@ -136,9 +132,7 @@ function handleResets(): boolean {
       undeliverable += queue.length;
       pending.delete(conn);
     }
-    any = true;
   }
-  return any;
 }
 
 /** Sends `bytes[offset, offset + length)` to `target`, or holds it when refused. */
@@ -202,21 +196,21 @@ function turn(): void {
   turnTimer = null;
   turnImmediate = null;
   if (shuttingDown) return;
-  let worked = acceptClients();
-  worked = handleResets() || worked;
-  if (pending.size > 0) worked = true;
+  acceptClients();
+  handleResets();
+  let more = false;
   if (flushPending()) {
     stalled = false;
     const deadline = performance.now() + TURN_BUDGET_MS;
     let delivered: number;
     do {
       delivered = reader.drain(relay, DRAIN_BATCH);
-      if (delivered > 0) worked = true;
     } while (delivered === DRAIN_BATCH && !stalled && performance.now() < deadline);
+    more = delivered === DRAIN_BATCH && !stalled;
   }
-  idleTurns = worked ? 0 : idleTurns + 1;
-  if (idleTurns < IDLE_TURNS_BEFORE_BACKOFF) turnImmediate = setImmediate(turn);
-  else turnTimer = setTimeout(turn, 1);
+  if (pending.size > 0) turnTimer = setTimeout(turn, 1);
+  else if (more) turnImmediate = setImmediate(turn);
+  else manager.waitForReaders(-1, { signal: sleeping.signal }).then(turn, () => {});
 }
 
 // ── stats ───────────────────────────────────────────────────────────────────
@@ -281,6 +275,7 @@ async function shutdown(why: string): Promise<void> {
     process.exit(1);
   }
   shuttingDown = true;
+  sleeping.abort();
   if (turnTimer !== null) clearTimeout(turnTimer);
   if (turnImmediate !== null) clearImmediate(turnImmediate);
   clearInterval(statsTimer);

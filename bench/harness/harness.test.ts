@@ -43,6 +43,12 @@ describe('workloads against ringwire with 2 shards', () => {
     // 8 × 100/s for 1 s: the schedule, not the server, sets the rate.
     expect(report.throughput.sentDatagrams).toBeGreaterThan(500);
     expect(report.throughput.sentDatagrams).toBeLessThan(2000);
+    // The harness started the server, so it read the server's CPU over the window.
+    const cpu = report.serverCpu!;
+    expect(cpu).not.toBeNull();
+    expect(cpu.cpuSeconds).toBeGreaterThanOrEqual(0);
+    expect(cpu.cores).toBeCloseTo(cpu.cpuSeconds / report.measuredSeconds, 6);
+    expect(cpu.perDatagramUs).toBeCloseTo((cpu.cpuSeconds * 1e6) / report.throughput.receivedDatagrams, 6);
   });
 
   it('connections: opens, holds and heartbeats them; reads the server RSS', async () => {
@@ -125,13 +131,17 @@ describe('the command line', () => {
     expect(report.run.settings).toMatchObject({ workload: 'throughput', host: '127.0.0.1', connections: 2, durationSeconds: 1 });
     expect(report.run.throughput.receivedDatagrams).toBeGreaterThan(0);
     expect(report.run.integrity).toEqual({ lost: 0, duplicated: 0, reordered: 0, corrupted: 0 });
+    // A server the harness did not start: its CPU is not known, and the table says so.
+    expect(report.run.serverCpu).toBeNull();
+    expect(result.stdout).toContain('unknown (the harness did not start the server)');
   });
 
   it('--compare runs each target in turn and writes the comparison with its ratios', async () => {
     const json = join(tmp, 'compare.json');
     const html = join(tmp, 'compare.html');
     const result = await runCli(
-      ['latency', '--compare', '--targets', 'ringwire-2,plain-net', '--duration', '1', '--warmup', '0', '--connections', '4', '--grace', '1', '--quiet', '--json', json, '--html', html],
+      // 4 × 500/s: enough work for the servers' CPU to span many 10 ms ticks.
+      ['latency', '--compare', '--targets', 'ringwire-2,plain-net', '--duration', '1', '--warmup', '0', '--connections', '4', '--rate', '500', '--grace', '1', '--quiet', '--json', json, '--html', html],
       45_000,
     );
     expect(result.code, result.stderr).toBe(0);
@@ -146,6 +156,10 @@ describe('the command line', () => {
     expect(comparison.ratios['ringwire-2']).toBe(1);
     expect(comparison.ratios['plain-net']).toBeGreaterThan(0);
     expect(comparison.p99Ratios?.['ringwire-2']).toBe(1);
+    // Every target's server CPU per datagram, beside its latency, and its ratio.
+    expect(result.stdout).toContain('server µs/dg');
+    for (const run of comparison.runs) expect(run.serverCpu?.cpuSeconds).toBeGreaterThanOrEqual(0);
+    expect(comparison.cpuRatios?.['ringwire-2']).toBe(1);
     expect(comparison.failures).toBeUndefined();
     expect(readFileSync(html, 'utf8')).toMatch(/^<!doctype html>/i);
   });

@@ -177,12 +177,25 @@ describe('renderHtml', () => {
     const b = { ...latencyRun(), target: 'ws', targetKind: 'ws' as const };
     b.latency = { ...b.latency!, p99Ms: 4.066, curve: b.latency!.curve.map((p) => ({ ...p, ms: p.ms * 1.5 })) };
     a.settings.graceSeconds = 2;
+    a.serverCpu = { cpuSeconds: 1.234, perDatagramUs: 42.25, cores: 0.2468 };
+    b.serverCpu = null;
     const html = renderHtml({
       kind: 'comparison',
       node: 'v20.20.2',
-      comparison: { workload: 'latency', baseline: 'ringwire-2', runs: [a, b], ratios: { 'ringwire-2': 1, ws: 1 }, p99Ratios: { 'ringwire-2': 1, ws: 1.5 } },
+      comparison: {
+        workload: 'latency',
+        baseline: 'ringwire-2',
+        runs: [a, b],
+        ratios: { 'ringwire-2': 1, ws: 1 },
+        p99Ratios: { 'ringwire-2': 1, ws: 1.5 },
+        cpuRatios: { 'ringwire-2': 1 },
+      },
     });
     expectSelfContained(html);
+    expect(html).toContain('Server CPU (user + system, whole process, measured window)');
+    expect(html).toContain('42.25');
+    expect(html).toContain('µs per datagram vs ringwire-2 (lower is better)');
+    expect(html).toContain('server not started by the harness');
     expect(html).toContain('Grace for the last echoes');
     expect(html).toContain('p99 vs ringwire-2 (lower is better)');
     expect(html).toContain('1.50×');

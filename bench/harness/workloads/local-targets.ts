@@ -116,7 +116,7 @@ export async function runComparison(
   const baselineCpu = baselineRun?.serverCpu?.perDatagramUs ?? null;
   for (const run of runs) {
     const cpu = run.serverCpu?.perDatagramUs ?? null;
-    if (cpu !== null && baselineCpu !== null) cpuRatios[run.target] = ratio(cpu, baselineCpu);
+    if (cpu !== null && baselineCpu !== null && baselineCpu > 0) cpuRatios[run.target] = ratio(cpu, baselineCpu);
   }
   const report: ComparisonReport = {
     workload: settings.workload,
