@@ -14,6 +14,16 @@ export {
   type QueuedConnectionManagerOptions,
 } from './main/queued-connection-manager.js';
 export type { ManagerStats } from './main/manager-stats.js';
+export type { WaitOptions } from './main/reader-wait.js';
 export { QueuedConnectionListener } from './main/queued-connection-listener.js';
 export { QueuedConnectionReader, type DatagramVisitor } from './main/queued-connection-reader.js';
-export { TaskManager, Task } from './main/task-manager.js';
+export {
+  TaskManager,
+  Task,
+  type TaskFunction,
+  type TaskStatus,
+  type TaskOptions,
+  type TaskManagerOptions,
+  type RunOptions,
+  type ReaderWaiter,
+} from './main/task-manager.js';

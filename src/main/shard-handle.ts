@@ -42,8 +42,21 @@ export class ShardHandle {
   onOverBudget: (shard: ShardHandle) => void = () => {};
   /** Called when the shard published inbound records while the main thread was parked on them. */
   onInbound: () => void = () => {};
-  /** Single-thread mode: the shard's inbound doorbell (it runs on this thread), called inside its commit. */
-  readonly localWake = (): void => queueMicrotask(this.onInbound);
+  /**
+   * Single-thread mode: the shard's inbound doorbell (it runs on this thread), called inside
+   * its commit. It rings at the end of this turn of the event loop, once for every socket
+   * read in the turn, as a worker shard does.
+   */
+  readonly localWake = (): void => {
+    if (this.localRinging) return;
+    this.localRinging = true;
+    setImmediate(this.localRing);
+  };
+  private localRinging = false;
+  private readonly localRing = (): void => {
+    this.localRinging = false;
+    this.onInbound();
+  };
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
   private readonly bell: MessagePort;
   readonly shardBell: MessagePort;
