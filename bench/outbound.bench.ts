@@ -16,6 +16,8 @@
  * - ringwire0: ringwire in single-thread mode (`new QueuedConnectionReader(manager, 0)`):
  *   the main thread also writes the sockets.
  * - ringwireN: ringwire with N worker shards.
+ * - ringwireN-broadcast: the same, but the tick sends with one `writer.broadcast(dg, clients)`
+ *   instead of a `send` per client (issue #11): the figures are then per recipient.
  * ringwire is used through its public API as a ported Panda3D program would: a listener and
  * a reader polled at the start of each tick (accept, resets, getData until empty), and
  * `writer.send(dg, conn)` of one reused Datagram per client, its result ignored (only
@@ -165,6 +167,10 @@ export interface OutboundResult {
   mainCpuMs: number;
   /** (mainCpuMs − the idle row's over the same time) / sends, µs. */
   mainCpuUsPerSend: number;
+  /** CPU time of every other thread of the process (the shards, mostly) over the window, ms. */
+  otherCpuMs: number;
+  /** (otherCpuMs − the idle row's over the same time) / sends, µs. */
+  otherCpuUsPerSend: number;
   /** Time inside the tick's send loop / sends, µs. */
   sendCallUsPerSend: number;
   /** The main thread's CPU time inside the send loop / sends, µs. */
@@ -360,6 +366,8 @@ class RingwireOutboundServer implements OutboundServer {
   private readonly newConnection = new PointerToConnection();
   private readonly resetConnection = new PointerToConnection();
   private readonly conns: Connection[] = [];
+  /** Send with one broadcast per tick instead of a send per client. */
+  broadcast = false;
   private ping: Connection | null = null;
   private pingNext = false;
   private fastPoll: NodeJS.Immediate | null = null;
@@ -428,7 +436,8 @@ class RingwireOutboundServer implements OutboundServer {
     const dg = this.dg;
     const conns = this.conns;
     let refused = 0;
-    for (let i = 0; i < conns.length; i++) if (!writer.send(dg, conns[i])) refused++;
+    if (this.broadcast) refused = conns.length - writer.broadcast(dg, conns);
+    else for (let i = 0; i < conns.length; i++) if (!writer.send(dg, conns[i])) refused++;
     this.sendRefused += refused;
     return conns.length;
   }
@@ -463,9 +472,11 @@ function framedPayload(payload: number): Buffer {
 async function openServer(kind: string, options: OutboundOptions): Promise<OutboundServer> {
   if (kind === 'idle') return NO_SERVER;
   if (kind === 'plain') return PlainBroadcastServer.open(options.payload);
-  const match = /^ringwire(\d+)$/.exec(kind);
-  if (match === null) throw new RangeError(`--servers: unknown server ${kind} (plain, ringwire0, ringwire2, ...)`);
-  return RingwireOutboundServer.open(Number(match[1]), options.payload);
+  const match = /^ringwire(\d+)(-broadcast)?$/.exec(kind);
+  if (match === null) throw new RangeError(`--servers: unknown server ${kind} (plain, ringwire0, ringwire2, ringwire2-broadcast, ...)`);
+  const server = await RingwireOutboundServer.open(Number(match[1]), options.payload);
+  server.broadcast = match[2] !== undefined;
+  return server;
 }
 
 /** What the game loop measured at the start of one tick. */
@@ -474,6 +485,8 @@ interface Snapshot {
   elu: EventLoopUtilization;
   /** The main thread's on-CPU time so far (ms; NaN where the kernel does not tell). */
   cpuMs: number;
+  /** The whole process's CPU time so far, user + system (ms). */
+  processCpuMs: number;
   /** Its on-CPU time inside the burns and inside the send loops so far (ms). */
   burnCpuMs: number;
   sendCpuMs: number;
@@ -511,6 +524,7 @@ class OutboundLoop extends FixedRateLoop<Snapshot> {
       at: start,
       elu: performance.eventLoopUtilization(),
       cpuMs: threadCpuMs(),
+      processCpuMs: processCpuMs(),
       burnCpuMs: this.burnCpuMs,
       sendCpuMs: this.sendCpuMs,
       ticks: this.ticks - 1,
@@ -539,6 +553,12 @@ class OutboundLoop extends FixedRateLoop<Snapshot> {
     }
     return now;
   }
+}
+
+/** The process's CPU time so far, every thread, user + system (ms). */
+function processCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
 }
 
 /** ringwire's native helper (built by npm install), found beside the package. */
@@ -686,6 +706,7 @@ async function runOne(kind: string, connections: number, withPing: boolean, opti
     const sends = after.sends - before.sends;
     const networkingMs = elu.active - burn;
     const cpuMs = after.cpuMs - before.cpuMs - (after.burnCpuMs - before.burnCpuMs);
+    const otherCpuMs = after.processCpuMs - before.processCpuMs - (after.cpuMs - before.cpuMs);
     const received = count.received as number;
     return {
       server: kind,
@@ -701,6 +722,8 @@ async function runOne(kind: string, connections: number, withPing: boolean, opti
       mainUsPerSend: NaN,
       mainCpuMs: cpuMs,
       mainCpuUsPerSend: NaN,
+      otherCpuMs,
+      otherCpuUsPerSend: NaN,
       sendCallUsPerSend: sends > 0 ? ((after.sendMs - before.sendMs) * 1000) / sends : NaN,
       sendCallCpuUsPerSend: sends > 0 ? ((after.sendCpuMs - before.sendCpuMs) * 1000) / sends : NaN,
       utilization: elu.utilization,
@@ -749,6 +772,8 @@ export async function runOutbound(options: OutboundOptions): Promise<OutboundRes
       result.mainUsPerSend = ((result.networkingMs - idleMs) * 1000) / result.sendsInWindow;
       const idleCpuMs = (idle.mainCpuMs * result.windowMs) / idle.windowMs;
       result.mainCpuUsPerSend = ((result.mainCpuMs - idleCpuMs) * 1000) / result.sendsInWindow;
+      const idleOtherMs = (idle.otherCpuMs * result.windowMs) / idle.windowMs;
+      result.otherCpuUsPerSend = ((result.otherCpuMs - idleOtherMs) * 1000) / result.sendsInWindow;
       results.push(result);
       const ping =
         result.pingSending !== null && result.pingQuiet !== null
@@ -809,6 +834,7 @@ export function printOutbound(results: OutboundResult[], options: OutboundOption
       formatFixed(r.sendCallUsPerSend, 3),
       formatFixed(r.sendCallCpuUsPerSend, 3),
       other === undefined ? '' : ratio(other.sendCallCpuUsPerSend, r.sendCallCpuUsPerSend),
+      idle || r.server === 'plain' ? '' : formatFixed(r.otherCpuUsPerSend, 3),
       formatFixed(r.ticksPerSec, 1),
       notes.join('; '),
     ];
@@ -816,7 +842,7 @@ export function printOutbound(results: OutboundResult[], options: OutboundOption
   printColumns(
     `Outbound: a ${options.tickHz} Hz tick burns ${options.burnMs} ms, then sends one ${options.payload}-byte datagram to every client ` +
       `(window ${options.seconds} s)`,
-    ['server', 'conns', 'sends/s', 'delivered %', 'main µs/send', 'plain/this', 'main CPU µs/send', 'plain/this', 'send-call µs/send', 'send-call CPU µs', 'plain/this', 'ticks/s', 'notes'],
+    ['server', 'conns', 'sends/s', 'delivered %', 'main µs/send', 'plain/this', 'main CPU µs/send', 'plain/this', 'send-call µs/send', 'send-call CPU µs', 'plain/this', 'shard CPU µs/send', 'ticks/s', 'notes'],
     rows,
     1,
     [
@@ -826,6 +852,8 @@ export function printOutbound(results: OutboundResult[], options: OutboundOption
       'another thread; send-call µs/send = time inside the tick\'s send loop / send calls, by the clock and in CPU time',
       '(two clock reads per tick are in it: well under 0.01 µs per send at 500 sends);',
       'plain/this = the plain server\'s figure ÷ this row\'s at the same count (how many times less main-thread time);',
+      'shard CPU µs/send = CPU time of the process\'s other threads (the shards, mostly) less the idle row\'s, / sends;',
+      'a -broadcast row sends with one writer.broadcast(dg, clients) per tick: its "sends" are recipients.',
       'delivered % = frames the clients counted / send calls, over the whole row once sending stopped and the clients drained.',
     ],
   );

@@ -6,6 +6,7 @@ export { SpscRing, type RecordVisitor } from './shared/spsc-ring.js';
 export type { ResetReason } from './shared/reset-reason.js';
 export { Connection, type ConnectionKind } from './main/connection.js';
 export { ConnectionWriter } from './main/connection-writer.js';
+export { ConnectionGroup } from './main/connection-group.js';
 export { NetAddress } from './main/net-address.js';
 export { NetDatagram } from './main/net-datagram.js';
 export { PointerToConnection } from './main/pointer-to-connection.js';

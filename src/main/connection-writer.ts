@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
@@ -30,6 +31,11 @@ export class ConnectionWriter {
   private maxPayload = maxPayloadForHeader(2);
   /** The manager's sendBacklogHardLimit. */
   private readonly hardLimit: number;
+  /** broadcast's recipients' ids sorted by shard index (reused), and how many each holds. */
+  private buckets: Uint32Array[] = [];
+  private readonly bucketCounts: number[] = [];
+  /** broadcast's UDP addresses (reused). */
+  private readonly udpTargets: NetAddress[] = [];
 
   /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
   constructor(
@@ -107,6 +113,116 @@ export class ConnectionWriter {
     }
     shard.send(conn, dg, headerSize, this.maxQueueSize);
     return true;
+  }
+
+  /**
+   * Sends `dg` to every connection in `recipients` (an array, any iterable, or a
+   * {@link ConnectionGroup}) and returns how many it was queued for. The datagram is framed
+   * once per shard that owns a recipient, as one record of the bytes and the recipients'
+   * ids; the shard appends that frame to each recipient's write. For each recipient the
+   * promises are `send`'s: in order with its other sends, written unless it is later
+   * reset; a closed recipient, or one the opted-in `setMaxSendBacklog` would refuse, is
+   * skipped (not counted). A connection listed twice gets it twice. Throws a TypeError for
+   * a recipient that is not a TCP Connection, and a RangeError as `send` does for a datagram
+   * too long. (ringwire's extension.)
+   */
+  broadcast(dg: Datagram, recipients: Iterable<Connection>): number;
+  /**
+   * Sends `dg` as one UDP packet from `conn` (a UDP connection) to each of `addresses`:
+   * one copy of the packet in the shard, sent to every address. Returns how many addresses
+   * it was queued for: 0 when the connection is closed. Throws as `send` does.
+   */
+  broadcast(dg: Datagram, conn: Connection, addresses: Iterable<NetAddress>): number;
+  broadcast(dg: Datagram, a: Iterable<Connection> | Connection, addresses?: Iterable<NetAddress>): number {
+    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.broadcast: expected a Datagram, got ${describeValue(dg)}`);
+    if (a instanceof Connection) return this.broadcastUdp(dg, a, addresses);
+    if (a === null || typeof a !== 'object' || typeof (a as Partial<Iterable<Connection>>)[Symbol.iterator] !== 'function') {
+      throw new TypeError(`ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`);
+    }
+    const length = dg.getLength();
+    const headerSize = this.wireHeader;
+    if (length > this.maxPayload) {
+      throw new RangeError(
+        `ConnectionWriter.broadcast: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${this.maxPayload})`,
+      );
+    }
+    const size = headerSize + length;
+    const shards = this.manager.getShards();
+    // One record holds the count, at least one id and the frame.
+    const ringLimit = (this.manager.settings.ringCapacity >>> 1) - 12;
+    if (size + 8 > ringLimit) {
+      throw new RangeError(
+        `ConnectionWriter.broadcast: a ${length}-byte datagram cannot fit the shard's ring with its recipients (at most ${ringLimit - 8 - headerSize}); raise the manager's ringCapacity`,
+      );
+    }
+    const counts = this.bucketCounts;
+    while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
+    for (let i = 0; i < shards.length; i++) counts[i] = 0;
+    const soft = this.maxSendBacklog !== Infinity;
+    let queued = 0;
+    for (const conn of a) {
+      if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
+        throw new TypeError(
+          `ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${conn instanceof Connection ? `a ${conn.kind} connection (UDP: broadcast(dg, udpConnection, addresses))` : describeValue(conn)}`,
+        );
+      }
+      const shard = conn.shard;
+      if (!conn.open || shard === null || shard.failed || shard.closing) continue;
+      if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) continue;
+      conn.sentBytes += size;
+      const index = shard.index;
+      let bucket = this.buckets[index];
+      const n = counts[index];
+      if (n === bucket.length) {
+        const grown = new Uint32Array(bucket.length * 2);
+        grown.set(bucket);
+        bucket = this.buckets[index] = grown;
+      }
+      bucket[n] = conn.id;
+      counts[index] = n + 1;
+      queued++;
+    }
+    for (let i = 0; i < shards.length; i++) {
+      if (counts[i] > 0) shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize);
+    }
+    return queued;
+  }
+
+  private broadcastUdp(dg: Datagram, conn: Connection, addresses: Iterable<NetAddress> | undefined): number {
+    if (conn.kind !== 'udp') {
+      throw new TypeError(
+        `ConnectionWriter.broadcast: (dg, connection, addresses) is for a UDP connection, got a ${conn.kind} connection; for TCP streams pass the recipients: broadcast(dg, [conn, …])`,
+      );
+    }
+    if (addresses === null || typeof addresses !== 'object' || typeof (addresses as Partial<Iterable<NetAddress>>)[Symbol.iterator] !== 'function') {
+      throw new TypeError(`ConnectionWriter.broadcast: addresses must be an iterable of NetAddresses, got ${describeValue(addresses)}`);
+    }
+    const length = dg.getLength();
+    const header = this.raw ? 0 : 2;
+    if (header + length > MAX_UDP_PAYLOAD) {
+      throw new RangeError(
+        `ConnectionWriter.broadcast: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
+      );
+    }
+    const targets = this.udpTargets;
+    let n = 0;
+    for (const to of addresses) {
+      if (!(to instanceof NetAddress)) {
+        throw new TypeError(`ConnectionWriter.broadcast: every address must be a NetAddress, got ${describeValue(to)}`);
+      }
+      if (to.getPort() === 0) {
+        throw new RangeError(`ConnectionWriter.broadcast: cannot send a UDP datagram to port 0 (${to.toString()})`);
+      }
+      targets[n++] = to;
+    }
+    const shard = conn.shard;
+    if (!conn.open || shard === null || shard.failed || shard.closing || n === 0) {
+      targets.length = 0;
+      return 0;
+    }
+    shard.sendToMany(conn, dg, targets, n, this.raw, this.maxQueueSize);
+    targets.length = 0;
+    return n;
   }
 
   /**
@@ -225,3 +341,4 @@ export class ConnectionWriter {
     return this.numThreads;
   }
 }
+

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { SocketOption } from '../shared/record-kind.js';
 import type { ResetReason } from '../shared/reset-reason.js';
+import type { ConnectionGroup } from './connection-group.js';
 import { NetAddress } from './net-address.js';
 import type { QueuedConnectionManager } from './queued-connection-manager.js';
 import type { QueuedConnectionReader } from './queued-connection-reader.js';
@@ -31,6 +32,8 @@ export class Connection {
   sentBytes = 0;
   /** sentBytes at which the writer next looks at the backlog (sendBacklogHardLimit). */
   backlogCheckAt = 0;
+  /** The groups the connection is in (null until it joins one). */
+  private groups: Set<ConnectionGroup> | null = null;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */
@@ -65,6 +68,24 @@ export class Connection {
    */
   getResetReason(): ResetReason | null {
     return this.resetReason;
+  }
+
+  /** @internal The connection joined `group`. */
+  joined(group: ConnectionGroup): void {
+    (this.groups ??= new Set()).add(group);
+  }
+
+  /** @internal The connection left `group`. */
+  left(group: ConnectionGroup): void {
+    this.groups?.delete(group);
+  }
+
+  /** @internal The connection closed or was reset: it leaves every group it is in. */
+  leaveGroups(): void {
+    const groups = this.groups;
+    if (groups === null) return;
+    this.groups = null;
+    for (const group of groups) group._drop(this);
   }
 
   /** 'tcp 127.0.0.1:5000 #3' — for logs. */

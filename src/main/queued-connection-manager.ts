@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
@@ -336,6 +337,7 @@ export class QueuedConnectionManager {
     if (conn.getManager() !== this || !conn.open) return false;
     conn.open = false;
     conn.resetReason = 'closed-locally';
+    conn.leaveGroups();
     if (conn.kind === 'rendezvous') {
       conn.server?.close();
       this.rendezvous.delete(conn);
@@ -444,6 +446,7 @@ export class QueuedConnectionManager {
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;
     if (conn.reader !== null) conn.reader.forget(conn);
+    conn.leaveGroups();
     if (!conn.open) return;
     conn.open = false;
     conn.resetReason = resetReasonName(aux);
@@ -458,6 +461,7 @@ export class QueuedConnectionManager {
     if (!conn.open || conn.shard === null) return;
     conn.open = false;
     conn.resetReason = resetReasonName(reason);
+    conn.leaveGroups();
     if (conn.reader !== null) conn.reader.forget(conn);
     this.resets.push(conn);
     conn.shard.cut(conn.id, reason);
@@ -549,6 +553,7 @@ export class QueuedConnectionManager {
       if (conn.shard !== shard) continue;
       this.connections.delete(conn.id);
       if (conn.reader !== null) conn.reader.forget(conn);
+      conn.leaveGroups();
       if (!conn.open) continue;
       conn.open = false;
       conn.resetReason = 'error';
@@ -583,6 +588,7 @@ export class QueuedConnectionManager {
       clearInterval(drainer);
       this.discardInbound();
       for (const conn of this.connections.values()) {
+        conn.leaveGroups();
         if (conn.open) {
           conn.open = false;
           conn.resetReason = 'closed-locally';
@@ -599,9 +605,3 @@ export class QueuedConnectionManager {
 
 function discardDatagram(): void {}
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
-  return `${String(value)} (${typeof value})`;
-}

@@ -236,6 +236,66 @@ export class ShardHandle {
   }
 
   /**
+   * Frames `dg` with `headerSize` once for the `count` connections whose ids are in `ids`
+   * (this shard's): one BROADCAST record, or several when the ids do not fit one. Each
+   * recipient's `sentBytes` was counted by the caller.
+   */
+  broadcast(ids: Uint32Array, count: number, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+    const length = dg.getLength();
+    const size = headerSize + length;
+    // The writer checked that one id and the frame fit a record.
+    const perRecord = Math.max(1, Math.floor((this.outbound.maxPayload - 4 - size) / 4));
+    for (let first = 0; first < count; first += perRecord) {
+      const n = Math.min(perRecord, count - first);
+      const at = this.place(RecordKind.BROADCAST, 0, 4 + n * 4 + size, 0);
+      const target = this.target;
+      const view = this.targetView;
+      view.setUint32(at, n, true);
+      for (let i = 0; i < n; i++) view.setUint32(at + 4 + i * 4, ids[first + i], true);
+      const frame = at + 4 + n * 4;
+      if (headerSize === 2) {
+        target[frame] = length & 0xff;
+        target[frame + 1] = length >>> 8;
+      } else if (headerSize === 4) {
+        view.setUint32(frame, length, true);
+      }
+      copyWords(target, view, frame + headerSize, dg._bytes, dg._view, 0, length);
+      this.sends += n;
+      this.placed(maxQueue);
+    }
+  }
+
+  /**
+   * Frames `dg` once as a UDP packet (with Panda3D's checksum header unless `raw`) to the
+   * first `count` of `addresses`, from `conn`: SEND_TO_MANY records.
+   */
+  sendToMany(conn: Connection, dg: Datagram, addresses: readonly NetAddress[], count: number, raw: boolean, maxQueue: number): void {
+    const length = dg.getLength();
+    const payload = dg._bytes;
+    const header = raw ? 0 : 2;
+    const sum = raw ? 0 : udpChecksum(payload, 0, length);
+    const perRecord = Math.max(1, Math.floor((this.outbound.maxPayload - 4 - header - length) / UDP_ADDRESS_SIZE));
+    for (let first = 0; first < count; first += perRecord) {
+      const n = Math.min(perRecord, count - first);
+      const at = this.place(RecordKind.SEND_TO_MANY, conn.id, 4 + n * UDP_ADDRESS_SIZE + header + length, 0);
+      const target = this.target;
+      this.targetView.setUint32(at, n, true);
+      for (let i = 0; i < n; i++) {
+        const to = addresses[first + i];
+        writeUdpAddress(target, at + 4 + i * UDP_ADDRESS_SIZE, to.getIpString(), to.getPort());
+      }
+      const packet = at + 4 + n * UDP_ADDRESS_SIZE;
+      if (!raw) {
+        target[packet] = sum & 0xff;
+        target[packet + 1] = sum >>> 8;
+      }
+      copyWords(target, this.targetView, packet + header, payload, dg._view, 0, length);
+      this.sends += n;
+      this.placed(maxQueue);
+    }
+  }
+
+  /**
    * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header
    * unless `raw`) into the outbound ring or its overflow.
    */

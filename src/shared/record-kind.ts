@@ -23,6 +23,10 @@
  *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0);
  *             payload: f64 LE, the Date.now() time by which lingering connections are cut
  *   SEND_TO   send one UDP packet (already framed): destination address then bytes
+ *   BROADCAST write one framed datagram to many connections (connectionId 0):
+ *             u32 LE count, count × u32 LE connection ids, then the frame (header and payload)
+ *   SEND_TO_MANY  send one UDP packet (already framed) from connectionId to many addresses:
+ *             u32 LE count, count addresses (udp-framing.ts), then the packet
  */
 export const RecordKind = {
   DATA: 1,
@@ -38,6 +42,8 @@ export const RecordKind = {
   SHUTDOWN: 21,
   SEND_TO: 22,
   RELEASE: 23,
+  BROADCAST: 24,
+  SEND_TO_MANY: 25,
 } as const;
 
 /** What an ADOPT record hands over (its aux byte): TCP (0), or UDP with flags. */

@@ -62,6 +62,10 @@ export class RecordDispatcher {
             bytesOut += ring.length;
           }
         }
+      } else if (kind === RecordKind.BROADCAST) {
+        const count = ring.view.getUint32(ring.offset, true);
+        sends += count;
+        bytesOut += this.broadcast(ring, count);
       } else {
         this.control(kind, ring);
         if (this.shuttingDown) break;
@@ -79,6 +83,30 @@ export class RecordDispatcher {
     this.stats[StatSlot.BYTES_OUT] += bytesOut;
     // The socket writes count in the slice too; what is left goes out in the next one.
     return this.writer.flushDirty(deadline) || more;
+  }
+
+  /**
+   * Appends a BROADCAST record's one frame to each of its `count` recipients' writes, in
+   * order with their SENDs. Returns the bytes queued (recipients gone or closing get none).
+   */
+  private broadcast(ring: SpscRing, count: number): number {
+    const connections = this.lifecycle.connections;
+    const view = ring.view;
+    const ids = ring.offset + 4;
+    const frame = ids + count * 4;
+    const length = ring.offset + ring.length - frame;
+    let queued = 0;
+    for (let i = 0; i < count; i++) {
+      const conn = connections.get(view.getUint32(ids + i * 4, true));
+      if (conn === undefined) continue;
+      conn.takenBytes += length;
+      const state = conn.state;
+      if (state === ConnectionState.OPEN || state === ConnectionState.HALF_CLOSED) {
+        this.writer.append(conn, ring.bytes, frame, length);
+        queued += length;
+      }
+    }
+    return queued;
   }
 
   private control(kind: number, ring: SpscRing): void {
@@ -113,6 +141,12 @@ export class RecordDispatcher {
         this.stats[StatSlot.DATAGRAMS_OUT]++;
         this.stats[StatSlot.BYTES_OUT] += this.udp.sendTo(id, ring.bytes, ring.offset, ring.length);
         break;
+      case RecordKind.SEND_TO_MANY: {
+        const count = ring.view.getUint32(ring.offset, true);
+        this.stats[StatSlot.DATAGRAMS_OUT] += count;
+        this.stats[StatSlot.BYTES_OUT] += this.udp.sendToMany(id, ring.bytes, ring.offset + 4, count, ring.offset + ring.length);
+        break;
+      }
       case RecordKind.OPTION:
         if (conn && conn.state !== ConnectionState.GONE) {
           const on = ring.bytes[ring.offset] === 1;

@@ -35,8 +35,11 @@ export interface ShardInit extends WriterLimits {
 }
 
 /**
- * How long the shard handles outbound records before it yields to its event loop, so it
- * reads its sockets and runs its timers while the main thread sends flat out (ms).
+ * How long a worker shard handles outbound records before it yields to its event loop, so
+ * it reads its sockets and runs its timers while the main thread sends flat out (ms). The
+ * main-thread shard (single-thread mode) writes everything at once instead: it shares its
+ * thread with the program that sent, and a slice per turn of the loop would let the
+ * program's reads outrun its writes.
  */
 const SLICE_MS = 1;
 
@@ -63,6 +66,7 @@ export class Shard {
   private idleTimer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private readonly idleSweepMs: number;
+  private readonly sliceMs: number;
   /** Resolves the shard's park when the doorbell rings. */
   private wake: (() => void) | null = null;
   private readonly parked = (resolve: () => void): void => {
@@ -75,6 +79,7 @@ export class Shard {
     /** Single-thread mode: wakes the main thread's waitForReaders (it is this thread). */
     wakeMain: (() => void) | null = null,
   ) {
+    this.sliceMs = localSockets === null ? SLICE_MS : Infinity;
     const inboundRing = new SpscRing(init.inbound);
     const doorbell = init.doorbell;
     // The ring to a parked main thread waits for the end of this turn of the event loop:
@@ -119,7 +124,7 @@ export class Shard {
     try {
       while (!dispatcher.shuttingDown) {
         this.inbound.clock = Date.now();
-        if (dispatcher.drain(SLICE_MS)) {
+        if (dispatcher.drain(this.sliceMs)) {
           await yieldToLoop();
           continue;
         }

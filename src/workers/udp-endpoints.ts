@@ -136,6 +136,29 @@ export class UdpEndpoints {
     return size;
   }
 
+  /**
+   * Sends the packet of a SEND_TO_MANY record to each of its `count` addresses (from
+   * `offset`; the packet runs from after them to `end`): one copy of the packet, shared by
+   * every send. Returns the bytes handed to the socket.
+   */
+  sendToMany(id: number, bytes: Uint8Array, offset: number, count: number, end: number): number {
+    const endpoint = this.endpoints.get(id);
+    if (endpoint === undefined || endpoint.closed) return 0;
+    const start = offset + count * UDP_ADDRESS_SIZE;
+    const size = end - start;
+    const packet = Buffer.allocUnsafe(size);
+    copyBytes(packet, 0, bytes, start, size);
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const at = offset + i * UDP_ADDRESS_SIZE;
+      const port = readUdpPort(bytes, at);
+      if (port === 0) continue;
+      endpoint.socket.send(packet, port, this.addressText.ip(bytes, at));
+      sent += size;
+    }
+    return sent;
+  }
+
   /** Closes the socket and reports CLOSED with `reason`. */
   close(id: number, reason: number): void {
     const endpoint = this.endpoints.get(id);
