@@ -71,9 +71,9 @@ export class ConnectionWriter {
    */
   send(dg: Datagram, conn: Connection, address: NetAddress, block?: boolean): boolean;
   send(dg: Datagram, conn: Connection, addressOrBlock?: NetAddress | boolean, _block = false): boolean {
-    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${String(dg)}`);
+    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${describeValue(dg)}`);
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${String(conn)}`);
+      throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
     }
     const shard = conn.shard;
     if (!conn.open || shard === null || shard.failed || shard.closing) return false;
@@ -248,7 +248,7 @@ export class ConnectionWriter {
    */
   setMaxSendBacklog(bytes: number): void {
     if (!Number.isInteger(bytes) || bytes < 0) {
-      throw new RangeError(`setMaxSendBacklog: bytes must be a non-negative integer, got ${String(bytes)}`);
+      throw new RangeError(`setMaxSendBacklog: bytes must be a non-negative integer, got ${describeValue(bytes)}`);
     }
     this.maxSendBacklog = bytes === 0 ? Infinity : bytes;
   }
@@ -267,7 +267,7 @@ export class ConnectionWriter {
    */
   getSendBacklog(conn: Connection): number {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`getSendBacklog: expected a Connection, got ${String(conn)}`);
+      throw new TypeError(`getSendBacklog: expected a Connection, got ${describeValue(conn)}`);
     }
     const shard = conn.shard;
     if (!conn.open || shard === null) return 0;
@@ -281,7 +281,7 @@ export class ConnectionWriter {
 
   /** Raw mode: datagrams are sent without a length header (TCP) or checksum (UDP). */
   setRawMode(raw: boolean): void {
-    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
+    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.raw = raw;
     this.framingChanged();
   }
@@ -310,7 +310,7 @@ export class ConnectionWriter {
    */
   setMaxQueueSize(size: number): void {
     if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`setMaxQueueSize: size must be a positive integer, got ${String(size)}`);
+      throw new RangeError(`setMaxQueueSize: size must be a positive integer, got ${describeValue(size)}`);
     }
     this.maxQueueSize = size;
   }

@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import type net from 'node:net';
 import { SocketOption } from '../shared/record-kind.js';
 import type { ResetReason } from '../shared/reset-reason.js';
@@ -95,7 +96,7 @@ export class Connection {
 
   private setOption(option: number, on: boolean): boolean {
     if (typeof on !== 'boolean') {
-      throw new TypeError(`Connection option must be a boolean, got ${String(on)}`);
+      throw new TypeError(`Connection option must be a boolean, got ${describeValue(on)}`);
     }
     if (!this.open || this.shard === null) return false;
     return this.shard.setOption(this, option, on);

@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import net from 'node:net';
 
 /** An IP address and port, as Panda3D's NetAddress. */
@@ -13,7 +14,7 @@ export class NetAddress {
    */
   setHost(host: string, port: number): boolean {
     if (typeof host !== 'string') {
-      throw new TypeError(`NetAddress.setHost: host must be a string, got ${String(host)}`);
+      throw new TypeError(`NetAddress.setHost: host must be a string, got ${describeValue(host)}`);
     }
     checkPort('NetAddress.setHost', port);
     const ip = host === 'localhost' ? '127.0.0.1' : host;
@@ -73,7 +74,7 @@ export class NetAddress {
 /** Validates a TCP/UDP port for `what`; returns it. */
 export function checkPort(what: string, port: unknown): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`${what}: port must be an integer from 0 to 65535, got ${String(port)}`);
+    throw new RangeError(`${what}: port must be an integer from 0 to 65535, got ${describeValue(port)}`);
   }
   return port;
 }

@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
@@ -24,9 +25,14 @@ export class QueuedConnectionListener {
   /** Starts listening to `rendezvous`. Returns false when it is not an open rendezvous of this manager. */
   addConnection(rendezvous: Connection): boolean {
     if (!(rendezvous instanceof Connection)) {
-      throw new TypeError(`QueuedConnectionListener.addConnection: expected a Connection, got ${String(rendezvous)}`);
+      throw new TypeError(`QueuedConnectionListener.addConnection: expected a Connection, got ${describeValue(rendezvous)}`);
     }
-    if (rendezvous.kind !== 'rendezvous' || rendezvous.getManager() !== this.manager) return false;
+    if (rendezvous.getManager() !== this.manager) {
+      throw new Error(
+        `QueuedConnectionListener.addConnection: ${rendezvous.toString()} belongs to another QueuedConnectionManager; a listener listens to its own manager's rendezvous`,
+      );
+    }
+    if (rendezvous.kind !== 'rendezvous') return false;
     const backlog = this.manager.attachListener(rendezvous, this);
     if (backlog === null) return false;
     this.rendezvous.add(rendezvous);
@@ -60,7 +66,7 @@ export class QueuedConnectionListener {
       throw new TypeError('getNewConnection: expected (PointerToConnection, NetAddress, PointerToConnection) or (PointerToConnection)');
     }
     if (!short && !(address instanceof NetAddress)) {
-      throw new TypeError(`getNewConnection: address must be a NetAddress, got ${String(address)}`);
+      throw new TypeError(`getNewConnection: address must be a NetAddress, got ${describeValue(address)}`);
     }
     const next = this.queue.shift();
     if (next === undefined) return false;

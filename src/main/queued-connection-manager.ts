@@ -106,12 +106,21 @@ export class QueuedConnectionManager {
 
   /** Options are ringwire's; Panda3D's constructor takes none. Throws a RangeError naming a bad option. */
   constructor(options: QueuedConnectionManagerOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`QueuedConnectionManager: options must be an object, got ${describeValue(options)}`);
+    }
+    const unknown = Object.keys(options).filter((key) => !(key in DEFAULTS));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `QueuedConnectionManager: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${Object.keys(DEFAULTS).join(', ')})`,
+      );
+    }
     this.settings = { ...DEFAULTS };
     for (const key of Object.keys(DEFAULTS) as (keyof ManagerSettings)[]) {
       const value = options[key];
       if (value === undefined) continue;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-        throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${String(value)}`);
+        throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
       }
       this.settings[key] = value;
     }
@@ -145,20 +154,22 @@ export class QueuedConnectionManager {
     if (typeof a === 'number') {
       port = a;
       backlog = b;
-    } else if (typeof a === 'string') {
+    } else if (typeof a === 'string' && typeof b === 'number') {
       host = a;
-      port = b as number;
+      port = b;
       backlog = c;
     } else if (a instanceof NetAddress) {
       host = a.getIpString();
       port = a.getPort();
       backlog = b;
     } else {
-      throw new TypeError(`openTCPServerRendezvous: expected a port, a host or a NetAddress, got ${String(a)}`);
+      throw new TypeError(
+        `openTCPServerRendezvous: expected (port, backlog?), (host, port, backlog?) or (address: NetAddress, backlog?), got (${describeArguments(a, b, c)})`,
+      );
     }
     checkPort('openTCPServerRendezvous', port);
     if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) {
-      throw new RangeError(`openTCPServerRendezvous: backlog must be a non-negative integer, got ${String(backlog)}`);
+      throw new RangeError(`openTCPServerRendezvous: backlog must be a non-negative integer, got ${describeValue(backlog)}`);
     }
     this.assertOpen('openTCPServerRendezvous');
     // allowHalfOpen: a peer's FIN must not end our side before the shard has written its replies.
@@ -186,6 +197,7 @@ export class QueuedConnectionManager {
     server.on('connection', (socket: net.Socket) => this.accepted(conn, socket));
     server.on('error', (err: Error) => (this.lastError = err));
     log('rendezvous %s open', conn.getAddress().toString());
+    this.lastError = null;
     return conn;
   }
 
@@ -200,20 +212,22 @@ export class QueuedConnectionManager {
     let host: string;
     let port: number;
     let timeoutMs: number;
-    if (typeof a === 'string') {
+    if (typeof a === 'string' && typeof b === 'number') {
       host = a;
-      port = b as number;
+      port = b;
       timeoutMs = c ?? 0;
     } else if (a instanceof NetAddress) {
       host = a.getIpString();
       port = a.getPort();
       timeoutMs = b ?? 0;
     } else {
-      throw new TypeError(`openTCPClientConnection: expected a host or a NetAddress, got ${String(a)}`);
+      throw new TypeError(
+        `openTCPClientConnection: expected (host, port, timeoutMs?) or (address: NetAddress, timeoutMs?), got (${describeArguments(a, b, c)})`,
+      );
     }
     checkPort('openTCPClientConnection', port);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-      throw new RangeError(`openTCPClientConnection: timeoutMs must be a non-negative integer, got ${String(timeoutMs)}`);
+      throw new RangeError(`openTCPClientConnection: timeoutMs must be a non-negative integer, got ${describeValue(timeoutMs)}`);
     }
     this.assertOpen('openTCPClientConnection');
     const socket = net.connect({ host, port, allowHalfOpen: true });
@@ -243,7 +257,9 @@ export class QueuedConnectionManager {
     socket.removeAllListeners();
     const conn = new Connection(this.nextId++, 'tcp', this);
     conn.getAddress().setFromSocket(socket.remoteAddress, socket.remotePort);
-    return this.handOver(conn, socket) ? conn : null;
+    if (!this.handOver(conn, socket)) return null;
+    this.lastError = null;
+    return conn;
   }
 
   /**
@@ -264,7 +280,7 @@ export class QueuedConnectionManager {
     } else if (typeof a === 'string') {
       port = checkPort('openUDPConnection', b);
       if (typeof forBroadcast !== 'boolean') {
-        throw new TypeError(`openUDPConnection: forBroadcast must be a boolean, got ${String(forBroadcast)}`);
+        throw new TypeError(`openUDPConnection: forBroadcast must be a boolean, got ${describeValue(forBroadcast)}`);
       }
       host = a;
       if (a !== '' && net.isIP(a) === 0) {
@@ -277,7 +293,7 @@ export class QueuedConnectionManager {
       }
       if (host === '') host = undefined;
     } else {
-      throw new TypeError(`openUDPConnection: expected a port or a host, got ${String(a)}`);
+      throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, forBroadcast === false ? undefined : forBroadcast)})`);
     }
     this.assertOpen('openUDPConnection');
     const ipv6 = host !== undefined && net.isIPv6(host);
@@ -299,10 +315,12 @@ export class QueuedConnectionManager {
     const bound = socket.address();
     conn.getAddress().setFromSocket(bound.address, bound.port);
     const kind = AdoptKind.UDP | (forBroadcast ? AdoptKind.BROADCAST : 0) | (ipv6 ? AdoptKind.IPV6 : 0);
-    return this.handOver(conn, socket, kind) ? conn : null;
+    if (!this.handOver(conn, socket, kind)) return null;
+    this.lastError = null;
+    return conn;
   }
 
-  /** The last failure of an open call (EADDRINUSE, ECONNREFUSED, a timeout), or null. */
+  /** The last failure of an open call (EADDRINUSE, ECONNREFUSED, a timeout), or null; an open call that succeeds clears it. */
   getLastError(): Error | null {
     return this.lastError;
   }
@@ -332,7 +350,7 @@ export class QueuedConnectionManager {
    */
   closeConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`closeConnection: expected a Connection, got ${String(conn)}`);
+      throw new TypeError(`closeConnection: expected a Connection, got ${describeValue(conn)}`);
     }
     if (conn.getManager() !== this || !conn.open) return false;
     conn.open = false;
@@ -413,6 +431,7 @@ export class QueuedConnectionManager {
 
   /** Called by a reader's constructor: fixes the threading mode. One reader per manager. */
   attachReader(reader: QueuedConnectionReader, numThreads: number): void {
+    this.assertOpen('QueuedConnectionReader');
     if (this.reader !== null) {
       throw new Error(
         'ringwire supports one QueuedConnectionReader per manager: read every connection with it, or use a second QueuedConnectionManager',
@@ -605,3 +624,9 @@ export class QueuedConnectionManager {
 
 function discardDatagram(): void {}
 
+
+/** The arguments of a call, for an error that names the overloads: `"21110" (string), "1000" (string)`. */
+function describeArguments(...args: unknown[]): string {
+  while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
+  return args.map(describeValue).join(', ');
+}

@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import type { ReadSettings } from '../shared/read-record.js';
@@ -78,9 +79,12 @@ export class QueuedConnectionReader {
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
   addConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${String(conn)}`);
+      throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`);
     }
-    if (!conn.open || conn.kind === 'rendezvous' || conn.getManager() !== this.manager || conn.reader !== null) return false;
+    if (conn.getManager() !== this.manager) {
+      throw new Error(`QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`);
+    }
+    if (!conn.open || conn.kind === 'rendezvous' || conn.reader !== null) return false;
     if (conn.shard === null) return false;
     conn.shard.startReading(conn, this.settings);
     conn.reader = this;
@@ -118,6 +122,11 @@ export class QueuedConnectionReader {
    * address). Returns false when none is waiting. Allocates nothing once `dg` has grown.
    */
   getData(dg: Datagram): boolean {
+    if (!(dg instanceof Datagram)) {
+      throw new TypeError(
+        `QueuedConnectionReader.getData: expected a Datagram to fill (a NetDatagram also gets the connection and address), got ${describeValue(dg)}`,
+      );
+    }
     if (!this.dataAvailable()) return false;
     const ring = this.pendingRing!;
     const offset = this.pendingOffset;
@@ -259,7 +268,7 @@ export class QueuedConnectionReader {
    * checksum (UDP). Applies to connections added afterwards.
    */
   setRawMode(raw: boolean): void {
-    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${String(raw)}`);
+    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.settings.raw = raw;
   }
 
@@ -288,7 +297,7 @@ export class QueuedConnectionReader {
   setMaxDatagramSize(bytes: number): void {
     const limit = Math.min(maxPayloadForHeader(this.settings.headerSize), this.ringLimit());
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > limit) {
-      throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${String(bytes)}`);
+      throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`);
     }
     this.settings.maxDatagramSize = bytes;
     this.maxDatagramSizeSet = true;

@@ -1,3 +1,4 @@
+import { describeValue } from '../shared/describe-value.js';
 import { performance } from 'node:perf_hooks';
 
 /** What a task function returns: {@link Task.done}, {@link Task.cont} or {@link Task.again}. */
@@ -155,7 +156,7 @@ export class TaskManager {
   constructor(options: TaskManagerOptions = {}) {
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') {
-      throw new TypeError(`TaskManager option clock must be a function, got ${describe(clock)}`);
+      throw new TypeError(`TaskManager option clock must be a function, got ${describeValue(clock)}`);
     }
     this.clock = clock ?? defaultClock;
     this.onWake = this.wake.bind(this);
@@ -170,10 +171,10 @@ export class TaskManager {
   add(fn: TaskFunction, name?: string, sort = 0, options: TaskOptions = {}): Task {
     checkFunction('TaskManager.add', fn);
     if (name !== undefined && typeof name !== 'string') {
-      throw new TypeError(`TaskManager.add: name must be a string, got ${describe(name)}`);
+      throw new TypeError(`TaskManager.add: name must be a string, got ${describeValue(name)}`);
     }
     if (typeof sort !== 'number' || !Number.isFinite(sort)) {
-      throw new RangeError(`TaskManager.add: sort must be a finite number, got ${describe(sort)}`);
+      throw new RangeError(`TaskManager.add: sort must be a finite number, got ${describeValue(sort)}`);
     }
     const delay = options.delay ?? 0;
     checkDelay('TaskManager.add: options.delay', delay);
@@ -206,7 +207,7 @@ export class TaskManager {
       return 1;
     }
     if (typeof nameOrTask !== 'string') {
-      throw new TypeError(`TaskManager.remove: expected a task name or a Task, got ${describe(nameOrTask)}`);
+      throw new TypeError(`TaskManager.remove: expected a task name or a Task, got ${describeValue(nameOrTask)}`);
     }
     let removed = 0;
     for (let i = this.tasks.length - 1; i >= 0; i--) {
@@ -282,11 +283,11 @@ export class TaskManager {
   run(options: RunOptions = {}): Promise<void> {
     const frameRate = options.frameRate;
     if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
-      throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describe(frameRate)}`);
+      throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`);
     }
     const wakeOn = options.wakeOn;
     if (wakeOn !== undefined && typeof (wakeOn as Partial<ReaderWaiter> | null)?.waitForReaders !== 'function') {
-      throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describe(wakeOn)}`);
+      throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`);
     }
     this.waker = wakeOn ?? null;
     if (this.running) throw new Error('TaskManager.run: already running');
@@ -445,7 +446,7 @@ export class TaskManager {
       const delay = task.delayTime;
       if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
         this.remove(task);
-        throw new RangeError(`Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describe(delay)}`);
+        throw new RangeError(`Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describeValue(delay)}`);
       }
       task._wakeAt = now + delay;
       return;
@@ -460,7 +461,7 @@ export class TaskManager {
       );
     }
     throw new TypeError(
-      `Task "${task.name}" returned ${describe(result)}: expected Task.cont, Task.done, Task.again or nothing (the task was removed)`,
+      `Task "${task.name}" returned ${describeValue(result)}: expected Task.cont, Task.done, Task.again or nothing (the task was removed)`,
     );
   }
 
@@ -505,7 +506,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 function checkFunction(what: string, fn: unknown): void {
   if (typeof fn !== 'function') {
-    throw new TypeError(`${what}: fn must be a function, got ${describe(fn)}`);
+    throw new TypeError(`${what}: fn must be a function, got ${describeValue(fn)}`);
   }
   const kind = (fn as { constructor?: { name?: string } }).constructor?.name;
   if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction') {
@@ -517,15 +518,7 @@ function checkFunction(what: string, fn: unknown): void {
 
 function checkDelay(what: string, delay: unknown): void {
   if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describe(delay)}`);
+    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
   }
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  if (typeof value === 'object' && value !== null) {
-    return isThenable(value) ? 'a Promise' : `an object (${value.constructor?.name ?? 'null prototype'})`;
-  }
-  return String(value);
-}

@@ -1,4 +1,5 @@
-import { DATAGRAM_MAX_SIZE, Datagram, checkCount, describeValue } from './datagram.js';
+import { DATAGRAM_MAX_SIZE, Datagram, checkCount } from './datagram.js';
+import { describeValue } from './describe-value.js';
 import { valueUnpackr } from './value-codec.js';
 
 /**

@@ -15,30 +15,10 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
+import { describeValue } from './describe-value.js';
+
 const utf8Encoder = new TextEncoder();
 
-/**
- * Describes a value for an error message: strings quoted and cut short, bigints with their
- * `n`, objects by constructor name.
- * @internal Shared with DatagramIterator.
- */
-export function describeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-    case 'bigint':
-      return `${value}n`;
-    case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
-    case 'object':
-      if (value === null) return 'null';
-      return `a ${(value as object).constructor?.name ?? 'Object'}`;
-    case 'function':
-      return 'a function';
-    default:
-      return String(value);
-  }
-}
 
 /**
  * The error for a value that failed an integer range check: TypeError if not a number.

@@ -1,3 +1,4 @@
+import { describeValue } from './describe-value.js';
 /**
  * Outgoing TCP framing, the mirror of frame-decoder.ts.
  *
@@ -21,7 +22,7 @@ export type HeaderSize = 0 | 2 | 4;
  */
 export function assertHeaderSize(value: unknown, what: string): asserts value is HeaderSize {
   if (value !== 0 && value !== 2 && value !== 4) {
-    throw new RangeError(`${what} must be 0, 2 or 4, got ${describe(value)}`);
+    throw new RangeError(`${what} must be 0, 2 or 4, got ${describeValue(value)}`);
   }
 }
 
@@ -50,7 +51,7 @@ export function writeFrameHeader(
   headerSize: HeaderSize,
 ): number {
   if (!Number.isInteger(payloadLength) || payloadLength < 0) {
-    throw new RangeError(`payloadLength must be a non-negative integer, got ${describe(payloadLength)}`);
+    throw new RangeError(`payloadLength must be a non-negative integer, got ${describeValue(payloadLength)}`);
   }
   const max = maxPayloadForHeader(headerSize);
   if (payloadLength > max) {
@@ -61,7 +62,7 @@ export function writeFrameHeader(
   // A typed array silently drops out-of-range writes; a truncated header would desync the peer.
   if (!Number.isInteger(offset) || offset < 0 || offset + headerSize > target.length) {
     throw new RangeError(
-      `offset ${describe(offset)} leaves no room for a ${headerSize}-byte header in ${target.length} bytes`,
+      `offset ${describeValue(offset)} leaves no room for a ${headerSize}-byte header in ${target.length} bytes`,
     );
   }
   if (headerSize === 2) {
@@ -86,8 +87,4 @@ export function encodeFrame(payload: Uint8Array, headerSize: HeaderSize = 2): Ui
   writeFrameHeader(framed, 0, payload.length, headerSize);
   framed.set(payload, headerSize);
   return framed;
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

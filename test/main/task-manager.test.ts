@@ -255,7 +255,7 @@ describe('TaskManager.step', () => {
   it('a task that returns something else throws a TypeError and is removed', () => {
     const mgr = new TaskManager();
     mgr.add((() => 'yes') as never, 'odd');
-    expect(() => mgr.step()).toThrow(/returned "yes": expected Task.cont/);
+    expect(() => mgr.step()).toThrow(/returned "yes" \(string\): expected Task.cont/);
     expect(mgr.hasTaskNamed('odd')).toBe(false);
   });
 
