@@ -1,5 +1,5 @@
 import { describeValue } from '../shared/describe-value.js';
-import type net from 'node:net';
+import type { Server } from 'node:net';
 import { SocketOption } from '../shared/record-kind.js';
 import type { ResetReason } from '../shared/reset-reason.js';
 import type { ConnectionGroup } from './connection-group.js';
@@ -26,7 +26,7 @@ export class Connection {
   /** The shard that owns the stream's socket (null for a rendezvous). */
   shard: ShardHandle | null = null;
   /** The listening server of a rendezvous. */
-  server: net.Server | null = null;
+  server: Server | null = null;
   /** The stream's slot in its shard's send-backlog table, or -1. */
   backlogSlot = -1;
   /** Bytes (headers included) framed for the stream so far. */

@@ -1,6 +1,6 @@
-import type dgram from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
 import { createRequire } from 'node:module';
-import net from 'node:net';
+import { Socket } from 'node:net';
 
 /** The native fd helper's functions (native/fd-helper.c). */
 export interface FdHelper {
@@ -41,9 +41,9 @@ export function fdHelperError(): string {
  * open). Node keeps it on the socket's internal handle; a UDP socket keeps that handle
  * under its state symbol (its public `_handle` getter is deprecated).
  */
-export function socketFd(socket: net.Socket | dgram.Socket): number {
+export function socketFd(socket: Socket | UdpSocket): number {
   let handle: { fd?: number } | undefined;
-  if (socket instanceof net.Socket) {
+  if (socket instanceof Socket) {
     handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
   } else {
     const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');

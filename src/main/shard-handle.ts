@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type dgram from 'node:dgram';
-import type net from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
 import type { HeaderSize } from '../shared/frame-encoder.js';
 import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/send-backlog.js';
@@ -153,7 +153,7 @@ export class ShardHandle {
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
    * false (and destroys the socket) when it has no descriptor to hand over.
    */
-  adopt(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
+  adopt(conn: Connection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
     const discard = (): void => {
       if ('destroy' in socket) socket.destroy();
       else socket.close();

@@ -1,5 +1,5 @@
-import type dgram from 'node:dgram';
-import net from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { FrameDecoder } from '../shared/frame-decoder.js';
 import { readReadSettings } from '../shared/read-record.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
@@ -9,7 +9,7 @@ import { ConnectionState, ShardConnection } from './shard-connection.js';
 import type { SocketWriter, WriterHost } from './socket-writer.js';
 
 /** Socket objects handed over in-process (single-thread mode), by connection id. */
-export type LocalSockets = Map<number, net.Socket | dgram.Socket>;
+export type LocalSockets = Map<number, Socket | UdpSocket>;
 
 /**
  * Every transition of a shard's TCP connections (shard-connection.ts draws them): adopt,
@@ -37,18 +37,18 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
 
   /** ADOPT: takes the socket (a duplicated fd, or the object in single-thread mode), paused. */
   adopt(id: number, fd: number, slot: number): void {
-    let socket: net.Socket | undefined;
+    let socket: Socket | undefined;
     if (fd >= 0) {
       try {
         // pauseOnCreate: nothing is read before a READ record asks for it. allowHalfOpen:
         // a peer's FIN must not end our side; replies to its last datagrams still go out.
-        socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+        socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as SocketConstructorOpts);
       } catch {
         // A descriptor that cannot be opened fails that connection alone, never the shard.
         socket = undefined;
       }
     } else {
-      socket = this.localSockets?.get(id) as net.Socket | undefined;
+      socket = this.localSockets?.get(id) as Socket | undefined;
       this.localSockets?.delete(id);
     }
     if (!socket) {

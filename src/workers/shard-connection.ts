@@ -1,4 +1,4 @@
-import type net from 'node:net';
+import type { Socket } from 'node:net';
 import { FrameDecoder } from '../shared/frame-decoder.js';
 
 /**
@@ -69,7 +69,7 @@ export class ShardConnection {
 
   constructor(
     readonly id: number,
-    readonly socket: net.Socket,
+    readonly socket: Socket,
     /** Where its socket chunks go (the inbound writer). */
     sink: { onData(conn: ShardConnection, chunk: Buffer): void },
   ) {

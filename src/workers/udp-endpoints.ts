@@ -1,4 +1,4 @@
-import dgram from 'node:dgram';
+import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { RecordKind } from '../shared/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/shard-stats.js';
@@ -18,11 +18,11 @@ class UdpEndpoint {
   reading = false;
   raw = false;
   closed = false;
-  readonly onMessage: (message: Buffer, from: dgram.RemoteInfo) => void;
+  readonly onMessage: (message: Buffer, from: RemoteInfo) => void;
 
   constructor(
     readonly id: number,
-    readonly socket: dgram.Socket,
+    readonly socket: UdpSocket,
     owner: UdpEndpoints,
   ) {
     this.onMessage = owner.onMessage.bind(owner, this);
@@ -54,12 +54,12 @@ export class UdpEndpoints {
   }
 
   /** Takes a UDP socket: a duplicated fd (worker) or the socket object (main-thread shard). */
-  adopt(id: number, fd: number, local: dgram.Socket | undefined, broadcast: boolean, ipv6: boolean): void {
+  adopt(id: number, fd: number, local: UdpSocket | undefined, broadcast: boolean, ipv6: boolean): void {
     let socket = local;
     if (socket === undefined && fd >= 0) {
       try {
         // The type must match the descriptor's family: it decides how destinations resolve.
-        socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
+        socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
         socket.bind({ fd });
       } catch {
         socket = undefined;
@@ -88,7 +88,7 @@ export class UdpEndpoints {
   }
 
   /** One received packet: check it, then queue it with its sender's address. */
-  onMessage(endpoint: UdpEndpoint, message: Buffer, from: dgram.RemoteInfo): void {
+  onMessage(endpoint: UdpEndpoint, message: Buffer, from: RemoteInfo): void {
     if (!endpoint.reading || endpoint.closed) return;
     let start = 0;
     if (!endpoint.raw) {
