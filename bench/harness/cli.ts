@@ -6,6 +6,7 @@
  * 2 a bad command line; 130 interrupted (SIGINT/SIGTERM: every connection, client worker
  * and server the harness started is closed first; a second signal exits at once).
  */
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { renderHtml } from './html-report.js';
 import { outputFile, writeOutput } from './output-file.js';
@@ -42,7 +43,7 @@ throughput, round-trip latency and correctness. It sends only to 127.0.0.1 unles
 workloads
   throughput    every connection sends as fast as the server echoes
                 (defaults: ${d.throughput.connections} connections, ${d.throughput.payloadMin} B, ${d.throughput.durationSeconds} s + ${d.throughput.warmupSeconds} s warm-up)
-  latency       each connection sends --rate datagrams/s; round trips timed from the
+  latency       each connection sends --rate-per-connection datagrams/s; round trips timed from the
                 intended send time (coordinated omission corrected) in an HDR histogram
                 (defaults: ${d.latency.connections} connections × ${d.latency.ratePerConnection}/s, ${d.latency.payloadMin} B, ${d.latency.durationSeconds} s + ${d.latency.warmupSeconds} s warm-up)
   connections   opens --connections at --connect-rate and holds them with a ${d.connections.ratePerConnection}/s heartbeat;
@@ -68,20 +69,24 @@ target
                       with --udp: ${UDP_COMPARE_TARGETS.join(', ')}, ratios to ringwire-udp-2
 
 load
-  --connections N     connections (1–65535)
+  -c, --connections N connections (1–65535)
   --payload N|MIN-MAX payload bytes per datagram, fixed or a range (at least 20)
-  --duration S        measured seconds (for connections: how long they are held)
-  --warmup S          seconds of load before measuring
-  --rate N            datagrams/s per connection (latency ${d.latency.ratePerConnection}, soak ${d.soak.ratePerConnection}, connections ${d.connections.ratePerConnection}; throughput ignores it)
+  -d, --duration T    measured time (for connections: how long they are held): 10, 10s, 1.5m, 500ms
+  --warmup T          load before measuring (same units)
+  -R, --rate N        datagrams/s over all connections together, as wrk2's and autocannon's -R
+  --rate-per-connection N
+                      datagrams/s per connection instead (latency ${d.latency.ratePerConnection}, soak ${d.soak.ratePerConnection}, connections ${d.connections.ratePerConnection}
+                      by default; throughput ignores both)
   --connect-rate N    connections opened per second (default ${DEFAULT_CONNECT_RATE})
   --client-shards N   worker shards of the harness's own ringwire client (default ${DEFAULT_CLIENT_SHARDS})
-  --grace S           after sending stops, seconds to wait for the last echoes (default ${DEFAULT_GRACE_SECONDS})
+  --grace T           after sending stops, how long to wait for the last echoes (default ${DEFAULT_GRACE_SECONDS} s)
 
 output
   --json FILE         write the report (every figure and the settings) as JSON
   --html FILE         write a self-contained HTML report with charts
   --quiet             no progress line
-  --help              this text
+  -h, --help          this text
+  -v, --version       the versions of ringwire-bench, ringwire and Node
 
 exit status: 0 ok · 1 a run or target failed, or integrity faults were found (over UDP: lost
 datagrams are not faults; duplicated, reordered or corrupted ones are) · 2 bad usage · 130 interrupted
@@ -90,6 +95,8 @@ datagrams are not faults; duplicated, reordered or corrupted ones are) · 2 bad 
 /** The command line, checked. */
 interface CommandLine {
   help: boolean;
+  /** --version: print the versions and exit. */
+  version: boolean;
   workload: WorkloadName;
   settings: RunSettings;
   /** Local servers to start (--targets, or --compare's default list); empty for an external target. */
@@ -104,6 +111,19 @@ function integer(text: string, flag: string, min: number, max: number): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(`--${flag} must be an integer from ${min} to ${formatCount(max)}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** Seconds from `10`, `10s`, `1.5m`, `500ms` or `1h`; a bare number is seconds. */
+function duration(text: string, flag: string, min: number, max: number, minExclusive = false): number {
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const value = match === null ? Number.NaN : Number(match[1]) * DURATION_UNITS[match[2] ?? 's'];
+  if (!Number.isFinite(value) || value < min || (minExclusive && value === min) || value > max) {
+    const range = minExclusive ? `greater than ${min} s and at most ${formatCount(max)} s` : `from ${min} to ${formatCount(max)} s`;
+    throw new UsageError(`--${flag} must be a duration ${range} (10, 10s, 1.5m, 500ms), got ${JSON.stringify(text)}`);
   }
   return value;
 }
@@ -123,13 +143,22 @@ function parseCommandLine(argv: string[]): CommandLine {
   try {
     parsed = parse(argv);
   } catch (error) {
-    // node:util's own messages are clear ("Unknown option '--x'"); keep them, as usage errors.
-    throw new UsageError((error as Error).message);
+    throw new UsageError(parseErrorMessage(error as Error & { code?: string }));
   }
   const { values, positionals } = parsed;
   const help = values.help === true;
-  if (help) {
-    return { help, workload: 'throughput', settings: resolveSettings('throughput', {}), targets: [], compare: false, json: null, html: null, quiet: true };
+  if (help || values.version === true) {
+    return {
+      help,
+      version: values.version === true && !help,
+      workload: 'throughput',
+      settings: resolveSettings('throughput', {}),
+      targets: [],
+      compare: false,
+      json: null,
+      html: null,
+      quiet: true,
+    };
   }
   if (positionals.length === 0) throw new UsageError(`name a workload: ${WORKLOADS.join(', ')}`);
   if (positionals.length > 1) throw new UsageError(`one workload at a time, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
@@ -161,12 +190,15 @@ function parseCommandLine(argv: string[]): CommandLine {
     flags.payloadMin = Number(match[1]);
     flags.payloadMax = Number(match[2] ?? match[1]);
   }
-  if (values.duration !== undefined) flags.durationSeconds = decimal(values.duration, 'duration', 0, 86_400, true);
-  if (values.warmup !== undefined) flags.warmupSeconds = decimal(values.warmup, 'warmup', 0, 3600);
-  if (values.rate !== undefined) flags.ratePerConnection = decimal(values.rate, 'rate', 0, 100_000, true);
+  if (values.duration !== undefined) flags.durationSeconds = duration(values.duration, 'duration', 0, 86_400, true);
+  if (values.warmup !== undefined) flags.warmupSeconds = duration(values.warmup, 'warmup', 0, 3600);
+  if (values.rate !== undefined) flags.totalRate = decimal(values.rate, 'rate', 0, 10_000_000, true);
+  if (values['rate-per-connection'] !== undefined) {
+    flags.ratePerConnection = decimal(values['rate-per-connection'], 'rate-per-connection', 0, 100_000, true);
+  }
   if (values['connect-rate'] !== undefined) flags.connectRate = decimal(values['connect-rate'], 'connect-rate', 0, 100_000, true);
   if (values['client-shards'] !== undefined) flags.clientShards = integer(values['client-shards'], 'client-shards', 0, 64);
-  if (values.grace !== undefined) flags.graceSeconds = decimal(values.grace, 'grace', 0, 600);
+  if (values.grace !== undefined) flags.graceSeconds = duration(values.grace, 'grace', 0, 600);
 
   const compare = values.compare === true;
   let targets: LocalTargetKind[] = [];
@@ -206,7 +238,22 @@ function parseCommandLine(argv: string[]): CommandLine {
   const settings = resolveSettings(workload, flags);
   const json = values.json === undefined ? null : outputFile(values.json, 'json');
   const html = values.html === undefined ? null : outputFile(values.html, 'html');
-  return { help, workload, settings, targets, compare, json, html, quiet: values.quiet === true };
+  return { help, version: false, workload, settings, targets, compare, json, html, quiet: values.quiet === true };
+}
+
+/** node:util's parse errors, said the way the rest of the usage errors are (no stray quoting). */
+function parseErrorMessage(error: Error & { code?: string }): string {
+  const option = /'(-[^' ]*)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${option ?? error.message}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing/.test(error.message) ? `${option ?? 'a flag'} needs a value` : `${option ?? 'a flag'} takes no value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return error.message;
+    default:
+      return error.message;
+  }
 }
 
 function parse(argv: string[]) {
@@ -222,11 +269,12 @@ function parse(argv: string[]) {
       'header-size': { type: 'string' },
       targets: { type: 'string' },
       compare: { type: 'boolean' },
-      connections: { type: 'string' },
+      connections: { type: 'string', short: 'c' },
       payload: { type: 'string' },
-      duration: { type: 'string' },
+      duration: { type: 'string', short: 'd' },
       warmup: { type: 'string' },
-      rate: { type: 'string' },
+      rate: { type: 'string', short: 'R' },
+      'rate-per-connection': { type: 'string' },
       'connect-rate': { type: 'string' },
       'client-shards': { type: 'string' },
       grace: { type: 'string' },
@@ -234,6 +282,7 @@ function parse(argv: string[]) {
       html: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
     },
   });
 }
@@ -244,6 +293,12 @@ function hasIntegrityFaults(run: RunReport): boolean {
 
 /** Runs what the command line asks for; 1 when a run or target failed or integrity faults were found. */
 async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> {
+  if (cli.version) {
+    const require = createRequire(import.meta.url);
+    const ringwire = (require('ringwire/package.json') as { version: string }).version;
+    process.stdout.write(`ringwire-bench ${ringwire} (ringwire ${ringwire}, Node ${process.version})\n`);
+    return 0;
+  }
   const progress = createProgressPrinter(process.stderr, cli.quiet);
   const options = { signal, onProgress: progress.update };
 

@@ -141,7 +141,7 @@ describe('the command line', () => {
     const html = join(tmp, 'compare.html');
     const result = await runCli(
       // 4 × 500/s: enough work for the servers' CPU to span many 10 ms ticks.
-      ['latency', '--compare', '--targets', 'ringwire-2,plain-net', '--duration', '1', '--warmup', '0', '--connections', '4', '--rate', '500', '--grace', '1', '--quiet', '--json', json, '--html', html],
+      ['latency', '--compare', '--targets', 'ringwire-2,plain-net', '--duration', '1', '--warmup', '0', '--connections', '4', '--rate-per-connection', '500', '--grace', '1', '--quiet', '--json', json, '--html', html],
       45_000,
     );
     expect(result.code, result.stderr).toBe(0);
@@ -175,7 +175,10 @@ describe('the command line', () => {
     [['throughput', '--targets', 'nginx'], /unknown target "nginx"/],
     [['throughput', '--targets', 'ringwire-0,ringwire-2'], /add --compare/],
     [['throughput', '--compare', '--host', '10.0.0.1'], /--host/],
-    [['throughput', '--bogus'], /Unknown option/],
+    [['throughput', '--bogus'], /^ringwire-bench: unknown flag --bogus\n/],
+    [['throughput', '--port'], /--port needs a value/],
+    [['latency', '--duration', '10x'], /--duration must be a duration .*\(10, 10s, 1\.5m, 500ms\), got "10x"/],
+    [['latency', '-R', '600', '--rate-per-connection', '6'], /give one of them/],
     [['sprint'], /unknown workload "sprint"/],
     [[], /name a workload/],
     [['throughput', '--json', '/no/such/dir/report.json'], /does not exist/],
@@ -186,11 +189,29 @@ describe('the command line', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('takes wrk2-style short flags and durations with units: -c, -d 1s, -R (all connections together)', async () => {
+    const file = join(tmp, 'short-flags.json');
+    const result = await runCli(
+      ['latency', '--targets', 'ringwire-0', '-c', '2', '-d', '1s', '-R', '40', '--warmup', '0ms', '--grace', '0.5m', '--quiet', '--json', file],
+      45_000,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(file, 'utf8')) as HarnessReport;
+    if (report.kind !== 'run') throw new Error('expected one run');
+    expect(report.run.settings).toMatchObject({ connections: 2, durationSeconds: 1, warmupSeconds: 0, graceSeconds: 30, ratePerConnection: 20 });
+  });
+
+  it('--version prints the versions', async () => {
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^ringwire-bench \d+\.\d+\.\d+ \(ringwire \d+\.\d+\.\d+, Node v\d+/);
+  });
+
   it('--help prints the usage', async () => {
     const result = await runCli(['--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^usage: ringwire-bench <workload>/);
-    for (const flag of ['--connections', '--payload', '--duration', '--warmup', '--rate', '--connect-rate', '--header-size', '--client-shards', '--ws', '--json', '--html', '--compare', '--targets', '--quiet']) {
+    for (const flag of ['--connections', '--payload', '--duration', '--warmup', '--rate', '--rate-per-connection', '--version', '--connect-rate', '--header-size', '--client-shards', '--ws', '--json', '--html', '--compare', '--targets', '--quiet']) {
       expect(result.stdout).toContain(flag);
     }
   });

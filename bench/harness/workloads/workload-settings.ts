@@ -70,6 +70,8 @@ export interface WorkloadFlags {
   durationSeconds?: number;
   warmupSeconds?: number;
   ratePerConnection?: number;
+  /** Datagrams per second over all connections (-R / --rate): divided among them. */
+  totalRate?: number;
   connectRate?: number;
   clientShards?: number;
   graceSeconds?: number;
@@ -108,10 +110,14 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
     throw new UsageError(`--payload ${payloadMax} does not fit ${what}: at most ${limit} bytes${u16 ? '; use --header-size 4 for larger datagrams' : ''}`);
   }
   const connections = flags.connections ?? defaults.connections;
-  const ratePerConnection = workload === 'throughput' ? 0 : (flags.ratePerConnection ?? defaults.ratePerConnection);
+  if (flags.totalRate !== undefined && flags.ratePerConnection !== undefined) {
+    throw new UsageError('--rate (all connections together) and --rate-per-connection both set the rate: give one of them');
+  }
+  const given = flags.totalRate !== undefined ? flags.totalRate / connections : flags.ratePerConnection;
+  const ratePerConnection = workload === 'throughput' ? 0 : (given ?? defaults.ratePerConnection);
   if (ratePerConnection * connections > MAX_TOTAL_RATE) {
     throw new UsageError(
-      `--rate ${ratePerConnection} × --connections ${connections} asks for ${ratePerConnection * connections} datagrams/s; the harness paces at most ${MAX_TOTAL_RATE}`,
+      `${ratePerConnection} datagrams/s × ${connections} connections asks for ${ratePerConnection * connections} datagrams/s; the harness paces at most ${MAX_TOTAL_RATE}`,
     );
   }
   return {
