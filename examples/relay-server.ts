@@ -226,7 +226,9 @@ interface Totals {
 
 function totals(): Totals {
   const stats = manager.getStats();
-  return { ...stats, ringFill: stats.inboundRingFill };
+  // bytesOut counts the length headers the shards wrote; count the ones they read too, so
+  // in and out are measured the same way.
+  return { ...stats, bytesIn: stats.bytesIn + stats.datagramsIn * headerSize, ringFill: stats.inboundRingFill };
 }
 
 function rate(count: number): string {
@@ -235,9 +237,10 @@ function rate(count: number): string {
   return count.toFixed(0);
 }
 
+/** Bytes in decimal units, as the harness reports them (MB = 10^6 bytes). */
 function bytes(count: number): string {
-  if (count >= 1024 * 1024) return `${(count / (1024 * 1024)).toFixed(1)} MiB`;
-  if (count >= 1024) return `${(count / 1024).toFixed(1)} KiB`;
+  if (count >= 1e6) return `${(count / 1e6).toFixed(1)} MB`;
+  if (count >= 1e3) return `${(count / 1e3).toFixed(1)} kB`;
   return `${count.toFixed(0)} B`;
 }
 

@@ -7,11 +7,12 @@
  * and server the harness started is closed first; a second signal exits at once).
  */
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { renderHtml } from './html-report.js';
 import { outputFile, writeOutput } from './output-file.js';
-import { createProgressPrinter, formatComparison, formatCount, formatMs, formatRunReport } from './output/console.js';
-import type { HarnessReport, RunReport, RunSettings, WorkloadName } from './report.js';
+import { createProgressPrinter, formatComparison, formatCount, formatEnvironment, formatMs, formatRunReport } from './output/console.js';
+import type { HarnessReport, ReportEnvironment, RunReport, RunSettings, WorkloadName } from './report.js';
 import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
 import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
@@ -292,13 +293,32 @@ function hasIntegrityFaults(run: RunReport): boolean {
 }
 
 /** Runs what the command line asks for; 1 when a run or target failed or integrity faults were found. */
+function ringwireVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('ringwire/package.json') as { version: string }).version;
+}
+
+/** The machine, the versions and the command line, for every report. */
+function environment(): ReportEnvironment {
+  const cpus = os.cpus();
+  return {
+    ringwire: ringwireVersion(),
+    node: process.version,
+    cpuModel: cpus[0]?.model.trim() || 'unknown',
+    cpuCount: cpus.length,
+    platform: `${process.platform} ${os.release()}`,
+    command: process.argv.slice(2),
+  };
+}
+
 async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> {
   if (cli.version) {
-    const require = createRequire(import.meta.url);
-    const ringwire = (require('ringwire/package.json') as { version: string }).version;
+    const ringwire = ringwireVersion();
     process.stdout.write(`ringwire-bench ${ringwire} (ringwire ${ringwire}, Node ${process.version})\n`);
     return 0;
   }
+  const env = environment();
+  process.stdout.write(`${formatEnvironment(env)}\n\n`);
   const progress = createProgressPrinter(process.stderr, cli.quiet);
   const options = { signal, onProgress: progress.update };
 
@@ -322,7 +342,7 @@ async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> 
       progress.end();
       process.stdout.write(`${formatComparison(comparison)}\n`);
       failed = comparison.failures !== undefined || comparison.runs.some(hasIntegrityFaults);
-      report = { kind: 'comparison', node: process.version, comparison };
+      report = { kind: 'comparison', node: process.version, environment: env, comparison };
     } else {
       const run =
         cli.targets.length === 1
@@ -331,7 +351,7 @@ async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> 
       progress.end();
       process.stdout.write(`${formatRunReport(run)}\n`);
       failed = hasIntegrityFaults(run);
-      report = { kind: 'run', node: process.version, run };
+      report = { kind: 'run', node: process.version, environment: env, run };
     }
     if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
     if (cli.html !== null) writeOutput(cli.html, renderHtml(report), 'HTML report', cli.quiet);

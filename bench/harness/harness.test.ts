@@ -24,6 +24,8 @@ describe('workloads against ringwire with 2 shards', () => {
     expectIntact(report);
     expect(report.connections).toBeNull();
     expect(report.targetKind).toBe('ringwire-2');
+    // Received counts the echoes of the window's sends, wherever they arrived: never more.
+    expect(report.throughput.receivedDatagrams).toBe(report.throughput.sentDatagrams);
   });
 
   it('throughput in raw mode (header size 0): counts bytes, no boundaries to check', async () => {
@@ -43,6 +45,9 @@ describe('workloads against ringwire with 2 shards', () => {
     // 8 × 100/s for 1 s: the schedule, not the server, sets the rate.
     expect(report.throughput.sentDatagrams).toBeGreaterThan(500);
     expect(report.throughput.sentDatagrams).toBeLessThan(2000);
+    // Counts that add up: the window's datagrams, each echoed once and timed once.
+    expect(report.throughput.receivedDatagrams).toBe(report.throughput.sentDatagrams);
+    expect(report.latency!.count).toBe(report.throughput.sentDatagrams);
     // The harness started the server, so it read the server's CPU over the window.
     const cpu = report.serverCpu!;
     expect(cpu).not.toBeNull();
@@ -127,6 +132,10 @@ describe('the command line', () => {
     expect(report.kind).toBe('run');
     if (report.kind !== 'run') return;
     expect(report.node).toBe(process.version);
+    // Every report names the versions, the machine and the command line.
+    expect(report.environment).toMatchObject({ node: process.version, cpuCount: expect.any(Number), command: expect.arrayContaining(['throughput']) });
+    expect(report.environment!.ringwire).toMatch(/^\d+\.\d+\.\d+/);
+    expect(result.stdout).toMatch(/^ringwire \d+\.\d+\.\d+ · Node v\d+.* · ringwire-bench throughput --port/);
     expect(report.run.targetKind).toBe('external');
     expect(report.run.settings).toMatchObject({ workload: 'throughput', host: '127.0.0.1', connections: 2, durationSeconds: 1 });
     expect(report.run.throughput.receivedDatagrams).toBeGreaterThan(0);

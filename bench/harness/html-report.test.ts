@@ -41,12 +41,16 @@ function latencyRun(): RunReport {
     },
     latency: {
       count: 14_398,
+      minMs: 0.12,
       p50Ms: 0.412,
       p90Ms: 0.733,
+      p95Ms: 1.234,
       p99Ms: 2.71,
       p999Ms: 14.44,
+      p9999Ms: 80.1,
       maxMs: 187.5,
       meanMs: 0.5123,
+      stdevMs: 0.9876,
       curve: [
         { percentile: 0, ms: 0.12 },
         { percentile: 50, ms: 0.412 },
@@ -119,6 +123,17 @@ function expectSelfContained(html: string): void {
 }
 
 describe('renderHtml', () => {
+  it('names the versions, the machine and the command line', () => {
+    const html = renderHtml({
+      kind: 'run',
+      node: 'v20.20.2',
+      environment: { ringwire: '9.8.7', node: 'v20.20.2', cpuModel: 'Test CPU @ 3GHz', cpuCount: 2, platform: 'linux 6.1', command: ['latency', '-c', '100'] },
+      run: latencyRun(),
+    });
+    expectSelfContained(html);
+    for (const text of ['9.8.7', '2 × Test CPU @ 3GHz', 'linux 6.1', 'ringwire-bench latency -c 100']) expect(html).toContain(text);
+  });
+
   it('renders a single run: settings, every figure, integrity colours and the charts', () => {
     const html = renderHtml({ kind: 'run', node: 'v20.20.2', run: latencyRun() });
     expectSelfContained(html);
@@ -131,7 +146,8 @@ describe('renderHtml', () => {
     expect(html).toContain('60 datagrams/s');
     expect(html).toContain('5 s measured after 1 s warm-up');
     // Throughput, latency and errors.
-    for (const figure of ['2,882', '2,880', '0.46', '0.45', '14,412', '14,398', '0.412', '0.733', '2.71', '14.4', '188', '0.512', '>17<']) {
+    for (const label of ['>min<', '>p95<', '>p99.99<', '>stdev<']) expect(html, label).toContain(label);
+    for (const figure of ['2,882', '2,880', '0.46', '0.45', '14,412', '14,398', '0.412', '0.733', '1.23', '2.71', '14.4', '80.1', '188', '0.512', '0.988', '>17<']) {
       expect(html, figure).toContain(figure);
     }
     // Counts that must be zero: green at zero, red otherwise.
@@ -198,6 +214,10 @@ describe('renderHtml', () => {
     expect(html).toContain('server not started by the harness');
     expect(html).toContain('Grace for the last echoes');
     expect(html).toContain('p99 vs ringwire-2 (lower is better)');
+    // The bar chart of a latency comparison shows the figure that differs: the p99.
+    expect(html).toContain('p99 round trip, by target (lower is better)');
+    expect(html).not.toContain('Received datagrams per second, by target');
+    expect(html).toContain('4.07 ms · 1.50×');
     expect(html).toContain('1.50×');
     expect(html).toContain('4.07');
     const curve = html.slice(html.indexOf('aria-label="Latency by percentile"'));

@@ -61,6 +61,8 @@ interface PageModel {
   cpuRatios: Record<string, number>;
   /** Targets of a comparison that could not be measured → why. */
   failures: [string, string][];
+  /** Versions, machine and command line (null in older reports). */
+  environment: HarnessReport['environment'] | null;
 }
 
 /** Okabe–Ito-like colors that stay apart for color-blind readers; cycled past eight runs. */
@@ -79,6 +81,7 @@ function pageModel(report: HarnessReport): PageModel {
     ratios: report.kind === 'comparison' ? (report.comparison.ratios ?? {}) : {},
     p99Ratios: report.kind === 'comparison' ? (report.comparison.p99Ratios ?? {}) : {},
     cpuRatios: report.kind === 'comparison' ? (report.comparison.cpuRatios ?? {}) : {},
+    environment: report.environment ?? null,
     failures: report.kind === 'comparison' ? Object.entries(report.comparison.failures ?? {}).map(([t, why]) => [t, String(why)]) : [],
   };
 }
@@ -92,8 +95,21 @@ function header(page: PageModel): string {
     .join(' ');
   return `<header>
 <h1>ringwire-bench <span class="workload">${esc(page.workload)}</span> ${page.kind === 'comparison' ? 'comparison' : 'run'}</h1>
-<p class="meta"><span><b>Targets</b> ${targets || '—'}</span><span><b>Date</b> ${esc(started)}</span><span><b>Node</b> ${esc(page.node)}</span></p>
+<p class="meta"><span><b>Targets</b> ${targets || '—'}</span><span><b>Date</b> ${esc(started)}</span><span><b>Node</b> ${esc(page.node)}</span>${environmentMeta(page)}</p>
 ${failures(page)}</header>`;
+}
+
+/** ringwire's version, the CPUs and the command line, when the report has them. */
+function environmentMeta(page: PageModel): string {
+  const env = page.environment;
+  if (env === null || env === undefined) return '';
+  const command = Array.isArray(env.command) ? env.command.map(String).join(' ') : '';
+  return (
+    `<span><b>ringwire</b> ${esc(String(env.ringwire))}</span>` +
+    `<span><b>CPU</b> ${esc(`${String(env.cpuCount)} × ${String(env.cpuModel)}`)}</span>` +
+    `<span><b>OS</b> ${esc(String(env.platform))}</span>` +
+    `<span><b>Command</b> <code>ringwire-bench ${esc(command)}</code></span>`
+  );
 }
 
 /** The targets a comparison could not measure, in red, each with its reason. */
@@ -143,8 +159,14 @@ function summarySection(page: PageModel): string {
     if (!isFiniteNumber(value)) return na('not checked');
     return { text: formatInt(value), cls: value === 0 ? 'good' : 'bad' };
   };
-  const ms = (pick: (run: RunReport) => number | undefined): Cell[] =>
-    runs.map((run) => (run.latency === null || run.latency === undefined ? na('not measured') : plain(formatMs(pick(run)))));
+  const ms = (pick: (run: RunReport) => number | null | undefined): Cell[] =>
+    runs.map((run) =>
+      run.latency === null || run.latency === undefined
+        ? na('not measured')
+        : run.latency.count === 0
+          ? na('no round trips')
+          : plain(formatMs(pick(run) ?? undefined)),
+    );
 
   const rows: Row[] = [{ group: 'Run' }];
   if (page.kind === 'comparison') {
@@ -182,8 +204,10 @@ function summarySection(page: PageModel): string {
 
   rows.push({ group: 'Latency (round trip from the intended send time, ms)' });
   if (runs.some((run) => run.latency !== null && run.latency !== undefined)) {
+    rows.push({ label: 'min', cells: ms((run) => run.latency?.minMs) });
     rows.push({ label: 'p50', cells: ms((run) => run.latency?.p50Ms) });
     rows.push({ label: 'p90', cells: ms((run) => run.latency?.p90Ms) });
+    rows.push({ label: 'p95', cells: ms((run) => run.latency?.p95Ms) });
     rows.push({ label: 'p99', cells: ms((run) => run.latency?.p99Ms) });
     if (Object.keys(page.p99Ratios).length > 0) {
       rows.push({
@@ -196,8 +220,10 @@ function summarySection(page: PageModel): string {
       });
     }
     rows.push({ label: 'p99.9', cells: ms((run) => run.latency?.p999Ms) });
+    rows.push({ label: 'p99.99', cells: ms((run) => run.latency?.p9999Ms) });
     rows.push({ label: 'max', cells: ms((run) => run.latency?.maxMs) });
     rows.push({ label: 'mean', cells: ms((run) => run.latency?.meanMs) });
+    rows.push({ label: 'stdev', cells: ms((run) => run.latency?.stdevMs) });
     rows.push({
       label: 'Round trips measured',
       cells: runs.map((run) => (run.latency === null || run.latency === undefined ? na('not measured') : plain(formatInt(run.latency.count)))),
@@ -288,12 +314,28 @@ function summarySection(page: PageModel): string {
 }
 
 function comparisonSection(page: PageModel): string {
+  // A paced comparison sends the same rate to every target: what differs is the p99.
+  if (Object.keys(page.p99Ratios).length > 0) {
+    const bars = page.runs.map((run, i) => ({
+      name: run.target,
+      value: run.latency?.p99Ms ?? undefined,
+      ratio: page.p99Ratios[run.target],
+      baseline: run.target === page.baseline,
+      color: page.colors[i],
+      unit: 'ms' as const,
+    }));
+    return section(
+      'p99 round trip, by target (lower is better)',
+      `${barChart(bars)}\n<p class="note">The ratio divides each target's p99 round trip by the baseline's (${esc(page.baseline ?? '—')}); every target ran the same paced workload on the same machine, one after the other.</p>`,
+    );
+  }
   const bars = page.runs.map((run, i) => ({
     name: run.target,
     value: run.throughput?.receivedPerSecond,
     ratio: page.ratios[run.target],
     baseline: run.target === page.baseline,
     color: page.colors[i],
+    unit: 'dg/s' as const,
   }));
   return section(
     'Received datagrams per second, by target',
@@ -370,7 +412,7 @@ function latencySection(page: PageModel): string {
   for (let n = 1; n <= maxNines; n++) xTicks.push({ value: n, label: `${percentileLabel(n)}%` });
   const allY = curves.flatMap((s) => s.points.map((p) => p[1])).concat(marks.map((m) => m.y));
   const maxY = Math.max(0, ...allY);
-  const medians = measured.map(({ run }) => run.latency!.p50Ms).filter((v) => isFiniteNumber(v) && v > 0);
+  const medians = measured.map(({ run }) => run.latency!.p50Ms).filter((v): v is number => isFiniteNumber(v) && v > 0);
   // A tail a hundred times the median flattens the body of a linear plot: go logarithmic.
   const logScale = medians.length > 0 && maxY / Math.min(...medians) > 30;
   const curveChart = lineChart({
@@ -523,6 +565,8 @@ interface Bar {
   ratio: number | undefined;
   baseline: boolean;
   color: string;
+  /** What the value is: datagrams per second, or a round trip in ms. */
+  unit: 'dg/s' | 'ms';
 }
 
 function barChart(bars: Bar[]): string {
@@ -543,7 +587,8 @@ function barChart(bars: Bar[]): string {
     const w = max > 0 ? Math.max(1, (value / max) * plotW) : 1;
     const name = bar.name.length > 22 ? `${bar.name.slice(0, 21)}…` : bar.name;
     const ratio = isFiniteNumber(bar.ratio) ? formatRatio(bar.ratio) : '—';
-    const label = `${formatInt(bar.value)} dg/s · ${ratio}${bar.baseline ? ' (baseline)' : ''}`;
+    const amount = bar.unit === 'ms' ? `${formatMs(bar.value)} ms` : `${formatInt(bar.value)} dg/s`;
+    const label = `${amount} · ${ratio}${bar.baseline ? ' (baseline)' : ''}`;
     out.push(`<g><title>${esc(`${bar.name}: ${label}`)}</title>`);
     out.push(`<text x="${labelW - 10}" y="${y + rowH / 2}" class="bar-label${bar.baseline ? ' strong' : ''}" text-anchor="end" dominant-baseline="middle">${esc(name)}</text>`);
     out.push(`<rect x="${labelW}" y="${y + 7}" width="${n(w)}" height="${rowH - 14}" rx="3" fill="${bar.color}"${bar.baseline ? ' stroke="#111" stroke-width="1.5"' : ''}/>`);

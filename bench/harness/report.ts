@@ -63,12 +63,19 @@ export interface TimelinePoint {
 export interface LatencySummary {
   /** Round-trips measured. */
   count: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  maxMs: number;
-  meanMs: number;
+  /** The percentiles, extremes, mean and standard deviation (ms); null when nothing was measured. */
+  minMs: number | null;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  /** k6's headline figure. */
+  p95Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  /** wrk2's last reported percentile. */
+  p9999Ms: number | null;
+  maxMs: number | null;
+  meanMs: number | null;
+  stdevMs: number | null;
   /** The percentile curve, for the chart: percentile (0–100) → ms. */
   curve: { percentile: number; ms: number }[];
 }
@@ -180,5 +187,20 @@ export interface ComparisonReport {
   failures?: Record<string, string>;
 }
 
+/** Where and how a report was made; older reports lack it. */
+export interface ReportEnvironment {
+  /** ringwire's version (the harness's own is the same package's). */
+  ringwire: string;
+  node: string;
+  cpuModel: string;
+  cpuCount: number;
+  /** `process.platform` and `os.release()`. */
+  platform: string;
+  /** The command line, as typed after the program's name. */
+  command: string[];
+}
+
 /** What `--json` writes: one run, or a comparison. */
-export type HarnessReport = { kind: 'run'; node: string; run: RunReport } | { kind: 'comparison'; node: string; comparison: ComparisonReport };
+export type HarnessReport =
+  | { kind: 'run'; node: string; environment?: ReportEnvironment; run: RunReport }
+  | { kind: 'comparison'; node: string; environment?: ReportEnvironment; comparison: ComparisonReport };

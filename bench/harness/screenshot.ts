@@ -127,7 +127,20 @@ function latency(base: number, tail: number, count: number): NonNullable<RunRepo
   }
   const max = at(99.9999) * 1.3;
   curve.push({ percentile: 100, ms: max });
-  return { count, p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), p999Ms: at(99.9), maxMs: max, meanMs: at(60), curve };
+  return {
+    count,
+    minMs: at(0),
+    p50Ms: at(50),
+    p90Ms: at(90),
+    p95Ms: at(95),
+    p99Ms: at(99),
+    p999Ms: at(99.9),
+    p9999Ms: at(99.99),
+    maxMs: max,
+    meanMs: at(60),
+    stdevMs: at(90) - at(50),
+    curve,
+  };
 }
 
 function run(
@@ -188,14 +201,14 @@ export function sampleReports(): { run: HarnessReport; comparison: HarnessReport
     const r = run(name, kind, 'latency', 3840 - i * 3, 60, 42000 + i, 21 + i, true);
     // Shape each target's tail by its measured capacity: the slower server queues sooner.
     r.latency = latency(0.12 + 20_000 / rate, 0.1 + 150_000 / rate, r.throughput.receivedDatagrams);
-    for (const point of r.timeline) point.p99Ms = r.latency.p99Ms * (0.85 + ((point.t * 7919) % 13) / 40);
+    for (const point of r.timeline) point.p99Ms = r.latency.p99Ms! * (0.85 + ((point.t * 7919) % 13) / 40);
     return r;
   });
   const latencyRatios: Record<string, number> = {};
   const p99Ratios: Record<string, number> = {};
   for (const r of latencyRuns) {
     latencyRatios[r.target] = r.throughput.receivedPerSecond / latencyRuns[0].throughput.receivedPerSecond;
-    p99Ratios[r.target] = r.latency!.p99Ms / latencyRuns[0].latency!.p99Ms;
+    p99Ratios[r.target] = r.latency!.p99Ms! / latencyRuns[0].latency!.p99Ms!;
   }
   return {
     run: { kind: 'run', node: 'v20.20.2', run: soak },

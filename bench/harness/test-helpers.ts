@@ -78,11 +78,12 @@ export function expectLatency(report: RunReport): void {
   const l = report.latency;
   expect(l).not.toBeNull();
   expect(l!.count).toBeGreaterThan(0);
-  expect(l!.p50Ms).toBeGreaterThan(0);
-  expect(l!.p50Ms).toBeLessThanOrEqual(l!.p90Ms);
-  expect(l!.p90Ms).toBeLessThanOrEqual(l!.p99Ms);
-  expect(l!.p99Ms).toBeLessThanOrEqual(l!.p999Ms);
-  expect(l!.p999Ms).toBeLessThanOrEqual(l!.maxMs);
+  const order = [l!.minMs, l!.p50Ms, l!.p90Ms, l!.p95Ms, l!.p99Ms, l!.p999Ms, l!.p9999Ms, l!.maxMs];
+  for (const value of order) expect(typeof value).toBe('number');
+  expect(l!.p50Ms!).toBeGreaterThan(0);
+  for (let i = 1; i < order.length; i++) expect(order[i]!).toBeGreaterThanOrEqual(order[i - 1]!);
+  expect(l!.meanMs!).toBeGreaterThan(0);
+  expect(l!.stdevMs!).toBeGreaterThanOrEqual(0);
   expect(l!.curve.length).toBeGreaterThan(10);
   expect(l!.curve.at(-1)!.percentile).toBe(100);
 }

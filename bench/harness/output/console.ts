@@ -3,7 +3,7 @@
  * final table on stdout (throughput; latency percentiles; errors; integrity counts), and
  * for `--compare` a table with one row per target and its ratio to the baseline.
  */
-import type { ComparisonReport, RunReport, RunSettings } from '../report.js';
+import type { ComparisonReport, ReportEnvironment, RunReport, RunSettings } from '../report.js';
 import { integrityFaults } from '../stats/integrity-checker.js';
 import type { Progress } from '../workloads/load-run.js';
 
@@ -95,6 +95,19 @@ export function formatProgress(p: Progress): string {
   ].join(' · ');
 }
 
+// ── where it ran ───────────────────────────────────────────────────────────
+
+/** "ringwire 0.1.0 · Node v20.20.2 · 2 × AMD EPYC … · linux 6.1 · ringwire-bench latency -c 100" */
+export function formatEnvironment(env: ReportEnvironment): string {
+  return [
+    `ringwire ${env.ringwire}`,
+    `Node ${env.node}`,
+    `${env.cpuCount} × ${env.cpuModel}`,
+    env.platform,
+    `ringwire-bench ${env.command.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg))).join(' ')}`,
+  ].join(' · ');
+}
+
 // ── one run ────────────────────────────────────────────────────────────────
 
 function describePayload(settings: RunSettings): string {
@@ -139,8 +152,12 @@ export function formatRunReport(report: RunReport): string {
   if (l !== null) {
     lines.push(
       table([
-        ['latency (ms)', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'round trips'],
-        ['round trip', formatMs(l.p50Ms), formatMs(l.p90Ms), formatMs(l.p99Ms), formatMs(l.p999Ms), formatMs(l.maxMs), formatMs(l.meanMs), formatCount(l.count)],
+        ['latency (ms)', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev', 'round trips'],
+        [
+          'round trip',
+          ...[l.minMs, l.p50Ms, l.p90Ms, l.p95Ms, l.p99Ms, l.p999Ms, l.p9999Ms, l.maxMs, l.meanMs, l.stdevMs].map((ms) => formatMs(l.count === 0 ? null : ms)),
+          formatCount(l.count),
+        ],
       ]),
       '',
     );

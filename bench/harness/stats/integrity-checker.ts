@@ -46,12 +46,12 @@ export class IntegrityChecker {
     this.gaps = new Array<Set<number> | undefined>(connections).fill(undefined);
   }
 
-  /** An intact echo of `sequence` on `connection`. */
-  accept(connection: number, sequence: number): void {
+  /** An intact echo of `sequence` on `connection`. Returns false for a duplicate. */
+  accept(connection: number, sequence: number): boolean {
     const next = this.next[connection];
     if (sequence === next) {
       this.next[connection] = next + 1;
-      return;
+      return true;
     }
     if (sequence > next) {
       if (sequence - next > GAP_TRACK_LIMIT) {
@@ -62,11 +62,15 @@ export class IntegrityChecker {
         for (let missing = next; missing < sequence; missing++) gaps.add(missing);
       }
       this.next[connection] = sequence + 1;
-      return;
+      return true;
     }
     const gaps = this.gaps[connection];
-    if (gaps !== undefined && gaps.delete(sequence)) this.reordered++;
-    else this.duplicated++;
+    if (gaps !== undefined && gaps.delete(sequence)) {
+      this.reordered++;
+      return true;
+    }
+    this.duplicated++;
+    return false;
   }
 
   /** An echo that failed its checksum or names a connection or sequence it should not. */

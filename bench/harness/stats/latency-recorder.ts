@@ -59,22 +59,27 @@ export class LatencyRecorder {
     return p99;
   }
 
-  /** The window's summary (all zeros when nothing was recorded). */
+  /** The window's summary (every figure null when nothing was recorded). */
   summary(): LatencySummary {
     const h = this.total;
     const count = h.totalCount;
-    const at = (percentile: number): number => (count === 0 ? 0 : toMs(h.getValueAtPercentile(percentile)));
+    const at = (percentile: number): number | null => (count === 0 ? null : toMs(h.getValueAtPercentile(percentile)));
     return {
       count,
+      // The 0th and 100th percentiles, not minNonZeroValue and maxValue: all are rounded to
+      // the histogram's buckets the same way, so min ≤ p50 ≤ … ≤ max always holds.
+      minMs: at(0),
       p50Ms: at(50),
       p90Ms: at(90),
+      p95Ms: at(95),
       p99Ms: at(99),
       p999Ms: at(99.9),
-      // The 100th percentile, not maxValue: both are rounded to the histogram's buckets, and
-      // this one the same way as the other percentiles, so p99.9 ≤ max always holds.
+      p9999Ms: at(99.99),
       maxMs: at(100),
-      meanMs: count === 0 ? 0 : toMs(h.mean),
-      curve: count === 0 ? [] : CURVE_PERCENTILES.map((percentile) => ({ percentile, ms: at(percentile) })),
+      meanMs: count === 0 ? null : toMs(h.mean),
+      stdevMs: count === 0 ? null : toMs(h.stdDeviation),
+      curve: count === 0 ? [] : CURVE_PERCENTILES.map((percentile) => ({ percentile, ms: toMs(h.getValueAtPercentile(percentile)) })),
     };
   }
+
 }

@@ -31,9 +31,11 @@
  * spinning doubled the measured latency). The WebSocket client is told of each message by
  * an event; its loop wakes only to send.
  *
- * What is counted where: sent and received rates count datagrams that left and arrived
- * inside the measured window; round-trip times are recorded for datagrams whose intended
- * send time lies inside it (their echoes may come after it ends); integrity and the
+ * What is counted where: the throughput figures count the datagrams sent in the measured
+ * window (by send time; paced: the intended one) and, as received, the echoes of those
+ * datagrams, whenever they came (within the grace period), so received never exceeds
+ * sent; round-trip times are recorded for the same datagrams; the timeline's per-second
+ * rates count sends and arrivals in each second; integrity and the
  * report's totals cover every datagram of the run, warm-up and grace period included.
  * Over UDP an echo may never come: the run then waits out the grace period, and what is
  * still missing is counted lost.
@@ -173,6 +175,15 @@ export class LoadRun implements ClientSink {
   // ── the measured window ───────────────────────────────────────────────────
   private windowStart = Infinity;
   private windowEnd = Infinity;
+  /**
+   * Datagrams (and bytes) sent in the window, by their send time (paced: the intended one),
+   * and those of them echoed, whenever the echo came: the throughput figures, so received
+   * can never exceed sent. Raw mode has no boundaries: its echoes are counted by arrival.
+   */
+  private sentInWindow = 0;
+  private sentBytesInWindow = 0;
+  private echoedInWindow = 0;
+  private echoedBytesInWindow = 0;
   private atStart: Totals = { sent: 0, sentBytes: 0, received: 0, receivedBytes: 0 };
   private atEnd: Totals | null = null;
   /** The server's CPU seconds at the window's start and end (null: unknown). */
@@ -372,12 +383,13 @@ export class LoadRun implements ClientSink {
     const end = this.atEnd ?? this.snapshot();
     const measuredSeconds = Number.isFinite(this.windowStart) ? Math.max(0, (Math.min(this.windowEnd, performance.now()) - this.windowStart) / 1000) : 0;
     const per = (value: number): number => (measuredSeconds > 0 ? value / measuredSeconds : 0);
-    const sentDatagrams = end.sent - start.sent;
-    const sentBytes = end.sentBytes - start.sentBytes;
-    const receivedBytes = end.receivedBytes - start.receivedBytes;
-    // Raw mode has no boundaries: received datagrams are estimated from the bytes.
+    // Sent in the window, and those datagrams' echoes wherever they arrived. Raw mode has no
+    // boundaries: its echoes are the bytes that arrived in the window, in mean-size datagrams.
+    const sentDatagrams = this.sentInWindow;
+    const sentBytes = this.sentBytesInWindow;
     const meanSize = this.sentDatagrams > 0 ? this.sentBytes / this.sentDatagrams : this.settings.payloadMin;
-    const receivedDatagrams = this.raw ? Math.round(receivedBytes / meanSize) : end.received - start.received;
+    const receivedBytes = this.raw ? end.receivedBytes - start.receivedBytes : this.echoedBytesInWindow;
+    const receivedDatagrams = this.raw ? Math.round(receivedBytes / meanSize) : this.echoedInWindow;
     return {
       target: this.target.name,
       targetKind: this.target.kind,
@@ -460,9 +472,14 @@ export class LoadRun implements ClientSink {
       integrity.corrupt();
       return;
     }
-    integrity.accept(index, fields.sequence);
+    const first = integrity.accept(index, fields.sequence);
     const intended = fields.intendedMs;
-    this.latency!.record(receivedAt - intended, intended >= this.windowStart && intended < this.windowEnd);
+    const inWindow = intended >= this.windowStart && intended < this.windowEnd;
+    if (inWindow && first) {
+      this.echoedInWindow++;
+      this.echoedBytesInWindow += length;
+    }
+    this.latency!.record(receivedAt - intended, inWindow);
   }
 
   onReset(index: number): void {
@@ -684,7 +701,7 @@ export class LoadRun implements ClientSink {
             break;
           }
           this.sent[c] = sequence + 1;
-          this.counted(c, size);
+          this.counted(c, size, now);
           burst++;
           budget--;
         }
@@ -718,7 +735,7 @@ export class LoadRun implements ClientSink {
           break;
         }
         this.sent[c] = sequence + 1;
-        this.counted(c, size);
+        this.counted(c, size, intended);
         budget--;
       }
       this.nextEvent++;
@@ -727,9 +744,14 @@ export class LoadRun implements ClientSink {
     if (this.nextDue() >= this.sendUntil) this.mode = 'idle';
   }
 
-  private counted(c: number, size: number): void {
+  /** One datagram of `size` bytes sent on connection `c`, stamped `sentAt` (its intended time, when paced). */
+  private counted(c: number, size: number, sentAt: number): void {
     this.sentDatagrams++;
     this.sentBytes += size;
+    if (sentAt >= this.windowStart && sentAt < this.windowEnd) {
+      this.sentInWindow++;
+      this.sentBytesInWindow += size;
+    }
     this.inflightBytes[c] += size;
     const units = this.raw ? size : 1;
     this.pending[c] += units;

@@ -108,7 +108,7 @@ export async function runComparison(
   const paced = settings.workload === 'latency' || settings.workload === 'soak';
   for (const run of runs) {
     ratios[run.target] = ratio(run.throughput.receivedPerSecond, baselineRun.throughput.receivedPerSecond);
-    if (paced && run.latency !== null && baselineRun.latency !== null) {
+    if (paced && run.latency?.p99Ms != null && baselineRun.latency?.p99Ms != null) {
       p99Ratios[run.target] = ratio(run.latency.p99Ms, baselineRun.latency.p99Ms);
     }
   }
