@@ -429,6 +429,11 @@ export class QueuedConnectionManager {
     return this.shards.handles;
   }
 
+  /** Worker shards in force: 0 in single-thread mode (asked for, or the native helper missing). */
+  getNumWorkerShards(): number {
+    return this.shards.workerCount();
+  }
+
   /** Called by a reader's constructor: fixes the threading mode. One reader per manager. */
   attachReader(reader: QueuedConnectionReader, numThreads: number): void {
     this.assertOpen('QueuedConnectionReader');

@@ -308,9 +308,18 @@ export class QueuedConnectionReader {
     return this.settings.maxDatagramSize;
   }
 
-  /** The number of worker shards asked for (0: single-thread mode). */
+  /** The number of worker shards asked for (0: single-thread mode); see getNumWorkerShards for the ones running. */
   getNumThreads(): number {
     return this.numThreads;
+  }
+
+  /**
+   * The worker shards in force: getNumThreads() when they run, 0 in single-thread mode,
+   * whether asked for or forced because the native fd helper is not built (ringwire then
+   * warns once, with process.emitWarning, code RINGWIRE_SINGLE_THREAD). (ringwire's extension.)
+   */
+  getNumWorkerShards(): number {
+    return this.manager.getNumWorkerShards();
   }
 
   /** Panda3D's poll(): a no-op here, since shards read continuously. */

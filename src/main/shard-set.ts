@@ -9,6 +9,27 @@ import { ShardHandle } from './shard-handle.js';
 
 const log = debuglog('ringwire');
 
+/** Set once the single-thread fallback has been warned about: once per process. */
+let warnedFallback = false;
+
+/** Warns, once per process, that `numThreads` worker shards cannot run, why, and the fix. */
+function warnFallback(numThreads: number, cause: string): void {
+  if (warnedFallback) return;
+  warnedFallback = true;
+  process.emitWarning(
+    `ringwire: ${numThreads} worker shard${numThreads === 1 ? ' was' : 's were'} asked for, but the native fd helper is not built, ` +
+      'so every socket is read and written on the main thread (single-thread mode).',
+    {
+      code: 'RINGWIRE_SINGLE_THREAD',
+      detail:
+        `Cause: ${cause || 'the helper could not be loaded'}.\n` +
+        'Fix: install a C compiler, make and python3, then run `npm rebuild ringwire`. npm 11.16 and later list ' +
+        'install scripts not yet allowed, and npm 12 skips them: allow ringwire\'s with `npm install-scripts approve ringwire`. ' +
+        'reader.getNumWorkerShards() says which mode is in force.',
+    },
+  );
+}
+
 /** How long past shutdownTimeoutMs close() waits for a shard that has not ended (ms). */
 const SHUTDOWN_GRACE_MS = 1000;
 
@@ -82,6 +103,7 @@ export class ShardSet {
     const helper = numThreads > 0 ? loadFdHelper() : null;
     if (numThreads > 0 && helper === null) {
       log('single-thread mode: the native fd helper is not available (%s)', fdHelperError());
+      warnFallback(numThreads, fdHelperError());
       numThreads = 0;
     }
     if (numThreads === 0) {
@@ -113,6 +135,11 @@ export class ShardSet {
       this.handles.push(handle);
       this.track(handle, this.runShard(handle));
     }
+  }
+
+  /** Worker shards running (0 in single-thread mode, and before any reader started them). */
+  workerCount(): number {
+    return this.pool === null ? 0 : this.handles.length;
   }
 
   /** The live shard with the fewest connections (starting single-thread mode if none runs). */
