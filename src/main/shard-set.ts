@@ -76,6 +76,8 @@ export class ShardSet {
   private pool: Piscina | null = null;
   private readonly tasks: Promise<void>[] = [];
   private helper: FdHelper | null = null;
+  /** Worker mode: the compiled shard worker; null in single-thread mode. */
+  private workerFile: string | null = null;
   private stopping = false;
 
   constructor(
@@ -119,32 +121,41 @@ export class ShardSet {
     }
     log('worker mode: %d shard threads', numThreads);
     this.helper = helper;
+    this.workerFile = shardWorkerFile(); // fails now, not at the first connection, when dist/ is missing
+    for (let i = 0; i < numThreads; i++) this.handles.push(this.createHandle(i, null, helper));
+  }
+
+  /**
+   * Starts the worker threads, once, when the first socket is handed over. Until then a
+   * manager holds nothing that keeps the process alive: a program that makes a reader and
+   * opens nothing exits. Records sent to a shard before its thread runs wait in its ring.
+   */
+  private startWorkers(): void {
+    if (this.pool !== null || this.workerFile === null || this.stopping) return;
+    const count = this.handles.length;
     this.pool = new Piscina({
-      filename: shardWorkerFile(),
+      filename: this.workerFile,
       // The shard is plain compiled JavaScript: a loader the process runs under (tsx, for
       // one) would only slow it down, by 2x when it rewrites the ESM imports as getters.
       execArgv: withoutLoaders(process.execArgv),
-      minThreads: numThreads,
-      maxThreads: numThreads,
+      minThreads: count,
+      maxThreads: count,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
     });
-    for (let i = 0; i < numThreads; i++) {
-      const handle = this.createHandle(i, null, helper);
-      this.handles.push(handle);
-      this.track(handle, this.runShard(handle));
-    }
+    for (const handle of this.handles) this.track(handle, this.runShard(handle));
   }
 
-  /** Worker shards running (0 in single-thread mode, and before any reader started them). */
+  /** Worker shards in force (0 in single-thread mode, and before any reader chose the mode). */
   workerCount(): number {
-    return this.pool === null ? 0 : this.handles.length;
+    return this.workerFile === null ? 0 : this.handles.length;
   }
 
   /** The live shard with the fewest connections (starting single-thread mode if none runs). */
   pick(): ShardHandle {
     if (this.handles.length === 0) this.configure(0);
+    this.startWorkers();
     let best: ShardHandle | null = null;
     for (const handle of this.handles) {
       if (!handle.failed && (best === null || handle.connections < best.connections)) best = handle;

@@ -67,6 +67,8 @@ export class Shard {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private readonly idleSweepMs: number;
   private readonly sliceMs: number;
+  /** The main-thread shard (single-thread mode). */
+  private readonly local: boolean;
   /** Resolves the shard's park when the doorbell rings. */
   private wake: (() => void) | null = null;
   private readonly parked = (resolve: () => void): void => {
@@ -79,7 +81,8 @@ export class Shard {
     /** Single-thread mode: wakes the main thread's waitForReaders (it is this thread). */
     wakeMain: (() => void) | null = null,
   ) {
-    this.sliceMs = localSockets === null ? SLICE_MS : Infinity;
+    this.local = localSockets !== null;
+    this.sliceMs = this.local ? Infinity : SLICE_MS;
     const inboundRing = new SpscRing(init.inbound);
     const doorbell = init.doorbell;
     // The ring to a parked main thread waits for the end of this turn of the event loop:
@@ -119,8 +122,10 @@ export class Shard {
     const done = new Promise<void>((resolve) => (this.finished = resolve));
     const dispatcher = this.dispatcher;
     const doorbell = this.init.doorbell;
-    // The open port keeps the thread alive while the shard is parked on it.
+    // The open port keeps a worker's thread alive while the shard is parked on it. On the
+    // main thread the sockets hold the loop themselves, and an idle manager must not.
     doorbell.on('message', this.rung);
+    if (this.local) doorbell.unref();
     try {
       while (!dispatcher.shuttingDown) {
         this.inbound.clock = Date.now();
