@@ -41,14 +41,6 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// closeFd(fd) closes a descriptor that could not be handed over; throws on failure.
-static napi_value close_fd(napi_env env, napi_callback_info info) {
-  int fd = fd_argument(env, info, "closeFd");
-  if (fd < 0) return NULL;
-  if (close(fd) != 0) return fail(env, "closeFd", fd);
-  return NULL;
-}
-
 // threadCpuMs() -> the calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID), for the
 // benchmarks: event-loop utilization counts by the clock, and on a small machine the OS runs
 // other threads on this one's core while its loop is busy.
@@ -65,8 +57,6 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "dupFd", NAPI_AUTO_LENGTH, dup_fd, NULL, &fn);
   napi_set_named_property(env, exports, "dupFd", fn);
-  napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, close_fd, NULL, &fn);
-  napi_set_named_property(env, exports, "closeFd", fn);
   napi_create_function(env, "threadCpuMs", NAPI_AUTO_LENGTH, thread_cpu_ms, NULL, &fn);
   napi_set_named_property(env, exports, "threadCpuMs", fn);
   return exports;

@@ -3,6 +3,7 @@ import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
+import { maxRecordPayload } from '../shared/ring-layout.js';
 import { Connection } from './connection.js';
 import type { ShardHandle } from './shard-handle.js';
 import { NetAddress } from './net-address.js';
@@ -149,7 +150,7 @@ export class ConnectionWriter {
     const size = headerSize + length;
     const shards = this.manager.getShards();
     // One record holds the count, at least one id and the frame.
-    const ringLimit = (this.manager.settings.ringCapacity >>> 1) - 12;
+    const ringLimit = maxRecordPayload(this.manager.settings.ringCapacity);
     if (size + 8 > ringLimit) {
       throw new RangeError(
         `ConnectionWriter.broadcast: a ${length}-byte datagram cannot fit the shard's ring with its recipients (at most ${ringLimit - 8 - headerSize}); raise the manager's ringCapacity`,

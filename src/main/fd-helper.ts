@@ -6,8 +6,6 @@ import { Socket } from 'node:net';
 export interface FdHelper {
   /** A new close-on-exec descriptor for the same socket; throws with errno's text on failure. */
   dupFd(fd: number): number;
-  /** Closes a descriptor that could not be handed over; throws on failure. */
-  closeFd(fd: number): void;
   /** The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID), for the benchmarks. */
   threadCpuMs(): number;
 }

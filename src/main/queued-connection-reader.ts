@@ -4,6 +4,7 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../share
 import type { ReadSettings } from '../shared/read-record.js';
 import type { SpscRing } from '../shared/spsc-ring.js';
 import { RecordKind } from '../shared/record-kind.js';
+import { maxRecordPayload } from '../shared/ring-layout.js';
 import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
@@ -345,6 +346,6 @@ export class QueuedConnectionReader {
   }
 
   private ringLimit(): number {
-    return (this.manager.settings.ringCapacity >>> 1) - 16;
+    return maxRecordPayload(this.manager.settings.ringCapacity);
   }
 }

@@ -54,6 +54,15 @@ export const WRAP_MARKER = 0xffffffff;
 export const MIN_RING_CAPACITY = 256;
 export const MAX_RING_CAPACITY = 1 << 30;
 
+/**
+ * The largest payload one record of a ring with `capacity` data bytes can hold: half the
+ * ring, less the record header (so a record can always fit after a wrap). The one formula
+ * for it: the ring, the reader's datagram limit and the writer's checks all use it.
+ */
+export function maxRecordPayload(capacity: number): number {
+  return capacity / 2 - RECORD_HEADER_SIZE;
+}
+
 /** Bytes a record with `payloadLength` payload bytes occupies in the data area. */
 export function recordSpan(payloadLength: number): number {
   return (RECORD_HEADER_SIZE + payloadLength + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);

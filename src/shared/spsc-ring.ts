@@ -13,6 +13,7 @@ import {
   RECORD_HEADER_SIZE,
   TAIL,
   WRAP_MARKER,
+  maxRecordPayload,
   recordSpan,
 } from './ring-layout.js';
 import { copyBytes } from './copy-bytes.js';
@@ -100,7 +101,7 @@ export class SpscRing {
     }
     this.buffer = buffer;
     this.capacity = capacity;
-    this.maxPayload = capacity / 2 - RECORD_HEADER_SIZE;
+    this.maxPayload = maxRecordPayload(capacity);
     this.bytes = new Uint8Array(buffer, DATA_OFFSET, capacity);
     this.words = words;
     this.view = new DataView(buffer, DATA_OFFSET, capacity);
@@ -290,11 +291,6 @@ export class SpscRing {
     return count;
   }
 
-  /** True when the consumer has read everything the producer has published. */
-  isEmpty(): boolean {
-    return this.readTail === this.headSeen && this.readTail === Atomics.load(this.words, HEAD) >>> 0;
-  }
-
   /**
    * Parks the consumer until the producer commits. Releases first. Returns null when
    * records are already waiting (read them at once), else a promise that settles on the
@@ -341,11 +337,6 @@ export class SpscRing {
   /** Wakes a producer parked in {@link waitForSpace} without freeing anything (its consumer is gone). */
   wakeProducer(): void {
     Atomics.notify(this.words, TAIL);
-  }
-
-  /** Wakes a consumer parked in {@link waitForData} without publishing anything (for shutdown). */
-  wakeConsumer(): void {
-    Atomics.notify(this.words, HEAD);
   }
 
   // ── either side ───────────────────────────────────────────────────────────

@@ -1,5 +1,6 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import { closeQuietly } from './close-fd.js';
 import { FrameDecoder } from '../shared/frame-decoder.js';
 import { readReadSettings } from '../shared/read-record.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
@@ -44,7 +45,9 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
         // a peer's FIN must not end our side; replies to its last datagrams still go out.
         socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as SocketConstructorOpts);
       } catch {
-        // A descriptor that cannot be opened fails that connection alone, never the shard.
+        // A descriptor that cannot be opened fails that connection alone, never the shard;
+        // it is ours alone, so close it, or it leaks.
+        closeQuietly(fd);
         socket = undefined;
       }
     } else {

@@ -1,4 +1,5 @@
 import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
+import { closeQuietly } from './close-fd.js';
 import { RecordKind } from '../shared/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/shard-stats.js';
@@ -49,10 +50,6 @@ export class UdpEndpoints {
     return this.endpoints.size;
   }
 
-  has(id: number): boolean {
-    return this.endpoints.has(id);
-  }
-
   /** Takes a UDP socket: a duplicated fd (worker) or the socket object (main-thread shard). */
   adopt(id: number, fd: number, local: UdpSocket | undefined, broadcast: boolean, ipv6: boolean): void {
     let socket = local;
@@ -62,6 +59,8 @@ export class UdpEndpoints {
         socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
         socket.bind({ fd });
       } catch {
+        // The duplicated descriptor is ours alone: close it, or it leaks.
+        closeQuietly(fd);
         socket = undefined;
       }
     }

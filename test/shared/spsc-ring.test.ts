@@ -54,7 +54,7 @@ describe('SpscRing', () => {
     expect(consumer.next()).toBe(false);
     ring.commit();
     expect(readAll(consumer)).toEqual([{ kind: 3, connectionId: 0xfffffffe, aux: 7, bytes: [1, 2, 3] }]);
-    expect(consumer.isEmpty()).toBe(true);
+    expect(consumer.next()).toBe(false);
   });
 
   it('copies a slice of the source, and zero-length records', () => {
