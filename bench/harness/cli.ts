@@ -313,8 +313,9 @@ function environment(): ReportEnvironment {
 
 async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> {
   if (cli.version) {
-    const ringwire = ringwireVersion();
-    process.stdout.write(`ringwire-bench ${ringwire} (ringwire ${ringwire}, Node ${process.version})\n`);
+    // ../package.json is bench/package.json from bench/harness/ (sources) and bench/dist/ alike.
+    const bench = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+    process.stdout.write(`ringwire-bench ${bench} (ringwire ${ringwireVersion()}, Node ${process.version})\n`);
     return 0;
   }
   const env = environment();

@@ -2,8 +2,8 @@
  * `npm run bench:screenshot -- REPORT.html OUT.png`: opens an HTML report in headless
  * Chromium and saves a full-page PNG, so anyone can see the page renders.
  *
- *   node dist/harness/screenshot.js REPORT.html OUT.png
- *   node dist/harness/screenshot.js --demo [DIR]
+ *   node bench/dist/screenshot.js REPORT.html OUT.png
+ *   node bench/dist/screenshot.js --demo [DIR]
  *
  * `--demo` renders the built-in sample reports (a soak run against the faulty server, a
  * throughput comparison of every local target, a latency comparison) to DIR (default: a
@@ -44,7 +44,14 @@ export async function screenshot(htmlPath: string, pngPath: string): Promise<voi
     );
   }
   if (!existsSync(htmlPath)) throw new Error(`no such report: ${htmlPath}`);
-  const { chromium } = await import('playwright-core');
+  let chromium: typeof import('playwright-core').chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    throw new Error(
+      'the screenshot command needs playwright-core, an optional dependency of ringwire-bench that is not installed: `npm install playwright-core`',
+    );
+  }
   const userDataDir = await mkdtemp(join(tmpdir(), 'ringwire-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(userDataDir, {

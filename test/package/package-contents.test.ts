@@ -31,6 +31,30 @@ describe('the package', () => {
     expect(files.filter((file) => /test/.test(file))).toEqual([]);
   });
 
+  it('depends on piscina and msgpackr only; the harness is its own package, ringwire-bench, in bench/', () => {
+    const library = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; bin?: unknown; workspaces: string[] };
+    expect(Object.keys(library.dependencies).sort()).toEqual(['msgpackr', 'piscina']);
+    expect(library.bin).toBeUndefined();
+    expect(library.workspaces).toEqual(['bench']);
+    expect(packedFiles().filter((file) => /harness|bench/.test(file))).toEqual([]);
+    const bench = JSON.parse(readFileSync(join(root, 'bench/package.json'), 'utf8')) as {
+      name: string;
+      bin: Record<string, string>;
+      dependencies: Record<string, string>;
+      optionalDependencies: Record<string, string>;
+    };
+    expect(bench.name).toBe('ringwire-bench');
+    expect(bench.bin).toEqual({ 'ringwire-bench': './bin/ringwire-bench.js' });
+    expect(Object.keys(bench.dependencies).sort()).toEqual(['hdr-histogram-js', 'ringwire', 'ws']);
+    expect(Object.keys(bench.optionalDependencies)).toEqual(['playwright-core']);
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '-w', 'ringwire-bench'], { cwd: root, encoding: 'utf8' });
+    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((file) => file.path);
+    expect(files).toContain('bin/ringwire-bench.js');
+    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('dist/servers/ringwire-echo-server.js');
+    expect(files.filter((file) => /test/.test(file))).toEqual([]);
+  });
+
   it('ships source maps that carry their sources', () => {
     const maps = packedFiles().filter((file) => file.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(10);

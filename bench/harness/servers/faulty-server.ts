@@ -2,7 +2,7 @@
  * A deliberately faulty echo server, for the harness's self-tests: the soak workload must
  * catch what it does. Otherwise it is plain-net-server.ts (same framing, same cutter).
  *
- *   node dist/harness/servers/faulty-server.js [--port 0] [--header-size 2|4]
+ *   node bench/dist/servers/faulty-server.js [--port 0] [--header-size 2|4]
  *
  * Exactly what it does wrong. Datagrams are numbered n = 1, 2, 3, … in the order the
  * server cuts them from the sockets, one count over ALL connections (global, not per

@@ -7,7 +7,7 @@
  * single writev. When the socket's write buffer is full it stops reading that socket
  * until it drains, so a client that does not read cannot grow the server's memory.
  *
- *   node dist/harness/servers/plain-net-server.js [--port 0] [--header-size 0|2|4]
+ *   node bench/dist/servers/plain-net-server.js [--port 0] [--header-size 0|2|4]
  *
  * Header size 0 is raw mode: every chunk read goes back as it is. A header announcing
  * more than the limit (65535 with u16, 16 MiB with u32) closes that connection.

@@ -6,7 +6,7 @@
  * its checksum). A packet shorter than the header or with a wrong checksum is dropped,
  * as ringwire drops it, and counted; the count goes to stderr when the server stops.
  *
- *   node dist/harness/servers/plain-udp-server.js [--port 0] [--header-size N]
+ *   node bench/dist/servers/plain-udp-server.js [--port 0] [--header-size N]
  *
  * `--header-size` is accepted so every server takes the same flags; it changes nothing.
  */

@@ -3,7 +3,7 @@
  * 127.0.0.1, a QueuedConnectionReader with `--shards` worker shards (0: single-thread
  * mode) and a ConnectionWriter, echoing every datagram back to its sender unchanged.
  *
- *   node dist/harness/servers/ringwire-echo-server.js [--port 0] [--header-size 0|2|4] [--shards 2]
+ *   node bench/dist/servers/ringwire-echo-server.js [--port 0] [--header-size 0|2|4] [--shards 2]
  *
  * Header size 0 puts the reader and the writer in raw mode (each socket read is one
  * datagram, echoed as it came).

@@ -6,7 +6,7 @@
  * ringwire checks the checksum header of every packet it reads (a bad one is dropped and
  * counted, never echoed) and writes a fresh one on every packet it sends.
  *
- *   node dist/harness/servers/ringwire-udp-echo-server.js [--port 0] [--header-size N] [--shards 2]
+ *   node bench/dist/servers/ringwire-udp-echo-server.js [--port 0] [--header-size N] [--shards 2]
  *
  * `--header-size` is accepted so every server takes the same flags; Panda3D's UDP header
  * is always the 2-byte checksum. `openUDPConnection(port)` binds every interface (ringwire

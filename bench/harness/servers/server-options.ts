@@ -2,7 +2,7 @@
  * What every benchmark server shares: its command line, its one-line ready signal, and
  * how it stops.
  *
- *   node dist/harness/servers/<name>.js --port 0 --header-size 2 [--shards 2]
+ *   node bench/dist/servers/<name>.js --port 0 --header-size 2 [--shards 2]
  *
  * A server listens on 127.0.0.1, prints exactly one line `listening <port>` on stdout
  * once it accepts clients, and prints nothing else there (diagnostics go to stderr). On

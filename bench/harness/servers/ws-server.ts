@@ -3,7 +3,7 @@
  * game backends run it (no compression), echoing every message back to its sender as it
  * came (binary stays binary). The harness sends the same payloads as binary messages.
  *
- *   node dist/harness/servers/ws-server.js [--port 0] [--header-size N]
+ *   node bench/dist/servers/ws-server.js [--port 0] [--header-size N]
  *
  * `--header-size` is accepted so every server takes the same flags; WebSocket messages
  * carry their own framing and it changes nothing. When a client's send buffer passes

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The load-benchmark harness's command: the compiled bench/harness/cli.ts.
-import '../dist/harness/cli.js';
+import '../dist/cli.js';
