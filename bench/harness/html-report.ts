@@ -315,31 +315,24 @@ function summarySection(page: PageModel): string {
 
 function comparisonSection(page: PageModel): string {
   // A paced comparison sends the same rate to every target: what differs is the p99.
-  if (Object.keys(page.p99Ratios).length > 0) {
-    const bars = page.runs.map((run, i) => ({
+  const bars = (value: (run: RunReport) => number | null | undefined, ratios: Record<string, number>, unit: Bar['unit']): Bar[] =>
+    page.runs.map((run, i) => ({
       name: run.target,
-      value: run.latency?.p99Ms ?? undefined,
-      ratio: page.p99Ratios[run.target],
+      value: value(run) ?? undefined,
+      ratio: ratios[run.target],
       baseline: run.target === page.baseline,
       color: page.colors[i],
-      unit: 'ms' as const,
+      unit,
     }));
+  if (Object.keys(page.p99Ratios).length > 0) {
     return section(
       'p99 round trip, by target (lower is better)',
-      `${barChart(bars)}\n<p class="note">The ratio divides each target's p99 round trip by the baseline's (${esc(page.baseline ?? '—')}); every target ran the same paced workload on the same machine, one after the other.</p>`,
+      `${barChart(bars((run) => run.latency?.p99Ms, page.p99Ratios, 'ms'))}\n<p class="note">The ratio divides each target's p99 round trip by the baseline's (${esc(page.baseline ?? '—')}); every target ran the same paced workload on the same machine, one after the other.</p>`,
     );
   }
-  const bars = page.runs.map((run, i) => ({
-    name: run.target,
-    value: run.throughput?.receivedPerSecond,
-    ratio: page.ratios[run.target],
-    baseline: run.target === page.baseline,
-    color: page.colors[i],
-    unit: 'dg/s' as const,
-  }));
   return section(
     'Received datagrams per second, by target',
-    `${barChart(bars)}\n<p class="note">The ratio divides each target's received datagrams/s by the baseline's (${esc(page.baseline ?? '—')}); every target ran the same workload on the same machine, one after the other.</p>`,
+    `${barChart(bars((run) => run.throughput?.receivedPerSecond, page.ratios, 'dg/s'))}\n<p class="note">The ratio divides each target's received datagrams/s by the baseline's (${esc(page.baseline ?? '—')}); every target ran the same workload on the same machine, one after the other.</p>`,
   );
 }
 
