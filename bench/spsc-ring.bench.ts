@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { SpscRing } from '../src/shared/spsc-ring.js';
+import { SpscRing } from '../src/shared/protocol/spsc-ring.js';
 import { type BenchRow, printTable } from './bench-row.js';
 
 const producerFile = new URL('./fixtures/ring-bench-producer.mjs', import.meta.url);

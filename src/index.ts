@@ -2,7 +2,7 @@ export { Datagram, PyDatagram, DATAGRAM_MAX_SIZE } from './shared/datagram.js';
 export { DatagramIterator, PyDatagramIterator } from './shared/datagram-iterator.js';
 export { FrameDecoder, DecodeStatus, type FrameSink, type FrameDecoderOptions } from './shared/frame-decoder.js';
 export { encodeFrame, writeFrameHeader, maxPayloadForHeader, type HeaderSize } from './shared/frame-encoder.js';
-export { SpscRing, type RecordVisitor } from './shared/spsc-ring.js';
+export { SpscRing, type RecordVisitor } from './shared/protocol/spsc-ring.js';
 export type { ResetReason } from './shared/reset-reason.js';
 export { Connection, type ConnectionKind } from './main/connection.js';
 export { ConnectionWriter } from './main/connection-writer.js';

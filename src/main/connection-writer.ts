@@ -1,9 +1,9 @@
 import { describeValue } from '../shared/describe-value.js';
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/udp-framing.js';
+import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/protocol/udp-framing.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
-import { maxRecordPayload } from '../shared/ring-layout.js';
+import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { Connection } from './connection.js';
 import type { ShardHandle } from './shard-handle.js';
 import { NetAddress } from './net-address.js';

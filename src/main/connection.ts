@@ -1,6 +1,6 @@
 import { describeValue } from '../shared/describe-value.js';
 import type { Server } from 'node:net';
-import { SocketOption } from '../shared/record-kind.js';
+import { SocketOption } from '../shared/protocol/record-kind.js';
 import type { ResetReason } from '../shared/reset-reason.js';
 import type { ConnectionGroup } from './connection-group.js';
 import { NetAddress } from './net-address.js';

@@ -1,4 +1,4 @@
-import { StatSlot } from '../shared/shard-stats.js';
+import { StatSlot } from '../shared/protocol/shard-stats.js';
 import type { ShardHandle } from './shard-handle.js';
 
 /** A snapshot of a manager's counters since it started (`QueuedConnectionManager.getStats()`). */

@@ -4,7 +4,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { debuglog } from 'node:util';
-import { AdoptKind, RecordKind } from '../shared/record-kind.js';
+import { AdoptKind, RecordKind } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode, resetReasonName } from '../shared/reset-reason.js';
 import { Connection } from './connection.js';
 import { collectStats, type ManagerStats } from './manager-stats.js';

@@ -1,11 +1,11 @@
 import { describeValue } from '../shared/describe-value.js';
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import type { ReadSettings } from '../shared/read-record.js';
-import type { SpscRing } from '../shared/spsc-ring.js';
-import { RecordKind } from '../shared/record-kind.js';
-import { maxRecordPayload } from '../shared/ring-layout.js';
-import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/udp-framing.js';
+import type { ReadSettings } from '../shared/protocol/read-record.js';
+import type { SpscRing } from '../shared/protocol/spsc-ring.js';
+import { RecordKind } from '../shared/protocol/record-kind.js';
+import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
+import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';

@@ -1,5 +1,5 @@
-import type { SpscRing } from '../shared/spsc-ring.js';
-import { RecordKind } from '../shared/record-kind.js';
+import type { SpscRing } from '../shared/protocol/spsc-ring.js';
+import { RecordKind } from '../shared/protocol/record-kind.js';
 import { copyWords } from '../shared/copy-bytes.js';
 
 /** Bytes of one overflow block; a larger record gets a block of its own. */

@@ -1,8 +1,8 @@
 import { DecodeStatus, type FrameSink } from '../shared/frame-decoder.js';
-import { RecordKind } from '../shared/record-kind.js';
+import { RecordKind } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
-import { StatSlot } from '../shared/shard-stats.js';
-import type { SpscRing } from '../shared/spsc-ring.js';
+import { StatSlot } from '../shared/protocol/shard-stats.js';
+import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { copyBytes } from '../shared/copy-bytes.js';
 import { ConnectionState, type ShardConnection } from './shard-connection.js';
 

@@ -1,10 +1,10 @@
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { readAdoptFd, readAdoptSlot, readReadSettings } from '../shared/read-record.js';
-import { AdoptKind, RecordKind, SocketOption } from '../shared/record-kind.js';
+import { readAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
+import { AdoptKind, RecordKind, SocketOption } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
-import { StatSlot } from '../shared/shard-stats.js';
-import type { SpscRing } from '../shared/spsc-ring.js';
+import { StatSlot } from '../shared/protocol/shard-stats.js';
+import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import type { ConnectionLifecycle, LocalSockets } from './connection-lifecycle.js';
 import { ConnectionState } from './shard-connection.js';
 import type { SocketWriter } from './socket-writer.js';

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { SpscRing } from '../shared/spsc-ring.js';
+import { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { ConnectionLifecycle, type LocalSockets } from './connection-lifecycle.js';
 import { InboundWriter } from './inbound-writer.js';
 import { RecordDispatcher } from './record-dispatcher.js';

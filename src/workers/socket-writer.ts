@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { QUEUED, TAKEN } from '../shared/send-backlog.js';
+import { QUEUED, TAKEN } from '../shared/protocol/send-backlog.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { copyBytes } from '../shared/copy-bytes.js';
 import { ConnectionState, type ShardConnection } from './shard-connection.js';

@@ -1,9 +1,9 @@
 import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
 import { closeQuietly } from './close-fd.js';
-import { RecordKind } from '../shared/record-kind.js';
+import { RecordKind } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
-import { StatSlot } from '../shared/shard-stats.js';
-import type { SpscRing } from '../shared/spsc-ring.js';
+import { StatSlot } from '../shared/protocol/shard-stats.js';
+import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { copyBytes } from '../shared/copy-bytes.js';
 import {
   UDP_ADDRESS_SIZE,
@@ -12,7 +12,7 @@ import {
   readUdpPort,
   udpChecksum,
   writeUdpAddress,
-} from '../shared/udp-framing.js';
+} from '../shared/protocol/udp-framing.js';
 
 /** One UDP socket a shard owns. */
 class UdpEndpoint {

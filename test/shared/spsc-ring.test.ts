@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { SpscRing } from '../../src/shared/spsc-ring.js';
-import { DATA_OFFSET, RECORD_HEADER_SIZE } from '../../src/shared/ring-layout.js';
+import { SpscRing } from '../../src/shared/protocol/spsc-ring.js';
+import { DATA_OFFSET, RECORD_HEADER_SIZE } from '../../src/shared/protocol/ring-layout.js';
 
 function payload(seed: number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { StatSlot } from '../../src/shared/shard-stats.js';
+import { StatSlot } from '../../src/shared/protocol/shard-stats.js';
 import { NetDatagram } from '../../src/main/net-datagram.js';
 import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import type { TestServer } from '../helpers/net-harness.js';

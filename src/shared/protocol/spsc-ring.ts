@@ -16,7 +16,7 @@ import {
   maxRecordPayload,
   recordSpan,
 } from './ring-layout.js';
-import { copyBytes } from './copy-bytes.js';
+import { copyBytes } from '../copy-bytes.js';
 
 /**
  * Called once per record by {@link SpscRing.drain}. `bytes[offset, offset + length)` is the

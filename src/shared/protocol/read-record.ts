@@ -1,4 +1,4 @@
-import type { HeaderSize } from './frame-encoder.js';
+import type { HeaderSize } from '../frame-encoder.js';
 
 /**
  * Payloads of two outbound records (record-kind.ts), little-endian.
