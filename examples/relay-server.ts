@@ -104,6 +104,7 @@ let maxPending = 0;
 let shuttingDown = false;
 /** Ends the loop's sleep in waitForReaders at shutdown. */
 const sleeping = new AbortController();
+const sleep = { signal: sleeping.signal };
 let turnTimer: NodeJS.Timeout | null = null;
 let turnImmediate: NodeJS.Immediate | null = null;
 const startedAt = performance.now();
@@ -210,7 +211,7 @@ function turn(): void {
   }
   if (pending.size > 0) turnTimer = setTimeout(turn, 1);
   else if (more) turnImmediate = setImmediate(turn);
-  else manager.waitForReaders(-1, { signal: sleeping.signal }).then(turn, () => {});
+  else manager.waitForReaders(-1, sleep).then(turn, () => {});
 }
 
 // ── stats ───────────────────────────────────────────────────────────────────

@@ -81,12 +81,22 @@ export class Connection {
     this.groups?.delete(group);
   }
 
-  /** @internal The connection closed or was reset: it leaves every group it is in. */
-  leaveGroups(): void {
+  /**
+   * @internal The connection closed or was reset: it stops being read, leaves every group
+   * it is in and, when it was still open, closes with `reason`. Returns whether it was open
+   * (the caller queues a reset for it then, where one is due).
+   */
+  end(reason: ResetReason): boolean {
+    this.reader = null;
     const groups = this.groups;
-    if (groups === null) return;
-    this.groups = null;
-    for (const group of groups) group._drop(this);
+    if (groups !== null) {
+      this.groups = null;
+      for (const group of groups) group._drop(this);
+    }
+    if (!this.open) return false;
+    this.open = false;
+    this.resetReason = reason;
+    return true;
   }
 
   /** 'tcp 127.0.0.1:5000 #3' — for logs. */

@@ -272,9 +272,10 @@ export class QueuedConnectionManager {
    */
   async openUDPConnection(port?: number): Promise<Connection | null>;
   async openUDPConnection(host: string, port: number, forBroadcast?: boolean): Promise<Connection | null>;
-  async openUDPConnection(a: number | string = 0, b?: number, forBroadcast = false): Promise<Connection | null> {
+  async openUDPConnection(a: number | string = 0, b?: number, broadcastArgument?: boolean): Promise<Connection | null> {
     let host: string | undefined;
     let port: number;
+    const forBroadcast = broadcastArgument ?? false;
     if (typeof a === 'number') {
       port = checkPort('openUDPConnection', a);
     } else if (typeof a === 'string') {
@@ -293,7 +294,7 @@ export class QueuedConnectionManager {
       }
       if (host === '') host = undefined;
     } else {
-      throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, forBroadcast === false ? undefined : forBroadcast)})`);
+      throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, broadcastArgument)})`);
     }
     this.assertOpen('openUDPConnection');
     const ipv6 = host !== undefined && net.isIPv6(host);
@@ -353,15 +354,12 @@ export class QueuedConnectionManager {
       throw new TypeError(`closeConnection: expected a Connection, got ${describeValue(conn)}`);
     }
     if (conn.getManager() !== this || !conn.open) return false;
-    conn.open = false;
-    conn.resetReason = 'closed-locally';
-    conn.leaveGroups();
+    conn.end('closed-locally');
     if (conn.kind === 'rendezvous') {
       conn.server?.close();
       this.rendezvous.delete(conn);
       return true;
     }
-    if (conn.reader !== null) conn.reader.forget(conn);
     conn.shard?.close(conn);
     return true;
   }
@@ -469,12 +467,7 @@ export class QueuedConnectionManager {
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;
-    if (conn.reader !== null) conn.reader.forget(conn);
-    conn.leaveGroups();
-    if (!conn.open) return;
-    conn.open = false;
-    conn.resetReason = resetReasonName(aux);
-    this.resets.push(conn);
+    if (conn.end(resetReasonName(aux))) this.resets.push(conn);
   }
 
   /**
@@ -483,10 +476,7 @@ export class QueuedConnectionManager {
    */
   cutConnection(conn: Connection, reason: number): void {
     if (!conn.open || conn.shard === null) return;
-    conn.open = false;
-    conn.resetReason = resetReasonName(reason);
-    conn.leaveGroups();
-    if (conn.reader !== null) conn.reader.forget(conn);
+    conn.end(resetReasonName(reason));
     this.resets.push(conn);
     conn.shard.cut(conn.id, reason);
     this.waits.notify();
@@ -576,12 +566,7 @@ export class QueuedConnectionManager {
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
       this.connections.delete(conn.id);
-      if (conn.reader !== null) conn.reader.forget(conn);
-      conn.leaveGroups();
-      if (!conn.open) continue;
-      conn.open = false;
-      conn.resetReason = 'error';
-      this.resets.push(conn);
+      if (conn.end('error')) this.resets.push(conn);
     }
     shard.connections = 0;
     this.waits.notify();
@@ -611,13 +596,7 @@ export class QueuedConnectionManager {
     } finally {
       clearInterval(drainer);
       this.discardInbound();
-      for (const conn of this.connections.values()) {
-        conn.leaveGroups();
-        if (conn.open) {
-          conn.open = false;
-          conn.resetReason = 'closed-locally';
-        }
-      }
+      for (const conn of this.connections.values()) conn.end('closed-locally');
       this.connections.clear();
     }
   }

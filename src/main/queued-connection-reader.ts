@@ -340,11 +340,6 @@ export class QueuedConnectionReader {
     }
   }
 
-  /** Called by the manager when `conn` closed: forgets it. */
-  forget(conn: Connection): void {
-    if (conn.reader === this) conn.reader = null;
-  }
-
   private ringLimit(): number {
     return maxRecordPayload(this.manager.settings.ringCapacity);
   }

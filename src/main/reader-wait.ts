@@ -1,5 +1,7 @@
 import type { ShardHandle } from './shard-handle.js';
 
+const NONE: readonly ShardHandle[] = [];
+
 /** What a {@link ReaderWait} waits on: its manager's queues and shards. */
 export interface WaitSource {
   /**
@@ -41,7 +43,7 @@ interface Waiter {
 export class ReaderWait {
   private readonly waiters = new Set<Waiter>();
   /** The shards parked on and holding the event loop, to let go of exactly those. */
-  private held: readonly ShardHandle[] = [];
+  private held: readonly ShardHandle[] = NONE;
   private parked = false;
   private closed = false;
   private wakeQueued = false;
@@ -105,11 +107,6 @@ export class ReaderWait {
     this.settleAll(false);
   }
 
-  /** True while a wait is pending. */
-  get pending(): boolean {
-    return this.waiters.size > 0;
-  }
-
   /**
    * Parks on every shard and holds the event loop. Returns false, parked on none, when
    * something can be taken after all.
@@ -120,7 +117,8 @@ export class ReaderWait {
       let parked = 0;
       while (parked < shards.length && shards[parked].parkInbound()) parked++;
       if (parked === shards.length) {
-        this.held = shards.slice();
+        // The set's own array: a shard replaced meanwhile is let go of in its slot.
+        this.held = shards;
         for (const shard of this.held) shard.holdLoop(true);
         this.parked = true;
         return true;
@@ -137,7 +135,7 @@ export class ReaderWait {
       shard.unparkInbound();
       shard.holdLoop(false);
     }
-    this.held = [];
+    this.held = NONE;
   }
 
   private settle(waiter: Waiter, value: boolean): void {
@@ -154,9 +152,11 @@ export class ReaderWait {
 
   private settleAll(value: boolean): void {
     this.unpark();
-    const waiters = [...this.waiters];
-    for (const waiter of waiters) this.detach(waiter);
-    for (const waiter of waiters) waiter.resolve(value);
+    // resolve() only queues the waiters' continuations: none can add a wait meanwhile.
+    for (const waiter of this.waiters) {
+      this.detach(waiter);
+      waiter.resolve(value);
+    }
   }
 
   /** Removes `waiter` and its timer and abort listener; false when it was already gone. */

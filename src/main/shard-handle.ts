@@ -43,20 +43,17 @@ export class ShardHandle {
   /** Called when the shard published inbound records while the main thread was parked on them. */
   onInbound: () => void = () => {};
   /**
-   * Single-thread mode: the shard's inbound doorbell (it runs on this thread), called inside
-   * its commit. It rings at the end of this turn of the event loop, once for every socket
-   * read in the turn, as a worker shard does.
+   * Single-thread mode: the shard runs on this thread. It rings both ways without the
+   * kernel: its inbound doorbell calls onInbound (the shard defers it to the end of its
+   * turn), and ours queues a microtask that wakes it.
    */
-  readonly localWake = (): void => {
-    if (this.localRinging) return;
-    this.localRinging = true;
-    setImmediate(this.localRing);
-  };
-  private localRinging = false;
-  private readonly localRing = (): void => {
-    this.localRinging = false;
-    this.onInbound();
-  };
+  attachLocal(shard: Shard): void {
+    this.local = shard;
+    this.outbound.doorbell = () => queueMicrotask(shard.rung);
+  }
+
+  /** What the main-thread shard calls when it rings the main thread. */
+  readonly localWake = (): void => this.onInbound();
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
   private readonly bell: MessagePort;
   readonly shardBell: MessagePort;

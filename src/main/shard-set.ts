@@ -113,9 +113,7 @@ export class ShardSet {
       const handle = this.createHandle(0, new Map(), null);
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
-      handle.local = shard;
-      // The shard runs on this thread: ring it with a microtask, not through the kernel.
-      handle.outbound.doorbell = () => queueMicrotask(shard.rung);
+      handle.attachLocal(shard);
       this.track(handle, shard.run());
       return;
     }

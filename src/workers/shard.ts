@@ -88,18 +88,18 @@ export class Shard {
     // The ring to a parked main thread waits for the end of this turn of the event loop:
     // every socket read in it then wakes the main thread once, not once per socket (each
     // wake costs both threads tens of µs of CPU on a VM).
+    // Both modes: a worker posts on the port, the main-thread shard calls the waiter.
+    const wake = wakeMain ?? (() => doorbell.postMessage(0));
     let ringing = false;
     const ring = (): void => {
       ringing = false;
-      doorbell.postMessage(0);
+      wake();
     };
-    inboundRing.doorbell =
-      wakeMain ??
-      (() => {
-        if (ringing) return;
-        ringing = true;
-        setImmediate(ring);
-      });
+    inboundRing.doorbell = () => {
+      if (ringing) return;
+      ringing = true;
+      setImmediate(ring);
+    };
     this.outbound = new SpscRing(init.outbound);
     this.lifecycle = new ConnectionLifecycle(init.stats, localSockets, this.maybeFinish.bind(this));
     this.inbound = new InboundWriter(inboundRing, init.stats, this.lifecycle);

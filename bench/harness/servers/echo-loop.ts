@@ -39,6 +39,7 @@ export function startEchoLoop(steps: EchoLoopSteps): () => void {
   let timer: NodeJS.Timeout | null = null;
   let immediate: NodeJS.Immediate | null = null;
   const sleeping = new AbortController();
+  const sleep = { signal: sleeping.signal };
 
   function turn(): void {
     timer = null;
@@ -56,7 +57,7 @@ export function startEchoLoop(steps: EchoLoopSteps): () => void {
     }
     if (steps.holding()) timer = setTimeout(turn, 1);
     else if (more) immediate = setImmediate(turn);
-    else manager.waitForReaders(-1, { signal: sleeping.signal }).then(turn, ignore);
+    else manager.waitForReaders(-1, sleep).then(turn, ignore);
   }
 
   immediate = setImmediate(turn);
