@@ -126,6 +126,21 @@ export class SendOverflow {
   }
 
   /** Forgets everything (the shard died). */
+  /** Hands each waiting record to `visit` in order (kind, its block, payload offset, length), keeping them. */
+  forEach(visit: (kind: number, block: Uint8Array, offset: number, length: number) => void): void {
+    let at = this.readAt;
+    let left = this.records;
+    for (let b = 0; b < this.blocks.length && left > 0; b++) {
+      const block = this.blocks[b];
+      for (; at < this.ends[b] && left > 0; left--) {
+        const length = readU32(block, at);
+        visit(block[at + 8], block, at + HEADER, length);
+        at += HEADER + length;
+      }
+      at = 0;
+    }
+  }
+
   clear(): void {
     this.blocks.length = 0;
     this.views.length = 0;

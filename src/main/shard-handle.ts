@@ -2,12 +2,13 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { HeaderSize } from '../shared/frame-encoder.js';
-import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
+import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/protocol/send-backlog.js';
 import { AdoptKind, RecordKind } from '../shared/protocol/record-kind.js';
 import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/protocol/shard-stats.js';
 import { SpscRing } from '../shared/protocol/spsc-ring.js';
+import { closeQuietly } from '../shared/close-fd.js';
 import { copyWords } from '../shared/copy-bytes.js';
 import type { Datagram } from '../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
@@ -15,6 +16,12 @@ import type { Connection } from './connection.js';
 import { socketFd, type FdHelper } from './fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
 import type { NetAddress } from './net-address.js';
+
+/** Closes the fd of an ADOPT record no shard took (-1: taken, or single-thread mode). */
+function closeAdopted(bytes: Uint8Array, offset: number): void {
+  const fd = readAdoptFd(bytes, offset);
+  if (fd >= 0) closeQuietly(fd);
+}
 
 /**
  * The main thread's side of one shard: the consumer end of its inbound ring, the producer
@@ -36,6 +43,14 @@ export class ShardHandle {
   failed = false;
   /** Set once SHUTDOWN is queued: nothing more may be sent. */
   closing = false;
+  /**
+   * Worker mode: the shard's task runs on a pool thread. False before the first socket,
+   * and while the shard is parked (it ended its run because nothing was open, so the
+   * thread no longer holds the process); the next record published restarts it.
+   */
+  running = false;
+  /** Called when a record is published while the shard does not run: start it. */
+  onIdleRing: (shard: ShardHandle) => void = () => {};
   /** The shard itself in single-thread mode (it runs on this thread), else null. */
   local: Shard | null = null;
   /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
@@ -54,9 +69,11 @@ export class ShardHandle {
 
   /** What the main-thread shard calls when it rings the main thread. */
   readonly localWake = (): void => this.onInbound();
-  /** Our end of the shard's doorbell, and the shard's end (handed over in init()). */
-  private readonly bell: MessagePort;
-  readonly shardBell: MessagePort;
+  /** Our end of the shard's doorbell, and the shard's end (handed over in init()): a new pair per run. */
+  private bell!: MessagePort;
+  shardBell!: MessagePort;
+  /** A wait is pending: the doorbell holds the event loop (holdLoop). */
+  private held = false;
   /** Where the last place() put its record (the ring's bytes or an overflow block), and a DataView over it. */
   private target: Uint8Array;
   private targetView: DataView;
@@ -89,14 +106,34 @@ export class ShardHandle {
     this.commitThreshold = ringCapacity >>> 3;
     this.target = this.outbound.bytes;
     this.targetView = this.outbound.view;
+    this.renewBell();
+    // A record published while the shard's run has ended (parked) starts it again; the
+    // rings keep their place, so the new run reads on where the last one stopped.
+    this.outbound.doorbell = () => {
+      if (this.running) this.bell.postMessage(0);
+      else this.onIdleRing(this);
+    };
+  }
+
+  /**
+   * A new doorbell pair for the shard's next run (its end moves to the worker with it, and
+   * the worker closes it when the run ends). The shard rings back only while we are parked
+   * (parkInbound); the port holds the event loop only while someone waits (holdLoop), as a
+   * pending read would.
+   */
+  renewBell(): void {
+    if (this.disposed) return;
+    this.bell?.close();
     const channel = new MessageChannel();
     this.bell = channel.port1;
     this.shardBell = channel.port2;
-    this.outbound.doorbell = () => this.bell.postMessage(0);
-    // The shard rings back only while we are parked (parkInbound). The port holds the
-    // event loop only while someone waits (holdLoop), as a pending read would.
     this.bell.on('message', () => this.onInbound());
-    this.bell.unref();
+    if (!this.held) this.bell.unref();
+  }
+
+  /** True when records wait for the shard: in its ring, staged, or in the overflow. */
+  hasWork(): boolean {
+    return this.outbound.usedBytes() > 0 || this.outbound.stagedBytes() > 0 || this.overflow.records > 0;
   }
 
   /**
@@ -115,6 +152,7 @@ export class ShardHandle {
 
   /** Keeps the event loop alive while a wait is pending (true), or lets it go (false). */
   holdLoop(hold: boolean): void {
+    this.held = hold;
     if (this.disposed) return;
     if (hold) this.bell.ref();
     else this.bell.unref();
@@ -393,10 +431,29 @@ export class ShardHandle {
     if (!this.closing && !this.failed) this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }
 
-  /** The shard's thread died: forget what waited for it. */
+  /**
+   * The shard's thread died: forget what waited for it, closing the duplicated fds of the
+   * ADOPT records it never took (in its ring or still in the overflow), which no one else
+   * would close, and the sockets waiting for the main-thread shard.
+   */
   fail(): void {
     this.failed = true;
+    this.outbound.commit();
+    const unread = new SpscRing(this.outbound.buffer);
+    while (unread.next()) {
+      if (unread.kind === RecordKind.ADOPT) closeAdopted(unread.bytes, unread.offset);
+    }
+    this.overflow.forEach((kind, block, offset) => {
+      if (kind === RecordKind.ADOPT) closeAdopted(block, offset);
+    });
     this.overflow.clear();
+    if (this.localSockets !== null) {
+      for (const socket of this.localSockets.values()) {
+        if ('destroy' in socket) socket.destroy();
+        else socket.close();
+      }
+      this.localSockets.clear();
+    }
     this.dispose();
   }
 

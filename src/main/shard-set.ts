@@ -33,6 +33,7 @@ function warnFallback(numThreads: number, cause: string): void {
 /** How long past shutdownTimeoutMs close() waits for a shard that has not ended (ms). */
 const SHUTDOWN_GRACE_MS = 1000;
 
+
 /**
  * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
  * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
@@ -74,7 +75,9 @@ function withoutLoaders(argv: readonly string[]): string[] {
 export class ShardSet {
   readonly handles: ShardHandle[] = [];
   private pool: Piscina | null = null;
-  private readonly tasks: Promise<void>[] = [];
+  /** Worker shards whose task is running; close() waits until none is. */
+  private active = 0;
+  private allEnded: (() => void) | null = null;
   private helper: FdHelper | null = null;
   /** Worker mode: the compiled shard worker; null in single-thread mode. */
   private workerFile: string | null = null;
@@ -93,6 +96,7 @@ export class ShardSet {
     const handle = new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget);
     handle.onOverBudget = this.onOverBudget;
     handle.onInbound = this.onInbound;
+    handle.onIdleRing = this.start.bind(this);
     return handle;
   }
 
@@ -114,7 +118,16 @@ export class ShardSet {
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
       handle.attachLocal(shard);
-      this.track(handle, shard.run());
+      this.active++;
+      shard.run().then(
+        () => this.localEnded(),
+        (error: Error) => {
+          log('the main-thread shard failed: %s', error.message);
+          handle.fail();
+          this.onFailed(handle, error);
+          this.localEnded();
+        },
+      );
       return;
     }
     log('worker mode: %d shard threads', numThreads);
@@ -142,7 +155,11 @@ export class ShardSet {
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
     });
-    for (const handle of this.handles) this.track(handle, this.runShard(handle));
+    for (const handle of this.handles) this.start(handle);
+  }
+
+  private localEnded(): void {
+    if (--this.active === 0) this.allEnded?.();
   }
 
   /** Worker shards in force (0 in single-thread mode, and before any reader chose the mode). */
@@ -169,39 +186,59 @@ export class ShardSet {
   async shutdown(): Promise<void> {
     this.stopping = true;
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
-    for (const handle of this.handles) if (!handle.failed) handle.shutdown(deadline);
+    // A parked shard holds nothing and is not started again for its SHUTDOWN.
+    for (const handle of this.handles) if (!handle.failed && (handle.running || handle.local !== null)) handle.shutdown(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
     });
-    await Promise.race([Promise.allSettled(this.tasks), timeout]);
+    const ended = new Promise<void>((resolve) => {
+      this.allEnded = resolve;
+      if (this.active === 0) resolve();
+    });
+    await Promise.race([ended, timeout]);
     clearTimeout(timer);
     for (const handle of this.handles) handle.dispose();
     if (this.pool !== null) await this.pool.destroy();
   }
 
-  /** Starts `handle`'s shard in a worker; its doorbell port moves to that thread. */
-  private runShard(handle: ShardHandle): Promise<void> {
-    return this.pool!.run(handle.init(this.settings), { transferList: [handle.shardBell] });
+  /**
+   * Starts a run of `handle`'s shard on a pool thread (its doorbell port moves there), unless
+   * it runs. A run ends at SHUTDOWN; when the shard has held nothing for a while (parked: its
+   * thread stops holding the process, as a net.Server with no connection does not, and the
+   * next record published starts a new run on the same rings, on a thread that is there);
+   * or when the thread dies: a shard that dies is reported (its connections are reset) and replaced by a fresh
+   * shard with new rings in the same slot.
+   */
+  private start(handle: ShardHandle): void {
+    if (handle.running || handle.failed || this.pool === null || this.handles[handle.index] !== handle) return;
+    handle.running = true;
+    this.active++;
+    this.pool.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
+      () => this.ended(handle, null),
+      (error: Error) => this.ended(handle, error),
+    );
   }
 
-  /**
-   * Watches a shard's task. A worker shard that dies is reported (its connections are
-   * reset) and replaced by a fresh shard with new rings in the same slot; piscina starts
-   * the thread for it.
-   */
-  private track(handle: ShardHandle, task: Promise<void>): void {
-    this.tasks.push(
-      task.catch((error: Error) => {
-        handle.fail();
-        log('shard %d failed: %s', handle.index, error.message);
-        this.onFailed(handle, error);
-        if (this.stopping || this.pool === null) return;
+  private ended(handle: ShardHandle, error: Error | null): void {
+    handle.running = false;
+    this.active--;
+    if (error === null) {
+      handle.renewBell();
+      // Records published while the run was ending wait in the ring: run again for them
+      // (when stopping too: a SHUTDOWN may be among them).
+      if (handle.hasWork()) this.start(handle);
+    } else {
+      handle.fail();
+      log('shard %d failed: %s', handle.index, error.message);
+      this.onFailed(handle, error);
+      if (!this.stopping) {
         const fresh = this.createHandle(handle.index, null, this.helper);
         this.handles[handle.index] = fresh;
         log('shard %d replaced', handle.index);
-        this.track(fresh, this.runShard(fresh));
-      }),
-    );
+        this.start(fresh);
+      }
+    }
+    if (this.active === 0) this.allEnded?.();
   }
 }

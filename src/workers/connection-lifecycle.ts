@@ -1,6 +1,6 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { closeQuietly } from './close-fd.js';
+import { closeQuietly } from '../shared/close-fd.js';
 import { FrameDecoder } from '../shared/frame-decoder.js';
 import { readReadSettings } from '../shared/protocol/read-record.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { readAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
+import { takeAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
 import { AdoptKind, RecordKind, SocketOption } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';
@@ -114,7 +114,7 @@ export class RecordDispatcher {
     const conn = this.lifecycle.connections.get(id);
     switch (kind) {
       case RecordKind.ADOPT: {
-        const fd = readAdoptFd(ring.bytes, ring.offset);
+        const fd = takeAdoptFd(ring.bytes, ring.offset);
         if (ring.aux === AdoptKind.TCP) {
           this.lifecycle.adopt(id, fd, readAdoptSlot(ring.bytes, ring.offset));
         } else {

@@ -43,6 +43,9 @@ export interface ShardInit extends WriterLimits {
  */
 const SLICE_MS = 1;
 
+/** How long a worker shard must have held nothing before its run ends (ms). */
+const PARK_AFTER_MS = 100;
+
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -69,6 +72,8 @@ export class Shard {
   private readonly sliceMs: number;
   /** The main-thread shard (single-thread mode). */
   private readonly local: boolean;
+  /** The shard sleeps towards its park: it held nothing when it began. */
+  private idleSleep = false;
   /** Resolves the shard's park when the doorbell rings. */
   private wake: (() => void) | null = null;
   private readonly parked = (resolve: () => void): void => {
@@ -117,7 +122,11 @@ export class Shard {
     }
   }
 
-  /** Runs until a SHUTDOWN record has been handled and every socket has closed. */
+  /**
+   * Runs until a SHUTDOWN record has been handled and every socket has closed, or until a
+   * worker shard has held nothing for a while (a later run on the same rings goes on from
+   * there).
+   */
   async run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.finished = resolve));
     const dispatcher = this.dispatcher;
@@ -134,7 +143,14 @@ export class Shard {
           continue;
         }
         if (dispatcher.shuttingDown) break;
-        if (this.outbound.parkConsumer()) await new Promise<void>(this.parked);
+        if (this.outbound.parkConsumer()) {
+          if (await this.sleep()) {
+            // The run ends with the consumer flag set: the next record published rings the
+            // main thread's side of the doorbell, which starts a new run on these rings.
+            this.stopTimers();
+            return;
+          }
+        }
       }
       // The deadline counts from close(), not from when this shard got to the SHUTDOWN record.
       const left = Math.min(this.init.shutdownTimeoutMs, Math.max(0, dispatcher.shutdownDeadline - Date.now()));
@@ -144,6 +160,33 @@ export class Shard {
     } finally {
       doorbell.close();
     }
+  }
+
+  /**
+   * Waits for the doorbell. A worker shard that holds nothing (no socket, nothing owed to
+   * the main thread) for {@link PARK_AFTER_MS} ends its run instead: its thread then stops
+   * holding the process, so a program that has closed its connections exits without
+   * close(). Returns true for that.
+   */
+  private async sleep(): Promise<boolean> {
+    const rang = new Promise<void>(this.parked);
+    if (this.local || !this.holdsNothing()) {
+      await rang;
+      return false;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), PARK_AFTER_MS);
+    });
+    this.idleSleep = true;
+    const parked = await Promise.race([rang.then(() => false), idle]);
+    this.idleSleep = false;
+    clearTimeout(timer);
+    // Records that came as the timer fired wait in the ring: the main thread sees them when
+    // the run has ended and starts the next one at once.
+    if (!parked) return false;
+    this.wake = null;
+    return this.holdsNothing();
   }
 
   /**
@@ -170,21 +213,31 @@ export class Shard {
     this.lifecycle.sweepIdle(now, this.init.idleTimeoutMs + this.idleSweepMs);
   }
 
-  /** Ends run() once shutting down and every connection has been reported closed. */
+  /** No socket is open and nothing is held back for the main thread. */
+  private holdsNothing(): boolean {
+    return this.lifecycle.connections.size === 0 && this.udp.size === 0 && this.inbound.idle;
+  }
+
+  private stopTimers(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.writer.stop();
+  }
+
+  /**
+   * The last socket closed or its report went out. Ends run() once shutting down; else
+   * wakes a worker shard asleep on the doorbell, so it sleeps again towards its park.
+   */
   private maybeFinish(): void {
-    if (
-      this.dispatcher.shuttingDown &&
-      this.finished !== null &&
-      this.lifecycle.connections.size === 0 &&
-      this.udp.size === 0 &&
-      this.inbound.idle
-    ) {
-      if (this.idleTimer) clearInterval(this.idleTimer);
-      if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-      this.writer.stop();
+    if (!this.holdsNothing()) return;
+    if (this.dispatcher.shuttingDown) {
+      if (this.finished === null) return;
+      this.stopTimers();
       const finished = this.finished;
       this.finished = null;
       finished();
+    } else if (!this.local && this.wake !== null && !this.idleSleep) {
+      this.rung();
     }
   }
 }

@@ -1,5 +1,5 @@
 import { type RemoteInfo, type Socket as UdpSocket, createSocket } from 'node:dgram';
-import { closeQuietly } from './close-fd.js';
+import { closeQuietly } from '../shared/close-fd.js';
 import { RecordKind } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';

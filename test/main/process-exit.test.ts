@@ -67,6 +67,39 @@ describe.each([0, 2])('process exit (numThreads %i)', (n) => {
     expect(program.output).toEqual([`shards ${n}`]);
   });
 
+  it('a program that closes its connections and its rendezvous, but not the manager, exits', async () => {
+    const program = run(
+      `closed-${n}`,
+      `const m = new r.QueuedConnectionManager();
+       const reader = new r.QueuedConnectionReader(m, ${n});
+       const writer = new r.ConnectionWriter(m, ${n});
+       const listener = new r.QueuedConnectionListener(m, 0);
+       const rendezvous = await m.openTCPServerRendezvous('127.0.0.1', 0, 8);
+       listener.addConnection(rendezvous);
+       const client = await m.openTCPClientConnection('127.0.0.1', rendezvous.getAddress().getPort(), 5000);
+       reader.addConnection(client);
+       const udp = await m.openUDPConnection(0);
+       reader.addConnection(udp);
+       const ptr = new r.PointerToConnection();
+       while (!listener.getNewConnection(ptr)) await new Promise((go) => setTimeout(go, 5));
+       const served = ptr.p();
+       reader.addConnection(served);
+       const dg = new r.Datagram();
+       dg.addString('ping');
+       writer.send(dg, client);
+       const got = new r.NetDatagram();
+       while (!reader.getData(got)) await m.waitForReaders(1);
+       console.log('got', new r.DatagramIterator(got).getString());
+       m.closeConnection(client);
+       m.closeConnection(served);
+       m.closeConnection(udp);
+       m.closeConnection(rendezvous);
+       console.log('closed all');`,
+    );
+    expect(await exitsWithin(program, 10_000, 'the program after closing everything')).toBe(0);
+    expect(program.output).toEqual(['got ping', 'closed all']);
+  });
+
   it('a program with an open connection keeps running, and exits once it closes the manager', async () => {
     const program = run(
       `open-${n}`,

@@ -609,7 +609,9 @@ export class LoadRun implements ClientSink {
     let received = 0;
     try {
       if (this.client.polled) received = this.client.poll(now);
-      if (this.mode === 'saturate') this.sendSaturating(now);
+      // Stamped after the poll: a turn that handled many echoes first would otherwise stamp
+      // its sends early, and their round trips would look shorter than they were.
+      if (this.mode === 'saturate') this.sendSaturating(received > 0 ? performance.now() : now);
       else if (this.mode === 'paced') this.sendPaced(now);
     } catch (error) {
       this.fail(error as Error);

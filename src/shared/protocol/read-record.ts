@@ -53,9 +53,20 @@ export function writeAdopt(bytes: Uint8Array, offset: number, fd: number, slot: 
   view.setInt32(4, slot, true);
 }
 
-/** Reads an ADOPT payload's fd. */
+/** Reads an ADOPT payload's fd (-1 once taken, or in single-thread mode). */
 export function readAdoptFd(bytes: Uint8Array, offset: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE).getInt32(0, true);
+}
+
+/**
+ * Reads an ADOPT payload's fd and marks it taken (-1) in the ring: should the shard die
+ * before it releases the record, the main thread closes only the fds no shard took.
+ */
+export function takeAdoptFd(bytes: Uint8Array, offset: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, ADOPT_PAYLOAD_SIZE);
+  const fd = view.getInt32(0, true);
+  view.setInt32(0, -1, true);
+  return fd;
 }
 
 /** Reads an ADOPT payload's send-backlog slot. */
