@@ -1,3 +1,4 @@
+import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { describeValue } from '../shared/describe-value.js';
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
@@ -127,6 +128,18 @@ export class QueuedConnectionManager {
     const ring = this.settings.ringCapacity;
     if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
       throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
+    }
+    const { sendBacklogLimit, sendBacklogHardLimit } = this.settings;
+    if (sendBacklogHardLimit < sendBacklogLimit) {
+      throw new RangeError(
+        `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least sendBacklogLimit (${sendBacklogLimit})`,
+      );
+    }
+    // One datagram as large as a ring record carries must not reset its connection by itself.
+    if (sendBacklogHardLimit < maxRecordPayload(ring)) {
+      throw new RangeError(
+        `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least the largest datagram a ${ring}-byte ring carries (${maxRecordPayload(ring)} bytes): lower ringCapacity or raise the limit`,
+      );
     }
     this.waits = new ReaderWait({ ready: this.somethingReady.bind(this), shards: () => this.shards.handles });
     this.shards = new ShardSet(

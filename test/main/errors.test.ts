@@ -52,6 +52,16 @@ describe('error messages', () => {
     expect(() => new QueuedConnectionManager('big' as never)).toThrow(/options must be an object, got "big" \(string\)/);
   });
 
+  it('the send-backlog limits are checked against each other and against the ring', () => {
+    expect(() => new QueuedConnectionManager({ sendBacklogLimit: 2 << 20, sendBacklogHardLimit: 1 << 20 })).toThrow(
+      /sendBacklogHardLimit \(1048576\) must be at least sendBacklogLimit \(2097152\)/,
+    );
+    expect(() => new QueuedConnectionManager({ ringCapacity: 1 << 24, sendBacklogLimit: 1 << 20, sendBacklogHardLimit: 4 << 20 })).toThrow(
+      /must be at least the largest datagram a 16777216-byte ring carries \(\d+ bytes\)/,
+    );
+    expect(() => new QueuedConnectionManager({ ringCapacity: 1 << 16, sendBacklogLimit: 1 << 16, sendBacklogHardLimit: 1 << 16 })).not.toThrow();
+  });
+
   it('adding another manager’s connection says why it is refused', async () => {
     const server = await startServer(0);
     const other = manager();

@@ -697,7 +697,7 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
 
   it('a backlog past sendBacklogHardLimit is cut at once, long before the stall timeout, with RST', async () => {
     const HARD = 2 * MiB;
-    const server = await startServer(n, { manager: { sendBacklogHardLimit: HARD, sendStallTimeoutMs: 60_000 } });
+    const server = await startServer(n, { manager: { sendBacklogLimit: HARD, sendBacklogHardLimit: HARD, sendStallTimeoutMs: 60_000 } });
     const peer = await Peer.connect(server.port, QUIET);
     peer.socket.pause();
     const conn = await server.accept();
@@ -784,7 +784,7 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
   });
 
   it('a connection cut while its sends wait behind a full ring: they are dropped, the queue empties, others are unaffected', async () => {
-    const server = await startServer(n, { manager: { ringCapacity: 4096, sendBacklogHardLimit: MiB } });
+    const server = await startServer(n, { manager: { ringCapacity: 4096, sendBacklogLimit: MiB, sendBacklogHardLimit: MiB } });
     const checker = new StreamChecker(1, 1000);
     const { peers, conns } = await connectPeers(server, 2, (i) => (i === 0 ? QUIET : { ...QUIET, onFrame: checker.check }));
     peers[0].socket.pause();
