@@ -12,7 +12,8 @@
  *   dropped instead) is held back and echoed right after the next datagram its connection
  *   echoes, which swaps one adjacent pair of that connection's echoes. If the connection
  *   already holds one back, the new one is echoed normally (and the held one follows it);
- *   a datagram held when its connection closes is lost with it.
+ *   a datagram held when its connection closes is lost with it;
+ * - every other n that is a multiple of 1700 (1700, 3400, …) is echoed twice in a row.
  * Everything else is echoed unchanged and in order. Raw mode (header size 0) has no
  * datagrams to drop, so it is refused with exit code 2.
  */
@@ -25,6 +26,8 @@ const NAME = 'faulty-server';
 const DROP_EVERY = 1000;
 /** Every SWAP_EVERY-th datagram (global count) is echoed after the one that follows it. */
 const SWAP_EVERY = 1500;
+/** Every DUPLICATE_EVERY-th datagram (global count) is echoed twice. */
+const DUPLICATE_EVERY = 1700;
 
 const options = parseServerOptions(NAME, process.argv.slice(2), false);
 if (options.headerSize === 0) {
@@ -52,6 +55,7 @@ class FaultyConnection extends FrameEchoConnection {
       return;
     }
     this.out.push(frame);
+    if (count % DUPLICATE_EVERY === 0) this.out.push(frame);
     if (this.held !== null) {
       this.out.push(this.held);
       this.held = null;

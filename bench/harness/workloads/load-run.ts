@@ -479,7 +479,9 @@ export class LoadRun implements ClientSink {
       this.echoedInWindow++;
       this.echoedBytesInWindow += length;
     }
-    this.latency!.record(receivedAt - intended, inWindow);
+    // A duplicate is a fault, not a second round trip: only first echoes are timed, so the
+    // round trips never outnumber the datagrams sent.
+    if (first) this.latency!.record(receivedAt - intended, inWindow);
   }
 
   onReset(index: number): void {
