@@ -20,7 +20,7 @@ export class NetAddress {
     const ip = host === 'localhost' ? '127.0.0.1' : host;
     if (net.isIP(ip) === 0) return false;
     this.port = port;
-    this.host = ip;
+    this.host = canonicalIp(ip);
     return true;
   }
 
@@ -29,6 +29,62 @@ export class NetAddress {
     this.port = checkPort('NetAddress.setAny', port);
     this.host = '0.0.0.0';
     return true;
+  }
+
+  /** Sets the IPv4 limited broadcast address (255.255.255.255) and `port`. */
+  setBroadcast(port: number): boolean {
+    this.port = checkPort('NetAddress.setBroadcast', port);
+    this.host = '255.255.255.255';
+    return true;
+  }
+
+  /** Changes the port alone. */
+  setPort(port: number): boolean {
+    this.port = checkPort('NetAddress.setPort', port);
+    return true;
+  }
+
+  /** Resets to 0.0.0.0:0. */
+  clear(): void {
+    this.host = '0.0.0.0';
+    this.port = 0;
+  }
+
+  /** True for the wildcard address (0.0.0.0 or ::), whatever the port. */
+  isAny(): boolean {
+    return this.host === '0.0.0.0' || this.host === '::';
+  }
+
+  /**
+   * The IPv4 address as Panda3D's deprecated get_ip(): its four bytes in memory order read
+   * as a little-endian host's integer, so 127.0.0.1 is 0x0100007F. 0 for an IPv6 address.
+   */
+  getIp(): number {
+    if (!net.isIPv4(this.host)) return 0;
+    const [a, b, c, d] = this.host.split('.').map(Number);
+    return (a | (b << 8) | (c << 16) | (d << 24)) >>> 0;
+  }
+
+  /**
+   * Byte `n` (0 to 3, 0 the first dotted octet) of an IPv4 address; 0 for an IPv6 one.
+   * Throws a RangeError for another `n`.
+   */
+  getIpComponent(n: number): number {
+    if (!Number.isInteger(n) || n < 0 || n > 3) {
+      throw new RangeError(`NetAddress.getIpComponent: n must be 0, 1, 2 or 3, got ${describeValue(n)}`);
+    }
+    return net.isIPv4(this.host) ? Number(this.host.split('.')[n]) : 0;
+  }
+
+  /**
+   * A hash of the address and port: equal addresses hash alike (for a Map keyed by
+   * `toString()`, or a table of your own).
+   */
+  getHash(): number {
+    let hash = 0x811c9dc5;
+    const text = this.host;
+    for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+    return (Math.imul(hash ^ this.port, 0x01000193) >>> 0);
   }
 
   /** Sets 127.0.0.1 and `port`. */
@@ -48,8 +104,13 @@ export class NetAddress {
     return this.port;
   }
 
-  /** True when both addresses hold the same IP and port. */
+  /**
+   * True when both addresses hold the same IP and port (Panda3D's `==`; its IPv6 compare
+   * has a bug, noted in the README, that this does not copy). An IPv6 address in any
+   * spelling equals its canonical form.
+   */
   equals(other: NetAddress): boolean {
+    if (!(other instanceof NetAddress)) return false;
     return this.host === other.host && this.port === other.port;
   }
 
@@ -66,9 +127,36 @@ export class NetAddress {
 
   /** Sets the fields without validation, from a socket's own report. */
   setFromSocket(host: string | undefined, port: number | undefined): void {
-    this.host = (host ?? '0.0.0.0').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    this.host = host === undefined ? '0.0.0.0' : canonicalIp(host);
     this.port = port ?? 0;
   }
+}
+
+const MAPPED_DOTTED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i;
+
+/**
+ * One spelling per address, so equal addresses compare and print alike: IPv6 in its
+ * canonical compressed form, and an IPv4-mapped IPv6 address (a dual-stack socket's view
+ * of an IPv4 peer, `::ffff:1.2.3.4` or `::ffff:102:304`) as the IPv4 address it maps.
+ */
+export function canonicalIp(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  let canonical = ip;
+  try {
+    canonical = new net.SocketAddress({ address: ip, family: 'ipv6' }).address;
+  } catch {
+    return ip;
+  }
+  const dotted = MAPPED_DOTTED.exec(canonical);
+  if (dotted) return dotted[1];
+  const hex = MAPPED_HEX.exec(canonical);
+  if (hex) {
+    const high = parseInt(hex[1], 16);
+    const low = parseInt(hex[2], 16);
+    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  }
+  return canonical;
 }
 
 /** Validates a TCP/UDP port for `what`; returns it. */

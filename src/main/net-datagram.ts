@@ -11,6 +11,30 @@ export class NetDatagram extends Datagram {
   /** The sender of a UDP datagram: this datagram's own, refilled on each getData. */
   private readonly udpSender = new NetAddress();
 
+  /**
+   * Empty, a copy of bytes, or a copy of a Datagram. As in Panda3D, a copy of a NetDatagram
+   * keeps its connection and address; a copy of a plain Datagram has neither.
+   */
+  constructor(data?: Uint8Array | ArrayLike<number> | Datagram) {
+    super(data);
+    if (data instanceof NetDatagram) {
+      this.connection = data.connection;
+      if (data.address === data.udpSender) {
+        this.udpSender.assign(data.udpSender);
+        this.address = this.udpSender;
+      } else {
+        this.address = data.address;
+      }
+    }
+  }
+
+  /** Makes the datagram empty and forgets its connection and address, as Panda3D's clear(). */
+  override clear(): void {
+    super.clear();
+    this.connection = null;
+    this.address = NO_ADDRESS;
+  }
+
   /** The connection the datagram arrived on, or null for one built locally. */
   getConnection(): Connection | null {
     return this.connection;

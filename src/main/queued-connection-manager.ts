@@ -310,15 +310,26 @@ export class QueuedConnectionManager {
       throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, broadcastArgument)})`);
     }
     this.assertOpen('openUDPConnection');
-    const ipv6 = host !== undefined && net.isIPv6(host);
-    const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
-    const error = await new Promise<Error | null>((resolve) => {
-      socket.once('error', resolve);
-      socket.bind(port, host, () => {
-        socket.off('error', resolve);
-        resolve(null);
-      });
-    });
+    // No host: every interface, dual-stack as Panda3D binds it (an IPv6 socket that also
+    // hears and sends IPv4), or IPv4 alone where the machine has no IPv6, and for
+    // broadcast (IPv4 broadcast goes out of an IPv4 socket).
+    let ipv6 = host !== undefined && net.isIPv6(host);
+    let socket: dgram.Socket | null = null;
+    let error: Error | null = null;
+    if (host === undefined && !forBroadcast) {
+      socket = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+      error = await bindUdp(socket, port, '::');
+      ipv6 = true;
+      if (error !== null && NO_IPV6.has((error as NodeJS.ErrnoException).code ?? '')) {
+        socket.close();
+        socket = null;
+        ipv6 = false;
+      }
+    }
+    if (socket === null) {
+      socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
+      error = await bindUdp(socket, port, host);
+    }
     if (error !== null || this.closing) {
       this.lastError = error ?? new Error('the manager closed');
       socket.close();
@@ -620,6 +631,20 @@ export class QueuedConnectionManager {
 }
 
 function discardDatagram(): void {}
+
+/** The errors of a machine without IPv6: a UDP socket for every interface is IPv4 there. */
+const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
+
+/** Binds `socket` to `port` on `host`; resolves the error, or null once it is bound. */
+function bindUdp(socket: dgram.Socket, port: number, host: string | undefined): Promise<Error | null> {
+  return new Promise<Error | null>((resolve) => {
+    socket.once('error', resolve);
+    socket.bind(port, host, () => {
+      socket.off('error', resolve);
+      resolve(null);
+    });
+  });
+}
 
 
 /** The arguments of a call, for an error that names the overloads: `"21110" (string), "1000" (string)`. */

@@ -104,6 +104,16 @@ export class DatagramIterator {
   }
 
   /**
+   * Returns a copy of the next `count` bytes and moves past them (Panda3D's extract_bytes).
+   * Throws RangeError if fewer remain or `count` is not a non-negative integer.
+   */
+  extractBytes(count: number): Uint8Array {
+    checkCount('DatagramIterator.extractBytes', 'count', count, DATAGRAM_MAX_SIZE);
+    const at = this._take(count, 'DatagramIterator.extractBytes');
+    return this._datagram._bytes.slice(at, at + count);
+  }
+
+  /**
    * Moves past `count` bytes. Throws RangeError if fewer remain or `count` is not a
    * non-negative integer, TypeError for a non-number.
    */

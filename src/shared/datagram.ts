@@ -88,12 +88,23 @@ export class Datagram {
   _stdfloatDouble: boolean;
 
   /**
-   * Makes an empty datagram, or one holding a copy of `data`. Throws TypeError if `data` is
-   * not array-like, RangeError if an element of it is not a byte.
+   * Makes an empty datagram, or one holding a copy of `data`: bytes, or another Datagram
+   * (its bytes and its stdfloat setting, as Panda3D's copy constructor; a NetDatagram's
+   * connection and address are not part of a Datagram). Throws TypeError if `data` is
+   * neither, RangeError if an element of it is not a byte.
    */
-  constructor(data?: Uint8Array | ArrayLike<number>) {
+  constructor(data?: Uint8Array | ArrayLike<number> | Datagram) {
+    if (data instanceof Datagram) {
+      const length = data._length;
+      this._bytes = new Uint8Array(Math.max(length, INITIAL_CAPACITY));
+      this._view = new DataView(this._bytes.buffer);
+      this._length = length;
+      this._stdfloatDouble = data._stdfloatDouble;
+      copyBytes(this._bytes, 0, data._bytes, 0, length);
+      return;
+    }
     if (data !== undefined && (typeof data !== 'object' || data === null || !Number.isInteger(data.length))) {
-      throw new TypeError(`Datagram: data must be a Uint8Array or an array of bytes, got ${describeValue(data)}`);
+      throw new TypeError(`Datagram: data must be a Uint8Array, an array of bytes or a Datagram, got ${describeValue(data)}`);
     }
     const length = data === undefined ? 0 : data.length;
     if (length > DATAGRAM_MAX_SIZE) {

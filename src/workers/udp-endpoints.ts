@@ -24,6 +24,8 @@ class UdpEndpoint {
   constructor(
     readonly id: number,
     readonly socket: UdpSocket,
+    /** An IPv6 socket (dual-stack when bound to ::): IPv4 destinations go IPv4-mapped. */
+    readonly ipv6: boolean,
     owner: UdpEndpoints,
   ) {
     this.onMessage = owner.onMessage.bind(owner, this);
@@ -68,7 +70,7 @@ export class UdpEndpoints {
       this.report(id, ResetReasonCode.ERROR);
       return;
     }
-    const endpoint = new UdpEndpoint(id, socket, this);
+    const endpoint = new UdpEndpoint(id, socket, ipv6, this);
     this.endpoints.set(id, endpoint);
     socket.on('message', endpoint.onMessage);
     socket.on('error', () => this.close(id, ResetReasonCode.ERROR));
@@ -131,7 +133,7 @@ export class UdpEndpoints {
     // The socket keeps the buffer until the packet is sent: it cannot point into the ring.
     const packet = Buffer.allocUnsafe(size);
     copyBytes(packet, 0, bytes, offset + UDP_ADDRESS_SIZE, size);
-    endpoint.socket.send(packet, port, this.addressText.ip(bytes, offset));
+    endpoint.socket.send(packet, port, this.destination(endpoint, bytes, offset));
     return size;
   }
 
@@ -152,10 +154,14 @@ export class UdpEndpoints {
       const at = offset + i * UDP_ADDRESS_SIZE;
       const port = readUdpPort(bytes, at);
       if (port === 0) continue;
-      endpoint.socket.send(packet, port, this.addressText.ip(bytes, at));
+      endpoint.socket.send(packet, port, this.destination(endpoint, bytes, at));
       sent += size;
     }
     return sent;
+  }
+
+  private destination(endpoint: UdpEndpoint, bytes: Uint8Array, at: number): string {
+    return endpoint.ipv6 ? this.addressText.ipForDualStack(bytes, at) : this.addressText.ip(bytes, at);
   }
 
   /** Closes the socket and reports CLOSED with `reason`. */

@@ -60,9 +60,13 @@ export function writeUdpAddress(bytes: Uint8Array, offset: number, ip: string, p
     }
     return part === 4;
   }
+  // A dual-stack socket sees an IPv4 peer as ::ffff:a.b.c.d: it is that IPv4 address.
+  if (MAPPED_V4.test(ip)) return writeUdpAddress(bytes, offset, ip.slice(7), port);
   bytes[offset] = 6;
   return writeIpv6(bytes, offset + 4, ip);
 }
+
+const MAPPED_V4 = /^::ffff:\d+\.\d+\.\d+\.\d+$/i;
 
 function writeIpv6(bytes: Uint8Array, at: number, ip: string): boolean {
   const zone = ip.indexOf('%');
@@ -109,6 +113,23 @@ export function readUdpPort(bytes: Uint8Array, offset: number): number {
  */
 export class UdpAddressText {
   private readonly v4 = new Map<number, string>();
+  private readonly mapped = new Map<number, string>();
+
+  /**
+   * The IP as a destination for a dual-stack (IPv6) socket, which cannot send to an IPv4
+   * literal: an IPv4 address becomes its IPv4-mapped form, ::ffff:a.b.c.d.
+   */
+  ipForDualStack(bytes: Uint8Array, offset: number): string {
+    if (bytes[offset] !== 4) return this.ip(bytes, offset);
+    const key = ((bytes[offset + 4] << 24) | (bytes[offset + 5] << 16) | (bytes[offset + 6] << 8) | bytes[offset + 7]) >>> 0;
+    let text = this.mapped.get(key);
+    if (text === undefined) {
+      if (this.mapped.size >= 65536) this.mapped.clear();
+      text = `::ffff:${this.ip(bytes, offset)}`;
+      this.mapped.set(key, text);
+    }
+    return text;
+  }
 
   ip(bytes: Uint8Array, offset: number): string {
     if (bytes[offset] === 4) {
