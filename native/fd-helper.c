@@ -3,9 +3,13 @@
 // Node cannot transfer sockets to worker threads; this is the whole of the workaround.
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <node_api.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,11 +57,104 @@ static napi_value thread_cpu_ms(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// setSocketOption(fd, option, value, seconds) -> sets one of Panda3D's Connection options
+// that Node has no call for, on a socket a shard owns. option: 1 SO_LINGER (value 0/1,
+// seconds), 2 SO_REUSEADDR, 3 SO_RCVBUF, 4 SO_SNDBUF, 5 the unicast TTL / hop limit
+// (IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket), 6 TCP_MAXSEG. Throws on failure.
+static napi_value set_socket_option(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd = -1, option = 0, value = 0, seconds = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_int32(env, argv[1], &option) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &value) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &seconds) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setSocketOption(fd, option, value, seconds): integers expected");
+    return NULL;
+  }
+  int rc;
+  if (option == 1) {
+    struct linger linger = {value != 0, seconds};
+    rc = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+  } else if (option == 2) {
+    rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &value, sizeof value);
+  } else if (option == 3) {
+    rc = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof value);
+  } else if (option == 4) {
+    rc = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof value);
+  } else if (option == 5) {
+    struct sockaddr_storage local;
+    socklen_t length = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &length) != 0) return fail(env, "setSocketOption", fd);
+    // A dual-stack IPv6 socket sends IPv4 too: it gets both the hop limit and the TTL.
+    rc = setsockopt(fd, IPPROTO_IP, IP_TTL, &value, sizeof value);
+    if (local.ss_family == AF_INET6) rc = setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &value, sizeof value);
+  } else if (option == 6) {
+    rc = setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &value, sizeof value);
+  } else {
+    napi_throw_range_error(env, NULL, "setSocketOption: unknown option");
+    return NULL;
+  }
+  if (rc != 0) return fail(env, "setSocketOption", fd);
+  napi_value result;
+  napi_get_undefined(env, &result);
+  return result;
+}
+
+// getSocketOption(fd, option) -> the option's value as the kernel holds it (for tests):
+// 1 SO_LINGER (seconds, or -1 when off), 2..6 as above.
+static napi_value get_socket_option(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1, option = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_int32(env, argv[1], &option) != napi_ok) {
+    napi_throw_type_error(env, NULL, "getSocketOption(fd, option): integers expected");
+    return NULL;
+  }
+  int value = 0;
+  socklen_t length = sizeof value;
+  int rc;
+  if (option == 1) {
+    struct linger linger;
+    socklen_t size = sizeof linger;
+    rc = getsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, &size);
+    value = linger.l_onoff ? linger.l_linger : -1;
+  } else if (option == 2) {
+    rc = getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &value, &length);
+  } else if (option == 3) {
+    rc = getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, &length);
+  } else if (option == 4) {
+    rc = getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, &length);
+  } else if (option == 5) {
+    struct sockaddr_storage local;
+    socklen_t size = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &size) != 0) return fail(env, "getSocketOption", fd);
+    rc = local.ss_family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &value, &length)
+                                     : getsockopt(fd, IPPROTO_IP, IP_TTL, &value, &length);
+  } else if (option == 6) {
+    rc = getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &value, &length);
+  } else {
+    napi_throw_range_error(env, NULL, "getSocketOption: unknown option");
+    return NULL;
+  }
+  if (rc != 0) return fail(env, "getSocketOption", fd);
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "dupFd", NAPI_AUTO_LENGTH, dup_fd, NULL, &fn);
   napi_set_named_property(env, exports, "dupFd", fn);
   napi_create_function(env, "threadCpuMs", NAPI_AUTO_LENGTH, thread_cpu_ms, NULL, &fn);
   napi_set_named_property(env, exports, "threadCpuMs", fn);
+  napi_create_function(env, "setSocketOption", NAPI_AUTO_LENGTH, set_socket_option, NULL, &fn);
+  napi_set_named_property(env, exports, "setSocketOption", fn);
+  napi_create_function(env, "getSocketOption", NAPI_AUTO_LENGTH, get_socket_option, NULL, &fn);
+  napi_set_named_property(env, exports, "getSocketOption", fn);
   return exports;
 }

@@ -8,6 +8,7 @@ export { Connection, type ConnectionKind } from './main/connection.js';
 export { ConnectionWriter } from './main/connection-writer.js';
 export { ConnectionGroup } from './main/connection-group.js';
 export { NetAddress } from './main/net-address.js';
+export { Interface } from './main/network-interface.js';
 export { NetDatagram } from './main/net-datagram.js';
 export { PointerToConnection } from './main/pointer-to-connection.js';
 export {

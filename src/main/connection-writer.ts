@@ -37,6 +37,7 @@ export class ConnectionWriter {
   private readonly bucketCounts: number[] = [];
   /** broadcast's UDP addresses (reused). */
   private readonly udpTargets: NetAddress[] = [];
+  private isShutDown = false;
 
   /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
   constructor(
@@ -73,6 +74,7 @@ export class ConnectionWriter {
   send(dg: Datagram, conn: Connection, address: NetAddress, block?: boolean): boolean;
   send(dg: Datagram, conn: Connection, addressOrBlock?: NetAddress | boolean, _block = false): boolean {
     if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${describeValue(dg)}`);
+    this.assertRunning('send');
     if (!(conn instanceof Connection)) {
       throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
     }
@@ -136,6 +138,7 @@ export class ConnectionWriter {
   broadcast(dg: Datagram, conn: Connection, addresses: Iterable<NetAddress>): number;
   broadcast(dg: Datagram, a: Iterable<Connection> | Connection, addresses?: Iterable<NetAddress>): number {
     if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.broadcast: expected a Datagram, got ${describeValue(dg)}`);
+    this.assertRunning('broadcast');
     if (a instanceof Connection) return this.broadcastUdp(dg, a, addresses);
     if (a === null || typeof a !== 'object' || typeof (a as Partial<Iterable<Connection>>)[Symbol.iterator] !== 'function') {
       throw new TypeError(`ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`);
@@ -340,6 +343,26 @@ export class ConnectionWriter {
   /** The number of threads asked for. */
   getNumThreads(): number {
     return this.numThreads;
+  }
+
+  /** The manager this writer sends for. */
+  getManager(): QueuedConnectionManager {
+    return this.manager;
+  }
+
+  /**
+   * Stops the writer, as Panda3D's shutdown(): a later `send` or `broadcast` throws. What
+   * it has queued already is still written (Panda3D's threaded writer drops its queue; a
+   * datagram ringwire accepted is written unless its connection is reset). Idempotent.
+   */
+  shutdown(): void {
+    if (this.isShutDown) return;
+    this.isShutDown = true;
+    for (const shard of this.manager.getShards()) if (!shard.failed && !shard.closing) shard.commit();
+  }
+
+  private assertRunning(what: string): void {
+    if (this.isShutDown) throw new Error(`ConnectionWriter.${what}: the writer is shut down`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { describeValue } from '../shared/describe-value.js';
 import type { Server } from 'node:net';
 import { SocketOption } from '../shared/protocol/record-kind.js';
+import { loadFdHelper } from '../shared/fd-helper.js';
 import type { ResetReason } from '../shared/reset-reason.js';
 import type { ConnectionGroup } from './connection-group.js';
 import { NetAddress } from './net-address.js';
@@ -53,14 +54,71 @@ export class Connection {
     return this.manager;
   }
 
-  /** Disables (true) or enables Nagle's algorithm. Returns false when the connection is closed. */
+  /** Disables (true) or enables Nagle's algorithm (TCP). Returns false when the connection is closed. */
   setNoDelay(noDelay: boolean): boolean {
-    return this.setOption(SocketOption.NO_DELAY, noDelay);
+    return this.setOption('setNoDelay', SocketOption.NO_DELAY, flag('setNoDelay', noDelay), 0, true);
   }
 
   /** Turns TCP keep-alive probes on or off. Returns false when the connection is closed. */
   setKeepAlive(keepAlive: boolean): boolean {
-    return this.setOption(SocketOption.KEEP_ALIVE, keepAlive);
+    return this.setOption('setKeepAlive', SocketOption.KEEP_ALIVE, flag('setKeepAlive', keepAlive), 0, true);
+  }
+
+  /**
+   * SO_LINGER (TCP): on, a close waits up to `seconds` (whole seconds, as Panda3D) for
+   * unsent data, and 0 seconds resets the connection on close; off, the default.
+   */
+  setLinger(flagOn: boolean, seconds: number): boolean {
+    const on = flag('setLinger', flagOn);
+    return this.setOption('setLinger', SocketOption.LINGER, on, on ? Math.trunc(count('setLinger', 'seconds', seconds)) : 0, true);
+  }
+
+  /** SO_REUSEADDR. Of use before a socket binds, so mostly a no-op on an open connection, as in Panda3D. */
+  setReuseAddr(reuse: boolean): boolean {
+    return this.setOption('setReuseAddr', SocketOption.REUSE_ADDR, flag('setReuseAddr', reuse), 0, false);
+  }
+
+  /** SO_RCVBUF: the kernel's receive buffer for this socket (it may round, and Linux doubles it). */
+  setRecvBufferSize(bytes: number): boolean {
+    return this.setOption('setRecvBufferSize', SocketOption.RECV_BUFFER, size('setRecvBufferSize', bytes), 0, false);
+  }
+
+  /** SO_SNDBUF: the kernel's send buffer for this socket (TCP in Panda3D; UDP too here). */
+  setSendBufferSize(bytes: number): boolean {
+    return this.setOption('setSendBufferSize', SocketOption.SEND_BUFFER, size('setSendBufferSize', bytes), 0, false);
+  }
+
+  /** The unicast TTL (IPv6: hop limit), 1 to 255. Panda3D's is a stub; ringwire sets it. */
+  setIpTimeToLive(ttl: number): boolean {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
+      throw new RangeError(`setIpTimeToLive: ttl must be an integer from 1 to 255, got ${describeValue(ttl)}`);
+    }
+    return this.setOption('setIpTimeToLive', SocketOption.TTL, ttl, 0, false);
+  }
+
+  /** TCP_MAXSEG: the largest TCP segment to send. Panda3D's is a stub; ringwire sets it. */
+  setMaxSegment(bytes: number): boolean {
+    return this.setOption('setMaxSegment', SocketOption.MAX_SEGMENT, size('setMaxSegment', bytes), 0, true);
+  }
+
+  /**
+   * Writes what was sent on this connection now, rather than at the end of this turn of
+   * the event loop, where ringwire coalesces each connection's datagrams into one write
+   * (Panda3D's collect-tcp, always on, with a one-turn interval). Returns false when the
+   * connection is closed.
+   */
+  flush(): boolean {
+    if (!this.open || this.shard === null) return false;
+    this.shard.flush();
+    return true;
+  }
+
+  /**
+   * Panda3D's consider_flush(): flushes when the collect interval has passed. ringwire's
+   * interval is the turn, so it is flush().
+   */
+  considerFlush(): boolean {
+    return this.flush();
   }
 
   /**
@@ -104,11 +162,39 @@ export class Connection {
     return `${this.kind} ${this.address.toString()} #${this.id}`;
   }
 
-  private setOption(option: number, on: boolean): boolean {
-    if (typeof on !== 'boolean') {
-      throw new TypeError(`Connection option must be a boolean, got ${describeValue(on)}`);
-    }
-    if (!this.open || this.shard === null) return false;
-    return this.shard.setOption(this, option, on);
+  /**
+   * Queues an OPTION record for the shard that owns the socket. False when the connection
+   * is closed or a rendezvous (its socket stays on the main thread, and Node offers these
+   * options on no server), and for an option that needs the native helper when it is not
+   * built (single-thread mode without a compiler). Throws for a TCP option on UDP, which
+   * is an assertion failure in Panda3D.
+   */
+  private setOption(what: string, option: number, value: number, seconds: number, tcpOnly: boolean): boolean {
+    if (tcpOnly && this.kind === 'udp') throw new Error(`Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
+    if (!this.open || this.shard === null || this.kind === 'rendezvous') return false;
+    const native = option !== SocketOption.NO_DELAY && option !== SocketOption.KEEP_ALIVE;
+    const nodeHasIt = this.kind === 'udp' && (option === SocketOption.RECV_BUFFER || option === SocketOption.SEND_BUFFER || option === SocketOption.TTL);
+    if (native && !nodeHasIt && loadFdHelper() === null) return false;
+    this.shard.setOption(this, option, value, seconds);
+    return true;
   }
+}
+
+function flag(what: string, value: unknown): number {
+  if (typeof value !== 'boolean') throw new TypeError(`Connection.${what}: expected a boolean, got ${describeValue(value)}`);
+  return value ? 1 : 0;
+}
+
+function count(what: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 0x7fffffff) {
+    throw new RangeError(`Connection.${what}: ${name} must be a non-negative number, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function size(what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0x7fffffff) {
+    throw new RangeError(`Connection.${what}: bytes must be a positive integer, got ${describeValue(value)}`);
+  }
+  return value;
 }

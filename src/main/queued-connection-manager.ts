@@ -1,5 +1,6 @@
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { describeValue } from '../shared/describe-value.js';
+import { Interface, scanInterfaces } from './network-interface.js';
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
@@ -104,6 +105,7 @@ export class QueuedConnectionManager {
   private rejected = 0;
   private lastError: Error | null = null;
   private closing: Promise<void> | null = null;
+  private interfaces: Interface[] = [];
 
   /** Options are ringwire's; Panda3D's constructor takes none. Throws a RangeError naming a bad option. */
   constructor(options: QueuedConnectionManagerOptions = {}) {
@@ -360,9 +362,46 @@ export class QueuedConnectionManager {
     return this.rejected;
   }
 
-  /** This machine's host name. */
+  /** This machine's host name (Panda3D's static get_host_name; also QueuedConnectionManager.getHostName()). */
   getHostName(): string {
-    return os.hostname();
+    return QueuedConnectionManager.getHostName();
+  }
+
+  /** This machine's host name, or '' when it has none. */
+  static getHostName(): string {
+    try {
+      return os.hostname();
+    } catch {
+      return '';
+    }
+  }
+
+  /** Panda3D's ConnectionManager.Interface: one address of one network interface. */
+  static readonly Interface = Interface;
+
+  /**
+   * Looks up this machine's network interfaces again (Panda3D's scan_interfaces): one
+   * {@link Interface} per address of each interface that is up. getNumInterfaces and
+   * getInterface read what the last scan found (nothing before the first).
+   */
+  scanInterfaces(): void {
+    this.interfaces = scanInterfaces();
+  }
+
+  /** How many interface addresses the last scanInterfaces() found. */
+  getNumInterfaces(): number {
+    return this.interfaces.length;
+  }
+
+  /** Interface address `n` of the last scan. Throws a RangeError outside 0 … getNumInterfaces() − 1. */
+  getInterface(n: number): Interface {
+    if (!Number.isInteger(n) || n < 0 || n >= this.interfaces.length) {
+      throw new RangeError(
+        `getInterface: n must be an integer from 0 to ${this.interfaces.length - 1}, got ${describeValue(n)}` +
+          (this.interfaces.length === 0 ? ' (call scanInterfaces() first)' : ''),
+      );
+    }
+    return this.interfaces[n];
   }
 
   // ── closing and resets ────────────────────────────────────────────────────

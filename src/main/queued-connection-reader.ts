@@ -266,11 +266,13 @@ export class QueuedConnectionReader {
 
   /**
    * Raw mode: no length header (TCP: each socket read is delivered as one datagram) and no
-   * checksum (UDP). Applies to connections added afterwards.
+   * checksum (UDP). Applies, as in Panda3D, to the connections this reader reads already
+   * (from their next datagram boundary) and to those added afterwards.
    */
   setRawMode(raw: boolean): void {
     if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.settings.raw = raw;
+    this.settingsChanged();
   }
 
   /** True in raw mode. */
@@ -278,11 +280,15 @@ export class QueuedConnectionReader {
     return this.settings.raw;
   }
 
-  /** The length header size, 0, 2 (Panda3D's default) or 4. Applies to connections added afterwards. */
+  /**
+   * The length header size, 0, 2 (Panda3D's default) or 4. Applies to the connections read
+   * already (from their next datagram boundary) and to those added afterwards.
+   */
   setTcpHeaderSize(size: HeaderSize): void {
     assertHeaderSize(size, 'setTcpHeaderSize: size');
     this.settings.headerSize = size;
     if (!this.maxDatagramSizeSet) this.settings.maxDatagramSize = Math.min(maxPayloadForHeader(size), this.ringLimit());
+    this.settingsChanged();
   }
 
   /** The length header size. */
@@ -302,6 +308,14 @@ export class QueuedConnectionReader {
     }
     this.settings.maxDatagramSize = bytes;
     this.maxDatagramSizeSet = true;
+    this.settingsChanged();
+  }
+
+  /** The framing changed: every connection this reader reads takes it. */
+  private settingsChanged(): void {
+    for (const conn of this.manager.connections.values()) {
+      if (conn.reader === this && conn.open && conn.shard !== null) conn.shard.startReading(conn, this.settings);
+    }
   }
 
   /** The largest datagram accepted. */
@@ -325,6 +339,20 @@ export class QueuedConnectionReader {
 
   /** Panda3D's poll(): a no-op here, since shards read continuously. */
   poll(): void {}
+
+  /** The manager this reader reads for. */
+  getManager(): QueuedConnectionManager {
+    return this.manager;
+  }
+
+  /**
+   * Panda3D's is_polling(): true when the reader was made with 0 threads. In ringwire the
+   * program polls the queue either way (getData), and the sockets are read by the shards
+   * (or, in single-thread mode, by the event loop), never inside a poll.
+   */
+  isPolling(): boolean {
+    return this.numThreads <= 0;
+  }
 
   /** Called by the manager when shard `index` died: a record held from its ring is void. */
   shardFailed(index: number): void {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { HeaderSize } from '../shared/frame-encoder.js';
 import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/protocol/send-backlog.js';
-import { AdoptKind, RecordKind } from '../shared/protocol/record-kind.js';
+import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../shared/protocol/record-kind.js';
 import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/protocol/shard-stats.js';
 import { SpscRing } from '../shared/protocol/spsc-ring.js';
@@ -13,7 +13,7 @@ import { copyWords } from '../shared/copy-bytes.js';
 import type { Datagram } from '../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
 import type { Connection } from './connection.js';
-import { socketFd, type FdHelper } from './fd-helper.js';
+import { socketFd, type FdHelper } from '../shared/fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
 import type { NetAddress } from './net-address.js';
 
@@ -229,10 +229,19 @@ export class ShardHandle {
     this.enqueue(RecordKind.CLOSE, conn.id, 0, null);
   }
 
-  /** Sets a socket option on `conn` (record-kind.ts SocketOption). */
-  setOption(conn: Connection, option: number, on: boolean): boolean {
-    this.enqueue(RecordKind.OPTION, conn.id, option, Uint8Array.of(on ? 1 : 0));
-    return true;
+  /** Sets a socket option on `conn` (record-kind.ts SocketOption), in order with its sends. */
+  setOption(conn: Connection, option: number, value: number, seconds = 0): void {
+    const payload = new Uint8Array(OPTION_PAYLOAD_SIZE);
+    const view = new DataView(payload.buffer);
+    view.setInt32(0, value, true);
+    view.setInt32(4, seconds, true);
+    this.enqueue(RecordKind.OPTION, conn.id, option, payload);
+  }
+
+  /** Writes out what is staged now rather than at the end of the turn (Connection.flush). */
+  flush(): void {
+    if (this.failed || this.disposed) return;
+    this.handOver();
   }
 
   /**

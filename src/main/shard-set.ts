@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Piscina } from 'piscina';
 import { Shard } from '../workers/shard.js';
-import { fdHelperError, loadFdHelper, type FdHelper } from './fd-helper.js';
+import { fdHelperError, loadFdHelper, type FdHelper } from '../shared/fd-helper.js';
 import type { ManagerSettings } from './queued-connection-manager.js';
 import { ShardHandle } from './shard-handle.js';
 

@@ -80,13 +80,13 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     if (conn.state !== ConnectionState.OPEN) return;
     if (on) {
       const settings = readReadSettings(bytes, offset);
-      // New settings apply to a connection that has not delivered a partial datagram.
-      if (conn.decoder.bufferedBytes === 0) {
-        conn.decoder = new FrameDecoder({
-          headerSize: settings.raw ? 0 : settings.headerSize,
-          maxDatagramSize: settings.maxDatagramSize,
-        });
-      }
+      // New framing (the reader's settings changed, or the connection moved to a reader)
+      // applies now, or at the next datagram boundary when one is part-way in.
+      conn.nextDecoder = new FrameDecoder({
+        headerSize: settings.raw ? 0 : settings.headerSize,
+        maxDatagramSize: settings.maxDatagramSize,
+      });
+      conn.takeNextDecoder();
       conn.reading = true;
       conn.lastActivity = this.inbound.clock;
       if (!conn.blocked) conn.socket.resume();

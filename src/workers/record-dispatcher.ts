@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { takeAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
 import { AdoptKind, RecordKind, SocketOption } from '../shared/protocol/record-kind.js';
+import { applySocketOption } from './socket-options.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
@@ -131,7 +132,8 @@ export class RecordDispatcher {
         break;
       case RecordKind.CLOSE:
         if (conn === undefined) this.udp.close(id, ResetReasonCode.CLOSED_LOCALLY);
-        else if (ring.aux === 0) this.lifecycle.close(conn);
+        else if (ring.aux === 0 && !conn.abortiveClose) this.lifecycle.close(conn);
+        else if (ring.aux === 0) this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
         else this.lifecycle.cut(conn, ring.aux);
         break;
       case RecordKind.RELEASE:
@@ -147,13 +149,19 @@ export class RecordDispatcher {
         this.stats[StatSlot.BYTES_OUT] += this.udp.sendToMany(id, ring.bytes, ring.offset + 4, count, ring.offset + ring.length);
         break;
       }
-      case RecordKind.OPTION:
-        if (conn && conn.state !== ConnectionState.GONE) {
-          const on = ring.bytes[ring.offset] === 1;
-          if (ring.aux === SocketOption.NO_DELAY) conn.socket.setNoDelay(on);
-          else if (ring.aux === SocketOption.KEEP_ALIVE) conn.socket.setKeepAlive(on);
+      case RecordKind.OPTION: {
+        const value = ring.view.getInt32(ring.offset, true);
+        const seconds = ring.view.getInt32(ring.offset + 4, true);
+        if (conn) {
+          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, value, seconds);
+          // Node closes with a FIN (shutdown, then close): SO_LINGER 0 asks for a reset instead.
+          if (ring.aux === SocketOption.LINGER) conn.abortiveClose = value !== 0 && seconds === 0;
+        } else {
+          const socket = this.udp.socketOf(id);
+          if (socket !== null) applySocketOption(socket, true, ring.aux, value, seconds);
         }
         break;
+      }
       case RecordKind.SHUTDOWN:
         this.shuttingDown = true;
         if (ring.length >= 8) this.shutdownDeadline = ring.view.getFloat64(ring.offset, true);

@@ -37,6 +37,13 @@ export class ShardConnection {
   /** The CLOSED record has been written. */
   reported = false;
   decoder = new FrameDecoder({ headerSize: 2 });
+  /**
+   * Framing the reader changed while a datagram was part-way in (or held for ring room):
+   * it takes over at the next datagram boundary, so no datagram is cut with two framings.
+   */
+  nextDecoder: FrameDecoder | null = null;
+  /** SO_LINGER is on with 0 seconds: closeConnection resets it (RST) rather than ending it. */
+  abortiveClose = false;
   /** Reading was asked for by a READ record. */
   reading = false;
   /** In the inbound writer's blocked list: held data or a CLOSED record wait for ring room. */
@@ -66,6 +73,14 @@ export class ShardConnection {
   queuedSeen = 0;
 
   readonly onData: (chunk: Buffer) => void;
+
+  /** Switches to a framing that waited for a datagram boundary, once there is one. */
+  takeNextDecoder(): void {
+    if (this.nextDecoder !== null && this.decoder.bufferedBytes === 0 && !this.blocked) {
+      this.decoder = this.nextDecoder;
+      this.nextDecoder = null;
+    }
+  }
 
   constructor(
     readonly id: number,

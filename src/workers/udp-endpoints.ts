@@ -81,6 +81,12 @@ export class UdpEndpoints {
     }
   }
 
+  /** The open socket of UDP connection `id`, or null. */
+  socketOf(id: number): UdpSocket | null {
+    const endpoint = this.endpoints.get(id);
+    return endpoint === undefined || endpoint.closed ? null : endpoint.socket;
+  }
+
   setReading(id: number, on: boolean, raw: boolean): void {
     const endpoint = this.endpoints.get(id);
     if (endpoint === undefined) return;

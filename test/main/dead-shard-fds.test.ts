@@ -10,7 +10,7 @@ import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connection, Datagram, QueuedConnectionManager } from '../../src/index.js';
-import { loadFdHelper, socketFd } from '../../src/main/fd-helper.js';
+import { loadFdHelper, socketFd } from '../../src/shared/fd-helper.js';
 import { ShardHandle } from '../../src/main/shard-handle.js';
 import { RecordKind } from '../../src/shared/protocol/record-kind.js';
 import { readAdoptFd, takeAdoptFd } from '../../src/shared/protocol/read-record.js';

@@ -19,7 +19,7 @@
  *             aux = a ResetReasonCode: cut it at once with RST (the writer's hard limits)
  *   RELEASE   the main thread has handled connectionId's CLOSED: no SEND for it follows,
  *             so a peer that half-closed gets our FIN once its replies are written
- *   OPTION    set a socket option: aux = SocketOption, payload[0] = 0 or 1
+ *   OPTION    set a socket option: aux = SocketOption, payload i32 LE value, i32 LE seconds
  *   SHUTDOWN  flush and close every connection, then end the shard (connectionId 0);
  *             payload: f64 LE, the Date.now() time by which lingering connections are cut
  *   SEND_TO   send one UDP packet (already framed): destination address then bytes
@@ -56,8 +56,24 @@ export const AdoptKind = {
   IPV6: 4,
 } as const;
 
-/** The socket options an OPTION record sets (its aux byte). */
+/**
+ * The socket options an OPTION record sets (its aux byte); its payload is i32 LE value then
+ * i32 LE seconds (SO_LINGER's). From LINGER on, the native helper's setSocketOption takes
+ * the code minus {@link NATIVE_OPTION_BASE}.
+ */
 export const SocketOption = {
   NO_DELAY: 1,
   KEEP_ALIVE: 2,
+  LINGER: 3,
+  REUSE_ADDR: 4,
+  RECV_BUFFER: 5,
+  SEND_BUFFER: 6,
+  TTL: 7,
+  MAX_SEGMENT: 8,
 } as const;
+
+/** SocketOption code − this = the native helper's option number. */
+export const NATIVE_OPTION_BASE = 2;
+
+/** Bytes of an OPTION record's payload. */
+export const OPTION_PAYLOAD_SIZE = 8;

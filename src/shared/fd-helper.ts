@@ -8,6 +8,10 @@ export interface FdHelper {
   dupFd(fd: number): number;
   /** The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID), for the benchmarks. */
   threadCpuMs(): number;
+  /** Sets a socket option Node has no call for (record-kind.ts SocketOption 3…8 − 2); throws with errno's text. */
+  setSocketOption(fd: number, option: number, value: number, seconds: number): void;
+  /** Reads one back (for tests): SO_LINGER as its seconds, or -1 when off. */
+  getSocketOption(fd: number, option: number): number;
 }
 
 let loaded: FdHelper | null | undefined;
@@ -20,7 +24,7 @@ let loadError = '';
 export function loadFdHelper(): FdHelper | null {
   if (loaded !== undefined) return loaded;
   try {
-    // Two levels up from both src/main/ and dist/main/.
+    // Two levels up from both src/shared/ and dist/shared/.
     loaded = createRequire(import.meta.url)('../../native/build/Release/ringwire_fd.node') as FdHelper;
   } catch (error) {
     loaded = null;

@@ -1,0 +1,127 @@
+/**
+ * Panda3D's Connection options (issue #13, point 2) reach the socket the shard owns: the
+ * test finds that socket's descriptor through /proc (threads share the fd table) and reads
+ * each option back from the kernel. SO_LINGER with 0 seconds is also seen from the peer: a
+ * close resets the connection. flush() writes before the turn ends.
+ */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Datagram } from '../../src/index.js';
+import { loadFdHelper } from '../../src/shared/fd-helper.js';
+import { Peer, closeAll, pollUntil, startServer } from '../helpers/net-harness.js';
+
+afterEach(closeAll);
+
+const helper = loadFdHelper()!;
+const Native = { LINGER: 1, REUSE_ADDR: 2, RECV_BUFFER: 3, SEND_BUFFER: 4, TTL: 5, MAX_SEGMENT: 6 } as const;
+
+/** The inode of the socket in /proc/net/`table` whose local and remote ports are these (remote 0: any). */
+function socketInode(table: string, localPort: number, remotePort: number): string | null {
+  for (const line of readFileSync(`/proc/net/${table}`, 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 10) continue;
+    const local = parseInt(fields[1].split(':')[1], 16);
+    const remote = parseInt(fields[2].split(':')[1], 16);
+    if (local === localPort && (remotePort === 0 || remote === remotePort)) return fields[9];
+  }
+  return null;
+}
+
+/** This process's descriptor for the socket with `inode` (whichever thread owns it). */
+function fdOf(inode: string): number {
+  const target = `socket:[${inode}]`;
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === target) return Number(name);
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return -1;
+}
+
+describe.each([0, 2])('Connection options (numThreads %i)', (n) => {
+  it('setLinger, setRecvBufferSize, setSendBufferSize, setIpTimeToLive, setMaxSegment and setReuseAddr reach the socket', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    const fd = fdOf(socketInode('tcp', server.port, peer.localPort)!);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    expect(conn.setLinger(true, 7.9)).toBe(true);
+    expect(conn.setRecvBufferSize(300_000)).toBe(true);
+    expect(conn.setSendBufferSize(400_000)).toBe(true);
+    expect(conn.setIpTimeToLive(17)).toBe(true);
+    // TCP_MAXSEG is taken (the helper throws on EINVAL); an established connection reads
+    // back the segment size in use, so it is not checked here.
+    expect(conn.setMaxSegment(1200)).toBe(true);
+    expect(conn.setReuseAddr(true)).toBe(true);
+    await pollUntil(() => helper.getSocketOption(fd, Native.LINGER) === 7, { timeoutMs: 5000, label: 'SO_LINGER 7 s' });
+    // Linux doubles what it is given, for its bookkeeping.
+    expect(helper.getSocketOption(fd, Native.RECV_BUFFER)).toBe(600_000);
+    expect(helper.getSocketOption(fd, Native.SEND_BUFFER)).toBe(800_000);
+    expect(helper.getSocketOption(fd, Native.TTL)).toBe(17);
+    expect(helper.getSocketOption(fd, Native.REUSE_ADDR)).toBe(1);
+    expect(conn.setLinger(false, 0)).toBe(true);
+    await pollUntil(() => helper.getSocketOption(fd, Native.LINGER) === -1, { timeoutMs: 5000, label: 'SO_LINGER off' });
+  });
+
+  it('setLinger(true, 0): closing the connection resets it, as the peer sees', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    expect(conn.setLinger(true, 0)).toBe(true);
+    server.manager.closeConnection(conn);
+    await pollUntil(() => peer.closed, { timeoutMs: 5000, label: 'the peer closed' });
+    expect((peer.error as NodeJS.ErrnoException | null)?.code).toBe('ECONNRESET');
+    expect(peer.ended).toBe(false);
+  });
+
+  it('a UDP connection takes its buffer sizes and TTL; TCP-only options on it throw', async () => {
+    const server = await startServer(n);
+    const udp = (await server.manager.openUDPConnection(0))!;
+    server.reader.addConnection(udp);
+    const port = udp.getAddress().getPort();
+    const fd = fdOf((socketInode('udp6', port, 0) ?? socketInode('udp', port, 0))!);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    expect(udp.setRecvBufferSize(250_000)).toBe(true);
+    expect(udp.setIpTimeToLive(9)).toBe(true);
+    await pollUntil(() => helper.getSocketOption(fd, Native.RECV_BUFFER) === 500_000, { timeoutMs: 5000, label: 'SO_RCVBUF' });
+    await pollUntil(() => helper.getSocketOption(fd, Native.TTL) === 9, { timeoutMs: 5000, label: 'the hop limit' });
+    expect(() => udp.setLinger(true, 1)).toThrow(/is UDP; setLinger is for TCP connections/);
+    expect(() => udp.setNoDelay(true)).toThrow(/setNoDelay is for TCP/);
+    expect(() => udp.setMaxSegment(1000)).toThrow(/setMaxSegment is for TCP/);
+  });
+
+  it('bad values are refused with the value and its type; a closed connection says false', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    expect(() => conn.setIpTimeToLive(0)).toThrow(/from 1 to 255, got 0/);
+    expect(() => conn.setRecvBufferSize('64k' as never)).toThrow(/got "64k" \(string\)/);
+    expect(() => conn.setLinger('yes' as never, 1)).toThrow(/expected a boolean, got "yes" \(string\)/);
+    expect(() => conn.setLinger(true, -1)).toThrow(/seconds must be a non-negative number, got -1/);
+    server.manager.closeConnection(conn);
+    expect(conn.setLinger(true, 1)).toBe(false);
+    expect(conn.flush()).toBe(false);
+    expect(server.rendezvous.setRecvBufferSize(1000)).toBe(false);
+    await peer.close();
+  });
+});
+
+describe('Connection.flush', () => {
+  it('hands the datagrams sent so far to the worker shard now, not when the turn ends', async () => {
+    const server = await startServer(2);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    const dg = new Datagram(new Uint8Array([1, 2, 3]));
+    const before = server.manager.getStats().datagramsOut;
+    server.writer.send(dg, conn);
+    expect(conn.flush()).toBe(true);
+    // Without yielding: only a flush lets the shard see the record before this turn ends.
+    const deadline = Date.now() + 5000;
+    while (server.manager.getStats().datagramsOut === before && Date.now() < deadline);
+    expect(server.manager.getStats().datagramsOut).toBe(before + 1);
+    await pollUntil(() => peer.frameCount === 1, { timeoutMs: 5000, label: 'the datagram at the peer' });
+    expect(conn.considerFlush()).toBe(true);
+  });
+});
