@@ -384,3 +384,21 @@ describe('DatagramIterator API', () => {
     expect(it.getUint8()).toBe(1);
   });
 });
+
+describe('DatagramIterator.extractBytes', () => {
+  it('returns a copy of the next n bytes and moves past them; past the end it throws and stays', () => {
+    const dg = new Datagram(new Uint8Array([1, 2, 3, 4, 5]));
+    const it = new DatagramIterator(dg);
+    expect(it.getUint8()).toBe(1);
+    const taken = it.extractBytes(3);
+    expect(Array.from(taken)).toEqual([2, 3, 4]);
+    taken[0] = 99;
+    expect(dg.getMessage()[1]).toBe(2); // a copy
+    expect(it.getCurrentIndex()).toBe(4);
+    expect(Array.from(it.extractBytes(0))).toEqual([]);
+    expect(() => it.extractBytes(2)).toThrow(RangeError);
+    expect(it.getCurrentIndex()).toBe(4);
+    expect(() => it.extractBytes(-1)).toThrow(RangeError);
+    expect(Array.from(it.extractBytes(1))).toEqual([5]);
+  });
+});

@@ -659,3 +659,27 @@ describe('aliases', () => {
     expect(String(dg)).toBe('Datagram(0 bytes)');
   });
 });
+
+describe('Datagram copies (Panda3D copy constructor)', () => {
+  it('new Datagram(other) copies the bytes and the stdfloat setting, and the two are independent', () => {
+    const original = new Datagram(new Uint8Array([1, 2, 3, 4]));
+    original.setStdfloatDouble(true);
+    const copy = new Datagram(original);
+    expect(Array.from(copy.getMessage())).toEqual([1, 2, 3, 4]);
+    expect(copy.getStdfloatDouble()).toBe(true);
+    expect(copy.equals(original)).toBe(true);
+    copy.appendData(new Uint8Array([5, 6, 7, 8]));
+    original.addUint8(9);
+    expect(Array.from(original.getMessage())).toEqual([1, 2, 3, 4, 9]);
+    expect(Array.from(copy.getMessage())).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('new Datagram(bytes) holds a copy of them; an empty copy is empty', () => {
+    const bytes = new Uint8Array([0x61, 0x62, 0x63, 0x00]);
+    const dg = new Datagram(bytes);
+    bytes[0] = 0;
+    expect(Array.from(dg.getMessage())).toEqual([0x61, 0x62, 0x63, 0x00]);
+    expect(new Datagram(new Datagram()).getLength()).toBe(0);
+    expect(() => new Datagram({} as never)).toThrow(/a Uint8Array, an array of bytes or a Datagram, got/);
+  });
+});
