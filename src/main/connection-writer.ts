@@ -61,9 +61,10 @@ export class ConnectionWriter {
    * when the connection is closed or the manager is closing, or when the opted-in
    * `setMaxSendBacklog` would be passed. A full ring or a shard that has not run yet is
    * never a reason to refuse: the datagram waits in order. Past `sendBacklogHardLimit` the
-   * connection is reset 'slow-consumer' (false). Throws a RangeError for a datagram too long
-   * for the header size or for the shard's ring (`ringCapacity / 2 - 12` bytes with its
-   * header), since no retry could send it. `block` is accepted for Panda3D compatibility.
+   * connection is reset 'slow-consumer' (false). A datagram of any size the header can
+   * announce is sent (one larger than a ring record goes as several). Throws a RangeError
+   * for a datagram too long for the header size, or alone past `sendBacklogHardLimit`,
+   * since no retry could send it. `block` is accepted for Panda3D compatibility.
    */
   send(dg: Datagram, conn: Connection, block?: boolean): boolean;
   /**
@@ -105,9 +106,11 @@ export class ConnectionWriter {
       );
     }
     const size = headerSize + length;
-    if (size > shard.outbound.maxPayload) {
+    // A datagram larger than a ring record goes as several records, in order; one that is
+    // alone past the hard limit could never be sent without resetting its connection.
+    if (size > this.hardLimit) {
       throw new RangeError(
-        `ConnectionWriter.send: a ${length}-byte datagram cannot fit the shard's ${shard.outbound.capacity}-byte ring (at most ${shard.outbound.maxPayload - headerSize}); raise the manager's ringCapacity`,
+        `ConnectionWriter.send: a ${length}-byte datagram is past the manager's sendBacklogHardLimit (${this.hardLimit} bytes): it would reset the connection; raise the limit`,
       );
     }
     // The backlog is looked at for every send under a soft limit, else every 64 KiB sent.
@@ -152,13 +155,9 @@ export class ConnectionWriter {
     }
     const size = headerSize + length;
     const shards = this.manager.getShards();
-    // One record holds the count, at least one id and the frame.
-    const ringLimit = maxRecordPayload(this.manager.settings.ringCapacity);
-    if (size + 8 > ringLimit) {
-      throw new RangeError(
-        `ConnectionWriter.broadcast: a ${length}-byte datagram cannot fit the shard's ring with its recipients (at most ${ringLimit - 8 - headerSize}); raise the manager's ringCapacity`,
-      );
-    }
+    // One record holds the count, at least one id and the frame; a frame too large for that
+    // goes to each recipient as send() sends it (in several records).
+    if (size + 8 > maxRecordPayload(this.manager.settings.ringCapacity)) return this.sendToEach(dg, a);
     const counts = this.bucketCounts;
     while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
     for (let i = 0; i < shards.length; i++) counts[i] = 0;
@@ -188,6 +187,18 @@ export class ConnectionWriter {
     }
     for (let i = 0; i < shards.length; i++) {
       if (counts[i] > 0) shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize);
+    }
+    return queued;
+  }
+
+  /** broadcast for a frame too large for one record: send() to each recipient. */
+  private sendToEach(dg: Datagram, recipients: Iterable<Connection>): number {
+    let queued = 0;
+    for (const conn of recipients) {
+      if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
+        throw new TypeError(`ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${describeValue(conn)}`);
+      }
+      if (this.send(dg, conn)) queued++;
     }
     return queued;
   }

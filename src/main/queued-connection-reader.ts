@@ -1,9 +1,9 @@
 import { describeValue } from '../shared/describe-value.js';
-import { Datagram } from '../shared/datagram.js';
+import { DATAGRAM_MAX_SIZE, Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
 import type { ReadSettings } from '../shared/protocol/read-record.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { RecordKind } from '../shared/protocol/record-kind.js';
+import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
@@ -26,6 +26,15 @@ export type DatagramVisitor = (
   from: NetAddress | null,
 ) => void;
 
+const EMPTY = new Uint8Array(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer);
+
+/** A datagram too large for one ring record, being put together from its parts. */
+interface LargeDatagram {
+  bytes: Uint8Array;
+  got: number;
+}
+
 /**
  * Reads datagrams from its connections (Panda3D's QueuedConnectionReader). Shards cut the
  * bytes into datagrams; the reader polls their rings and never blocks.
@@ -43,6 +52,11 @@ export class QueuedConnectionReader {
   private pendingOffset = 0;
   private pendingLength = 0;
   private pendingUdp = false;
+  /** The bytes the pending datagram lies in: its ring's, or a large datagram's own buffer. */
+  private pendingBytes: Uint8Array = EMPTY;
+  private pendingView: DataView = EMPTY_VIEW;
+  /** Datagrams too large for one record, being put together from their parts, by connection id. */
+  private readonly large = new Map<number, LargeDatagram>();
   /**
    * A DATA_FRAMES record being walked: its ring stays positioned on it (and unreleased)
    * until every frame has been handed out.
@@ -131,7 +145,7 @@ export class QueuedConnectionReader {
     if (!this.dataAvailable()) return false;
     const ring = this.pendingRing!;
     const offset = this.pendingOffset;
-    dg._assignFrom(ring.bytes, ring.view, offset, this.pendingLength);
+    dg._assignFrom(this.pendingBytes, this.pendingView, offset, this.pendingLength);
     if (dg instanceof NetDatagram) {
       if (this.pendingUdp) {
         const at = offset - UDP_ADDRESS_SIZE;
@@ -189,6 +203,19 @@ export class QueuedConnectionReader {
     const ring = shard.inbound;
     while (ring.next()) {
       const kind = ring.kind;
+      if (kind === RecordKind.DATA_LARGE) {
+        const whole = this.assemble(ring);
+        if (whole === null) continue;
+        this.pendingShard = index;
+        this.pendingRing = ring;
+        this.pendingConnection = whole.connection;
+        this.pendingUdp = false;
+        this.pendingBytes = whole.bytes;
+        this.pendingView = new DataView(whole.bytes.buffer);
+        this.pendingOffset = 0;
+        this.pendingLength = whole.bytes.length;
+        return true;
+      }
       if (kind === RecordKind.DATA || kind === RecordKind.DATA_FRAMES || kind === RecordKind.UDP_DATA) {
         const conn = this.connectionOf(ring.connectionId);
         // Data of a connection closed locally meanwhile is dropped with it.
@@ -204,6 +231,8 @@ export class QueuedConnectionReader {
           return this.nextFrame();
         }
         this.pendingRing = ring;
+        this.pendingBytes = ring.bytes;
+        this.pendingView = ring.view;
         this.pendingConnection = conn;
         this.pendingUdp = kind === RecordKind.UDP_DATA;
         this.pendingOffset = this.pendingUdp ? ring.offset + UDP_ADDRESS_SIZE : ring.offset;
@@ -211,6 +240,7 @@ export class QueuedConnectionReader {
         return true;
       }
       this.cachedId = -1; // the event may remove a connection
+      if (this.large.size > 0 && kind === RecordKind.CLOSED) this.large.delete(ring.connectionId);
       this.manager.handleEvent(shard, kind, ring.connectionId, ring.aux);
     }
     return false;
@@ -231,6 +261,8 @@ export class QueuedConnectionReader {
     const header = this.frameHeader;
     const length = header === 2 ? bytes[at] | (bytes[at + 1] << 8) : ring.view.getUint32(at, true);
     this.pendingRing = ring;
+    this.pendingBytes = bytes;
+    this.pendingView = ring.view;
     this.pendingShard = this.batchShard;
     this.pendingConnection = this.batchConnection;
     this.pendingUdp = false;
@@ -260,8 +292,36 @@ export class QueuedConnectionReader {
       this.udpFrom.setFromSocket(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
       visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, this.udpFrom);
     } else {
-      visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, null);
+      visitor(this.pendingBytes, this.pendingOffset, this.pendingLength, conn, null);
     }
+  }
+
+  /**
+   * Adds a DATA_LARGE part to its datagram. Returns the datagram once its last part is in,
+   * else null. Parts of a connection closed meanwhile are dropped with it.
+   */
+  private assemble(ring: SpscRing): { bytes: Uint8Array; connection: Connection } | null {
+    const id = ring.connectionId;
+    const conn = this.connectionOf(id);
+    if (conn === undefined || !conn.open) {
+      this.large.delete(id);
+      return null;
+    }
+    let offset = ring.offset;
+    let length = ring.length;
+    let partial = this.large.get(id);
+    if ((ring.aux & LargePart.FIRST) !== 0) {
+      partial = { bytes: new Uint8Array(ring.view.getUint32(offset, true)), got: 0 };
+      this.large.set(id, partial);
+      offset += 4;
+      length -= 4;
+    }
+    if (partial === undefined) return null; // its first part went with a reader change
+    partial.bytes.set(ring.bytes.subarray(offset, offset + length), partial.got);
+    partial.got += length;
+    if ((ring.aux & LargePart.LAST) === 0) return null;
+    this.large.delete(id);
+    return { bytes: partial.bytes, connection: conn };
   }
 
   /**
@@ -298,11 +358,14 @@ export class QueuedConnectionReader {
 
   /**
    * Largest datagram accepted; a header announcing more resets the connection with
-   * 'oversized-datagram'. Default: 65535 (header size 2), the ring's limit otherwise.
-   * Throws a RangeError beyond what the header or the ring can carry.
+   * 'oversized-datagram'. Default: 65535 (header size 2); otherwise the ring's record
+   * limit (2 MiB − 16 with the default ring), a bound on what one hostile peer can make a
+   * shard hold. It may be raised to DATAGRAM_MAX_SIZE (256 MiB) with header size 4 or raw
+   * mode: a datagram larger than a ring record travels in parts and is put together here.
+   * Throws a RangeError beyond what the header or a Datagram can carry.
    */
   setMaxDatagramSize(bytes: number): void {
-    const limit = Math.min(maxPayloadForHeader(this.settings.headerSize), this.ringLimit());
+    const limit = Math.min(maxPayloadForHeader(this.settings.headerSize), DATAGRAM_MAX_SIZE);
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > limit) {
       throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`);
     }
@@ -357,6 +420,9 @@ export class QueuedConnectionReader {
   /** Called by the manager when shard `index` died: a record held from its ring is void. */
   shardFailed(index: number): void {
     this.cachedId = -1;
+    for (const id of this.large.keys()) {
+      if (this.manager.connections.get(id)?.shard?.index === index) this.large.delete(id);
+    }
     if (this.pendingShard === index) {
       this.pendingRing = null;
       this.pendingConnection = null;

@@ -87,7 +87,7 @@ export class SendOverflow {
       const id = readU32(block, at + 4);
       const kind = block[at + 8];
       if (kind === RecordKind.SEND && this.cut.size > 0 && this.cut.has(id)) {
-        this.skipped++;
+        if (block[at + 9] === 0) this.skipped++; // a datagram's later parts (aux 1) are not counted
         this.consumed(length, -1);
         continue;
       }

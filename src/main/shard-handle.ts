@@ -17,6 +17,9 @@ import { socketFd, type FdHelper } from '../shared/fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
 import type { NetAddress } from './net-address.js';
 
+/** The largest SEND record of a datagram sent in parts: the ring takes it a piece at a time. */
+const SEND_PART_BYTES = 64 * 1024;
+
 /** Closes the fd of an ADOPT record no shard took (-1: taken, or single-thread mode). */
 function closeAdopted(bytes: Uint8Array, offset: number): void {
   const fd = readAdoptFd(bytes, offset);
@@ -264,6 +267,10 @@ export class ShardHandle {
   send(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
     const length = dg.getLength();
     const size = headerSize + length;
+    if (size > this.outbound.maxPayload) {
+      this.sendInParts(conn, dg, headerSize, maxQueue);
+      return;
+    }
     const at = this.place(RecordKind.SEND, conn.id, size, 0);
     const target = this.target;
     // The writer checked that the length fits the header: no second check per datagram.
@@ -277,6 +284,37 @@ export class ShardHandle {
     this.sends++;
     conn.sentBytes += size;
     this.placed(maxQueue);
+  }
+
+  /**
+   * A frame larger than a ring record: consecutive SEND records of at most
+   * {@link SEND_PART_BYTES}, the first with the header (aux 0, counted as the datagram),
+   * the rest aux 1. Nothing else of the connection comes between them, so the socket gets
+   * the frame whole and in order.
+   */
+  private sendInParts(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+    const length = dg.getLength();
+    const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
+    let done = 0;
+    while (done < length || done === 0) {
+      const first = done === 0;
+      const n = Math.min(part - (first ? headerSize : 0), length - done);
+      const at = this.place(RecordKind.SEND, conn.id, (first ? headerSize : 0) + n, first ? 0 : 1);
+      const target = this.target;
+      let p = at;
+      if (first && headerSize === 2) {
+        target[p] = length & 0xff;
+        target[p + 1] = length >>> 8;
+      } else if (first && headerSize === 4) {
+        this.targetView.setUint32(p, length, true);
+      }
+      if (first) p += headerSize;
+      target.set(dg._bytes.subarray(done, done + n), p);
+      done += n;
+      if (first) this.sends++;
+      this.placed(maxQueue);
+    }
+    conn.sentBytes += headerSize + length;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { DecodeStatus, type FrameSink } from '../shared/frame-decoder.js';
-import { RecordKind } from '../shared/protocol/record-kind.js';
+import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
@@ -8,6 +8,9 @@ import { ConnectionState, type ShardConnection } from './shard-connection.js';
 
 /** Largest DATA_FRAMES record: bounds how long one connection holds the reader. */
 const MAX_RUN_BYTES = 64 * 1024;
+
+/** Largest DATA_LARGE part: a large datagram takes the ring a piece at a time. */
+const LARGE_PART_BYTES = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -121,9 +124,42 @@ export class InboundWriter implements FrameSink {
       }
     }
     this.flushRun();
+    if (length > ring.maxPayload) return this.writeLarge(bytes, start, length);
     const at = ring.reserve(RecordKind.DATA, this.current!.id, length);
     if (at < 0) return false;
     copyBytes(ring.bytes, at, bytes, start, length);
+    this.datagramsIn++;
+    this.bytesIn += length;
+    return true;
+  }
+
+  /**
+   * A datagram too large for one record, as DATA_LARGE parts of at most LARGE_PART_BYTES,
+   * each published as it is written so the main thread takes them as they come. When the
+   * ring fills part-way, the connection's progress is kept and it pauses (false); the
+   * decoder offers the same datagram again once there is room, and writing goes on.
+   */
+  private writeLarge(bytes: Uint8Array, start: number, length: number): boolean {
+    const ring = this.ring;
+    const conn = this.current!;
+    const part = Math.min(LARGE_PART_BYTES, ring.maxPayload);
+    let done = conn.largeWritten;
+    while (done < length) {
+      const first = done === 0;
+      const n = Math.min(part - (first ? 4 : 0), length - done);
+      const last = done + n === length;
+      const aux = (first ? LargePart.FIRST : 0) | (last ? LargePart.LAST : 0);
+      const at = ring.reserve(RecordKind.DATA_LARGE, conn.id, (first ? 4 : 0) + n, aux);
+      if (at < 0) {
+        conn.largeWritten = done;
+        return false;
+      }
+      if (first) ring.view.setUint32(at, length, true);
+      copyBytes(ring.bytes, first ? at + 4 : at, bytes, start + done, n);
+      ring.commit();
+      done += n;
+    }
+    conn.largeWritten = 0;
     this.datagramsIn++;
     this.bytesIn += length;
     return true;

@@ -54,7 +54,7 @@ export class RecordDispatcher {
       const kind = ring.kind;
       if (kind === RecordKind.SEND) {
         const conn = connections.get(ring.connectionId);
-        sends++;
+        if (ring.aux === 0) sends++; // aux 1: a later part of a datagram sent in parts
         if (conn !== undefined) {
           conn.takenBytes += ring.length;
           const state = conn.state;

@@ -42,6 +42,8 @@ export class ShardConnection {
    * it takes over at the next datagram boundary, so no datagram is cut with two framings.
    */
   nextDecoder: FrameDecoder | null = null;
+  /** Bytes of a datagram too large for one record already written as DATA_LARGE parts. */
+  largeWritten = 0;
   /** SO_LINGER is on with 0 seconds: closeConnection resets it (RST) rather than ending it. */
   abortiveClose = false;
   /** Reading was asked for by a READ record. */

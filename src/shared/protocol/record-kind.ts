@@ -10,10 +10,15 @@
  *   DATA_FRAMES  several whole datagrams of connectionId as they came on the wire, each
  *            behind its length header; aux = the header size (2 or 4). A shard sends a run
  *            of frames that lay in one socket chunk this way: one copy instead of one each.
+ *   DATA_LARGE  one part of a datagram of connectionId too large for one record, in order
+ *            and with nothing else of that connection between the parts (other connections'
+ *            records may come between); aux bit 0: the first part, whose payload starts
+ *            with the datagram's u32 LE length; aux bit 1: the last part
  *
  * Outbound ring (main → shard):
  *   ADOPT     take connectionId: payload is its fd (read-record.ts); aux = AdoptKind
- *   SEND      write payload (already framed) to connectionId's socket
+ *   SEND      write payload (already framed) to connectionId's socket; aux = 1 for a later
+ *             part of a datagram larger than a record (its first part, aux 0, counts it)
  *   READ      start (aux = 1) or stop (aux = 0) reading connectionId
  *   CLOSE     aux = 0: write connectionId's pending bytes, then FIN (closeConnection);
  *             aux = a ResetReasonCode: cut it at once with RST (the writer's hard limits)
@@ -34,6 +39,7 @@ export const RecordKind = {
   CLOSED: 3,
   UDP_DATA: 4,
   DATA_FRAMES: 5,
+  DATA_LARGE: 6,
   ADOPT: 16,
   SEND: 17,
   READ: 18,
@@ -44,6 +50,12 @@ export const RecordKind = {
   RELEASE: 23,
   BROADCAST: 24,
   SEND_TO_MANY: 25,
+} as const;
+
+/** DATA_LARGE aux bits. */
+export const LargePart = {
+  FIRST: 1,
+  LAST: 2,
 } as const;
 
 /** What an ADOPT record hands over (its aux byte): TCP (0), or UDP with flags. */
