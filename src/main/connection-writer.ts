@@ -38,6 +38,7 @@ export class ConnectionWriter {
   /** broadcast's UDP addresses (reused). */
   private readonly udpTargets: NetAddress[] = [];
   private isShutDown = false;
+  private maxUdpDatagram = MAXIMUM_UDP_DATAGRAM;
 
   /** `numThreads` is accepted for Panda3D compatibility: writes happen in the shards. */
   constructor(
@@ -91,11 +92,7 @@ export class ConnectionWriter {
         throw new RangeError(`ConnectionWriter.send: cannot send a UDP datagram to port 0 (${to.toString()})`);
       }
       const header = this.raw ? 0 : 2;
-      if (header + length > MAX_UDP_PAYLOAD) {
-        throw new RangeError(
-          `ConnectionWriter.send: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
-        );
-      }
+      this.checkUdpSize('send', length, header);
       shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize);
       return true;
     }
@@ -214,11 +211,7 @@ export class ConnectionWriter {
     }
     const length = dg.getLength();
     const header = this.raw ? 0 : 2;
-    if (header + length > MAX_UDP_PAYLOAD) {
-      throw new RangeError(
-        `ConnectionWriter.broadcast: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
-      );
-    }
+    this.checkUdpSize('broadcast', length, header);
     const targets = this.udpTargets;
     let n = 0;
     for (const to of addresses) {
@@ -292,6 +285,37 @@ export class ConnectionWriter {
   /** True when `dg` fits Panda3D's UDP datagram limit (maximum_udp_datagram, 1500 bytes). */
   isValidForUdp(dg: Datagram): boolean {
     return dg.getLength() <= MAXIMUM_UDP_DATAGRAM;
+  }
+
+  /**
+   * The largest UDP datagram `send` and `broadcast` accept. Default 1500, Panda3D's
+   * maximum_udp_datagram: a Panda3D receiver reads into a 1502-byte buffer and silently
+   * drops anything larger, so the writer refuses it (a RangeError) rather than send what
+   * would be lost. Raise it, up to 65505 (65507 in raw mode), to talk to receivers that read
+   * more, ringwire's among them. (ringwire's extension.)
+   */
+  setMaxUdpDatagramSize(bytes: number): void {
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > MAX_UDP_PAYLOAD) {
+      throw new RangeError(`setMaxUdpDatagramSize: bytes must be an integer from 0 to ${MAX_UDP_PAYLOAD}, got ${describeValue(bytes)}`);
+    }
+    this.maxUdpDatagram = bytes;
+  }
+
+  /** The largest UDP datagram send accepts (1500 unless raised). */
+  getMaxUdpDatagramSize(): number {
+    return this.maxUdpDatagram;
+  }
+
+  private checkUdpSize(what: string, length: number, header: number): void {
+    if (header + length > MAX_UDP_PAYLOAD) {
+      throw new RangeError(`ConnectionWriter.${what}: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`);
+    }
+    if (length > this.maxUdpDatagram) {
+      throw new RangeError(
+        `ConnectionWriter.${what}: a ${length}-byte UDP datagram is past ${this.maxUdpDatagram} bytes, which a Panda3D receiver drops unread; ` +
+          'writer.setMaxUdpDatagramSize(bytes) raises the limit for receivers that read more',
+      );
+    }
   }
 
   /** Raw mode: datagrams are sent without a length header (TCP) or checksum (UDP). */

@@ -225,3 +225,32 @@ describe.each([0, 2])('UDP bound as Panda3D binds it (numThreads %i)', (n) => {
     }
   });
 });
+
+describe('UDP datagrams past Panda3D’s 1500 bytes', () => {
+  it('are refused by default with the reason; past setMaxUdpDatagramSize they are sent, and a ringwire receiver reads them', async () => {
+    const server = await startServer(2);
+    const udp = (await server.manager.openUDPConnection(0))!;
+    server.reader.addConnection(udp);
+    const to = new NetAddress();
+    to.setLocalhost(udp.getAddress().getPort());
+    const big = new Datagram(new Uint8Array(1501).fill(3));
+    expect(server.writer.isValidForUdp(big)).toBe(false);
+    expect(server.writer.getMaxUdpDatagramSize()).toBe(1500);
+    expect(() => server.writer.send(big, udp, to)).toThrow(/1501-byte UDP datagram is past 1500 bytes, which a Panda3D receiver drops unread/);
+    expect(() => server.writer.broadcast(big, udp, [to])).toThrow(/setMaxUdpDatagramSize/);
+    expect(server.writer.send(new Datagram(new Uint8Array(1500).fill(2)), udp, to)).toBe(true);
+    server.writer.setMaxUdpDatagramSize(60_000);
+    expect(server.writer.send(big, udp, to)).toBe(true);
+    const got = new NetDatagram();
+    const lengths: number[] = [];
+    await pollUntil(
+      () => {
+        while (server.reader.getData(got)) lengths.push(got.getLength());
+        return lengths.length === 2;
+      },
+      { timeoutMs: 5000, label: 'both datagrams' },
+    );
+    expect(lengths).toEqual([1500, 1501]);
+    expect(() => server.writer.setMaxUdpDatagramSize(70_000)).toThrow(/from 0 to 65507, got 70000/);
+  });
+});

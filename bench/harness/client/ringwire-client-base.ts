@@ -53,6 +53,8 @@ export abstract class RingwireClientBase implements ClientTransport {
   ) {
     this.reader = new QueuedConnectionReader(this.manager, options.clientShards);
     this.writer = new ConnectionWriter(this.manager, options.clientShards);
+    // The echo servers read UDP datagrams of any size, not only Panda3D's 1500 bytes.
+    this.writer.setMaxUdpDatagramSize(65_505);
     this.connections = new Array<Connection | null>(options.connections).fill(null);
     // One closure for the whole run, not one per datagram.
     this.visit = (bytes, offset, length, conn) => {

@@ -48,6 +48,8 @@ const options = parseServerOptions(NAME, process.argv.slice(2), true);
 const manager = new QueuedConnectionManager();
 const reader = new QueuedConnectionReader(manager, options.shards);
 const writer = new ConnectionWriter(manager, options.shards);
+// The harness reads UDP datagrams of any size, not only Panda3D's 1500 bytes.
+writer.setMaxUdpDatagramSize(65_505);
 
 const opened = await manager.openUDPConnection(options.port);
 if (opened === null) {
