@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { NetAddress } from './net-address.js';
 
 /**
@@ -16,7 +16,7 @@ export class Interface {
 
   constructor(
     private readonly name: string,
-    private readonly info: os.NetworkInterfaceInfo,
+    private readonly info: NetworkInterfaceInfo,
   ) {
     this.ip.setFromSocket(info.address, 0);
     this.netmask.setFromSocket(info.netmask, 0);
@@ -98,7 +98,7 @@ export class Interface {
 /** Every address of every interface that is up, in `os.networkInterfaces()` order. */
 export function scanInterfaces(): Interface[] {
   const found: Interface[] = [];
-  for (const [name, infos] of Object.entries(os.networkInterfaces())) {
+  for (const [name, infos] of Object.entries(networkInterfaces())) {
     for (const info of infos ?? []) found.push(new Interface(name, info));
   }
   return found;
