@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <node_api.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,6 +147,75 @@ static napi_value get_socket_option(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// bindSocket(kind, ip, port, reusePort) -> a new bound socket's fd (close-on-exec,
+// non-blocking), for Node to listen on (TCP) or bind to (UDP) where Node has no reusePort.
+// kind 1: TCP (SO_REUSEADDR, as Node sets it), 2: UDP. `ip` is an IPv4 or IPv6 literal;
+// "::" is dual-stack (IPV6_V6ONLY off), as Node binds it. reusePort sets SO_REUSEPORT, so
+// that several processes bind the same port and the kernel spreads the load over them.
+static napi_value bind_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t kind = 0, port = -1;
+  bool reuse_port = false;
+  char ip[64];
+  size_t ip_length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &kind) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &ip_length) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &reuse_port) != napi_ok || (kind != 1 && kind != 2) || port < 0 ||
+      port > 65535) {
+    napi_throw_type_error(env, NULL, "bindSocket(kind 1|2, ip, port, reusePort): bad arguments");
+    return NULL;
+  }
+  struct sockaddr_storage address;
+  memset(&address, 0, sizeof address);
+  socklen_t length;
+  int family;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&address;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&address;
+  if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+    family = AF_INET;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    length = sizeof *v6;
+  } else {
+    napi_throw_type_error(env, NULL, "bindSocket: ip must be an IPv4 or IPv6 literal");
+    return NULL;
+  }
+  int fd = socket(family, (kind == 1 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return fail(env, "bindSocket", -1);
+  int on = 1, off = 0;
+  int ok = 1;
+  if (kind == 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) ok = 0;
+  if (ok && reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ok = 0;
+  if (ok && family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) &&
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0)
+    ok = 0;
+  if (ok && bind(fd, (struct sockaddr *)&address, length) != 0) ok = 0;
+  if (!ok) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    char message[200];
+    snprintf(message, sizeof message, "bind %s port %d failed: %s", ip, port, strerror(errno));
+    napi_value code, text, error;
+    napi_create_string_utf8(env, errno == EADDRINUSE ? "EADDRINUSE" : errno == EACCES ? "EACCES" : errno == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : errno == EAFNOSUPPORT ? "EAFNOSUPPORT" : "EBIND", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &error);
+    napi_throw(env, error);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "dupFd", NAPI_AUTO_LENGTH, dup_fd, NULL, &fn);
@@ -156,5 +226,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "setSocketOption", fn);
   napi_create_function(env, "getSocketOption", NAPI_AUTO_LENGTH, get_socket_option, NULL, &fn);
   napi_set_named_property(env, exports, "getSocketOption", fn);
+  napi_create_function(env, "bindSocket", NAPI_AUTO_LENGTH, bind_socket, NULL, &fn);
+  napi_set_named_property(env, exports, "bindSocket", fn);
   return exports;
 }

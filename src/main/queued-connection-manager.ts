@@ -1,6 +1,7 @@
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { describeValue } from '../shared/describe-value.js';
 import { Interface, scanInterfaces } from './network-interface.js';
+import { bindUdpReusingPort, checkReusePortPlatform, listenReusingPort } from './reuse-port.js';
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
@@ -52,6 +53,12 @@ export interface QueuedConnectionManagerOptions {
   idleTimeoutMs?: number;
   /** Most open TCP streams; clients beyond it are closed at once and counted. Default 0: no limit. */
   maxConnections?: number;
+  /**
+   * Every TCP rendezvous and UDP socket this manager opens binds with SO_REUSEPORT, so
+   * several processes can open the same port and the kernel spreads new connections over
+   * them. Linux only (the constructor throws elsewhere). Default false.
+   */
+  reusePort?: boolean;
 }
 
 /** The options with their defaults filled in. */
@@ -65,6 +72,7 @@ export interface ManagerSettings {
   shutdownTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  reusePort: boolean;
 }
 
 const DEFAULTS: ManagerSettings = {
@@ -77,6 +85,7 @@ const DEFAULTS: ManagerSettings = {
   shutdownTimeoutMs: 5000,
   idleTimeoutMs: 0,
   maxConnections: 0,
+  reusePort: false,
 };
 
 /** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
@@ -118,15 +127,19 @@ export class QueuedConnectionManager {
         `QueuedConnectionManager: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${Object.keys(DEFAULTS).join(', ')})`,
       );
     }
-    this.settings = { ...DEFAULTS };
+    const settings: Record<string, number | boolean> = { ...DEFAULTS };
     for (const key of Object.keys(DEFAULTS) as (keyof ManagerSettings)[]) {
       const value = options[key];
       if (value === undefined) continue;
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      if (typeof DEFAULTS[key] === 'boolean') {
+        if (typeof value !== 'boolean') throw new TypeError(`QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
+      } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
         throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
       }
-      this.settings[key] = value;
+      settings[key] = value;
     }
+    this.settings = settings as unknown as ManagerSettings;
+    if (this.settings.reusePort) checkReusePortPlatform();
     const ring = this.settings.ringCapacity;
     if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
       throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
@@ -189,13 +202,15 @@ export class QueuedConnectionManager {
     this.assertOpen('openTCPServerRendezvous');
     // allowHalfOpen: a peer's FIN must not end our side before the shard has written its replies.
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-    const error = await new Promise<Error | null>((resolve) => {
-      server.once('error', resolve);
-      server.listen({ host, port, backlog: backlog || undefined }, () => {
-        server.off('error', resolve);
-        resolve(null);
-      });
-    });
+    const error = this.settings.reusePort
+      ? await listenReusingPort(server, host, port, backlog || undefined)
+      : await new Promise<Error | null>((resolve) => {
+          server.once('error', resolve);
+          server.listen({ host, port, backlog: backlog || undefined }, () => {
+            server.off('error', resolve);
+            resolve(null);
+          });
+        });
     if (error !== null) {
       this.lastError = error;
       return null;
@@ -318,7 +333,16 @@ export class QueuedConnectionManager {
     let ipv6 = host !== undefined && net.isIPv6(host);
     let socket: dgram.Socket | null = null;
     let error: Error | null = null;
-    if (host === undefined && !forBroadcast) {
+    if (this.settings.reusePort) {
+      const bound = await bindUdpReusingPort((options) => dgram.createSocket(options), host ?? (forBroadcast ? '0.0.0.0' : undefined), port);
+      if (bound instanceof Error) {
+        error = bound;
+        socket = dgram.createSocket({ type: 'udp4' }); // closed below, with the error
+      } else {
+        socket = bound.socket;
+        ipv6 = bound.ipv6;
+      }
+    } else if (host === undefined && !forBroadcast) {
       socket = dgram.createSocket({ type: 'udp6', ipv6Only: false });
       error = await bindUdp(socket, port, '::');
       ipv6 = true;

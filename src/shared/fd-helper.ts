@@ -12,6 +12,11 @@ export interface FdHelper {
   setSocketOption(fd: number, option: number, value: number, seconds: number): void;
   /** Reads one back (for tests): SO_LINGER as its seconds, or -1 when off. */
   getSocketOption(fd: number, option: number): number;
+  /**
+   * A new bound socket (kind 1 TCP, 2 UDP) on an IP literal, with SO_REUSEPORT when asked;
+   * throws an Error whose `code` is EADDRINUSE, EACCES, EADDRNOTAVAIL, EAFNOSUPPORT or EBIND.
+   */
+  bindSocket(kind: 1 | 2, ip: string, port: number, reusePort: boolean): number;
 }
 
 let loaded: FdHelper | null | undefined;

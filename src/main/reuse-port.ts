@@ -1,0 +1,126 @@
+import type dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
+
+/**
+ * SO_REUSEPORT for a manager's sockets (`new QueuedConnectionManager({ reusePort: true })`):
+ * several processes bind the same port, and the kernel spreads new connections (and UDP
+ * flows) over them. Node added `reusePort` to `listen` and `dgram.createSocket` in 22.12
+ * and 23.1; before that the native helper creates and binds the socket and Node listens
+ * on (or binds to) its fd. Linux only: elsewhere SO_REUSEPORT does not balance.
+ */
+
+/** True when this Node takes `reusePort` itself (22.12 and later). */
+export function nodeHasReusePort(version = process.versions.node): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
+}
+
+/** Throws the manager's construction error where reusePort cannot work. */
+export function checkReusePortPlatform(platform = process.platform): void {
+  if (platform !== 'linux') {
+    throw new Error(
+      `QueuedConnectionManager option reusePort: SO_REUSEPORT spreads connections over processes on Linux only; this is ${platform}`,
+    );
+  }
+}
+
+/** The IP literals to try for `host`: its address, or every interface ('::', then '0.0.0.0'). */
+async function addressesFor(host: string | undefined): Promise<string[]> {
+  if (host === undefined || host === '') return ['::', '0.0.0.0'];
+  if (net.isIP(host) !== 0) return [host];
+  return [(await lookup(host)).address];
+}
+
+/** Binds with the helper, trying each address while the machine lacks its family. */
+function bindNatively(kind: 1 | 2, addresses: string[], port: number): { fd: number; ip: string } {
+  const helper = loadFdHelper();
+  if (helper === null) {
+    throw new Error(`reusePort needs the native fd helper on Node ${process.versions.node} (before 22.12), and it is not built: ${fdHelperError()}`);
+  }
+  let last: Error | null = null;
+  for (const ip of addresses) {
+    try {
+      return { fd: helper.bindSocket(kind, ip, port, true), ip };
+    } catch (error) {
+      last = error as Error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
+    }
+  }
+  throw last!;
+}
+
+/** Listens `server` on `host`:`port` with SO_REUSEPORT; resolves the error, or null once it listens. */
+export async function listenReusingPort(server: net.Server, host: string | undefined, port: number, backlog: number | undefined): Promise<Error | null> {
+  let options: net.ListenOptions & { fd?: number; reusePort?: boolean };
+  try {
+    if (nodeHasReusePort()) {
+      options = { host: host || undefined, port, backlog, reusePort: true };
+    } else {
+      const { fd } = bindNatively(1, await addressesFor(host), port);
+      options = { fd, backlog } as never;
+    }
+  } catch (error) {
+    return error as Error;
+  }
+  return new Promise<Error | null>((resolve) => {
+    server.once('error', resolve);
+    server.listen(options, () => {
+      server.off('error', resolve);
+      resolve(null);
+    });
+  });
+}
+
+/**
+ * A UDP socket bound to `host`:`port` with SO_REUSEPORT ('' or undefined: every interface,
+ * dual-stack where the machine has IPv6). Resolves the socket and whether it is IPv6, or
+ * the error.
+ */
+export async function bindUdpReusingPort(
+  create: (options: dgram.SocketOptions) => dgram.Socket,
+  host: string | undefined,
+  port: number,
+): Promise<{ socket: dgram.Socket; ipv6: boolean } | Error> {
+  let addresses: string[];
+  try {
+    addresses = await addressesFor(host);
+  } catch (error) {
+    return error as Error;
+  }
+  if (nodeHasReusePort()) {
+    let last: Error | null = null;
+    for (const ip of addresses) {
+      const ipv6 = net.isIPv6(ip);
+      const socket = create({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: false, reusePort: true } as dgram.SocketOptions);
+      const error = await new Promise<Error | null>((resolve) => {
+        socket.once('error', resolve);
+        socket.bind(port, ip, () => {
+          socket.off('error', resolve);
+          resolve(null);
+        });
+      });
+      if (error === null) return { socket, ipv6 };
+      socket.close();
+      last = error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') break;
+    }
+    return last!;
+  }
+  let fd: number;
+  let ip: string;
+  try {
+    ({ fd, ip } = bindNatively(2, addresses, port));
+  } catch (error) {
+    return error as Error;
+  }
+  const ipv6 = net.isIPv6(ip);
+  const socket = create({ type: ipv6 ? 'udp6' : 'udp4' });
+  return new Promise((resolve) => {
+    socket.once('error', (error) => resolve(error));
+    socket.bind({ fd }, () => resolve({ socket, ipv6 }));
+  });
+}
