@@ -4,7 +4,9 @@
  * (`--mode broadcast`) — and prints one stats line per second.
  *
  *   npx tsx examples/relay-server.ts [--host 0.0.0.0] [--port 9099] [--shards 2]
- *       [--header-size 0|2|4] [--mode echo|broadcast] [--duration SECONDS]
+ *       [--header-size 0|2|4] [--mode echo|broadcast] [--duration SECONDS] [--processes N]
+ *
+ * With --processes N, N such relays share the port (relay-supervisor.ts).
  *
  * Worker shards load the compiled worker: run `npm run build` first (`npm start` does).
  *
@@ -44,7 +46,29 @@ const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram it
   'header-size': integerChoiceFlag('length header bytes (0: raw mode, no header)', 2, [0, 2, 4]),
   mode: choiceFlag('echo to the sender, or broadcast to every client', 'echo', ['echo', 'broadcast']),
   duration: secondsFlag('stop by itself after this many seconds (default: run until Ctrl-C)'),
+  processes: integerFlag('relay processes on the one port, each with its own shards (SO_REUSEPORT, Linux); restarted when they die', 1, 1, 64),
+  'reuse-port': choiceFlag('bind with SO_REUSEPORT so that other processes may share the port (--processes sets it)', 'no', ['no', 'yes']),
 });
+
+if (flags.processes > 1) {
+  // This process supervises; the relays are its children (relay-supervisor.ts).
+  const { superviseRelays } = await import('./relay-supervisor.js');
+  await superviseRelays(process.argv[1], withoutFlags(process.argv.slice(2), ['processes', 'port', 'reuse-port']), flags.processes, flags.port);
+}
+
+/** `argv` without the named flags and their values (`--name value` or `--name=value`). */
+function withoutFlags(argv: string[], names: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '').split('=')[0];
+    if (argv[i].startsWith('--') && names.includes(name)) {
+      if (!argv[i].includes('=')) i++;
+      continue;
+    }
+    kept.push(argv[i]);
+  }
+  return kept;
+}
 
 /** Datagrams per drain call; also the bound of each connection's pending queue. */
 const DRAIN_BATCH = 256;
@@ -57,7 +81,7 @@ const SEND_BACKLOG_LIMIT = 4 * 1024 * 1024;
 const headerSize = flags['header-size'];
 const broadcastMode = flags.mode === 'broadcast';
 
-const manager = new QueuedConnectionManager();
+const manager = new QueuedConnectionManager({ reusePort: flags['reuse-port'] === 'yes' });
 const listener = new QueuedConnectionListener(manager, 0);
 let reader: QueuedConnectionReader;
 try {
@@ -309,6 +333,7 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 console.log(
-  `ringwire relay on ${rendezvous.getAddress().toString()} — ${threadingLine()}, header ${headerSize}${headerSize === 0 ? ' (raw)' : ''}, ${flags.mode}`,
+  `ringwire relay on ${rendezvous.getAddress().toString()} — ${threadingLine()}, header ${headerSize}${headerSize === 0 ? ' (raw)' : ''}, ${flags.mode}` +
+    `${flags['reuse-port'] === 'yes' ? ', port shared (SO_REUSEPORT)' : ''}, pid ${process.pid}`,
 );
 turnImmediate = setImmediate(turn);

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEADLINE_MS, START_DEADLINE_MS, exitOf, killPrograms, startProgram as start, type Program } from '../helpers/example-program.js';
+import { pollUntil } from '../helpers/net-harness.js';
 
 const sockets: net.Socket[] = [];
 
@@ -111,7 +112,7 @@ function sizes(count: number): number[] {
 describe('examples/relay-server.ts', () => {
   it('echoes exactly what each of 3 clients sends (2 worker shards), prints stats, exits 0 on SIGINT', async () => {
     const { relay, port, line } = await startRelay(['--shards', '2', '--duration', '20']);
-    expect(line).toMatch(/— (2 worker shards|single-thread mode \(the native fd helper is unavailable.*\)), header 2, echo$/);
+    expect(line).toMatch(/— (2 worker shards|single-thread mode \(the native fd helper is unavailable.*\)), header 2, echo, pid \d+$/);
 
     const clients = [new RawClient(port), new RawClient(port), new RawClient(port)];
     await Promise.all(clients.map((c) => c.connected()));
@@ -137,7 +138,7 @@ describe('examples/relay-server.ts', () => {
 
   it('broadcasts every datagram to every client in order (single-thread mode), exits 0 on SIGTERM', async () => {
     const { relay, port, line } = await startRelay(['--shards', '0', '--mode', 'broadcast', '--duration', '20']);
-    expect(line).toMatch(/— single-thread mode, header 2, broadcast$/);
+    expect(line).toMatch(/— single-thread mode, header 2, broadcast, pid \d+$/);
     const clients = [new RawClient(port), new RawClient(port), new RawClient(port)];
     await Promise.all(clients.map((c) => c.connected()));
 
@@ -184,7 +185,7 @@ describe('examples/relay-server.ts', () => {
 
   it('echoes u32-framed datagrams with --header-size 4', async () => {
     const { relay, port, line } = await startRelay(['--shards', '0', '--header-size', '4']);
-    expect(line).toMatch(/header 4, echo$/);
+    expect(line).toMatch(/header 4, echo, pid \d+$/);
     const client = new RawClient(port);
     await client.connected();
     const big = pattern(200_000, 42); // past what a u16 header can announce
@@ -198,7 +199,7 @@ describe('examples/relay-server.ts', () => {
 
   it('relays the raw byte stream with --header-size 0', async () => {
     const { relay, port, line } = await startRelay(['--shards', '0', '--header-size', '0']);
-    expect(line).toMatch(/header 0 \(raw\), echo$/);
+    expect(line).toMatch(/header 0 \(raw\), echo, pid \d+$/);
     const client = new RawClient(port);
     await client.connected();
     const stream = pattern(300_000, 9);
@@ -231,5 +232,49 @@ describe('examples/relay-server.ts', () => {
     expect(relay.stderr).toMatch(message);
     expect(relay.stderr).toMatch(/usage: npx tsx examples\/relay-server\.ts \[flags\]/);
     expect(relay.stdout).toEqual([]);
+  });
+});
+
+describe('examples/relay-server.ts --processes', () => {
+  it('runs 2 relays on one port, restarts one that dies (its clients alone are lost), stops both on SIGINT', async () => {
+    const supervisor = start('relay-server.ts', ['--host', '127.0.0.1', '--port', '0', '--processes', '2', '--shards', '1']);
+    await supervisor.waitForLine(/^\[p1\] ringwire relay on 127\.0\.0\.1:(\d+) .*port shared \(SO_REUSEPORT\), pid \d+$/, START_DEADLINE_MS);
+    const second = await supervisor.waitForLine(/^\[p2\] ringwire relay on 127\.0\.0\.1:(\d+) .*pid (\d+)$/, START_DEADLINE_MS);
+    const port = Number(second[1]);
+    const first = supervisor.stdout.map((l) => l.match(/^\[p1\] ringwire relay on 127\.0\.0\.1:(\d+) .*pid (\d+)$/)).find(Boolean)!;
+    expect(Number(first[1])).toBe(port);
+
+    // 30 clients, spread by the kernel over the two processes; each gets its echo.
+    const echo = async (client: RawClient, text: string): Promise<void> => {
+      const before = client.received;
+      client.socket.write(frame(Buffer.from(text), 2));
+      await client.waitForBytes(before + 2 + text.length);
+    };
+    const clients = Array.from({ length: 30 }, () => new RawClient(port));
+    await Promise.all(clients.map((c) => c.connected()));
+    await Promise.all(clients.map((c, i) => echo(c, `hello ${i}`)));
+
+    // Kill process 2: its clients are cut, process 1's keep working, and p2 comes back.
+    process.kill(Number(second[2]), 'SIGKILL');
+    await supervisor.waitForLine(/^\[p2\] died \(SIGKILL\) after .* restarting in \d+ ms$/);
+    const closed = (c: RawClient): boolean => c.socket.destroyed || c.socket.readableEnded;
+    await clients[0].waitUntil(() => clients.some(closed), DEADLINE_MS, () => 'no client of the dead process closed');
+    const alive = clients.filter((c) => !closed(c));
+    const lost = clients.length - alive.length;
+    expect(lost).toBeGreaterThan(0);
+    expect(lost).toBeLessThan(clients.length);
+    await Promise.all(alive.map((c, i) => echo(c, `still here ${i}`)));
+    const restarted = (): string[] => supervisor.stdout.filter((l) => /^\[p2\] ringwire relay on /.test(l));
+    await pollUntil(() => restarted().length === 2, { timeoutMs: START_DEADLINE_MS, label: 'process 2 restarted' });
+    expect(restarted()[1]).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} `));
+    expect(restarted()[1]).not.toMatch(new RegExp(`pid ${second[2]}$`));
+    const fresh = Array.from({ length: 10 }, () => new RawClient(port));
+    await Promise.all(fresh.map((c) => c.connected()));
+    await Promise.all(fresh.map((c, i) => echo(c, `new ${i}`)));
+
+    supervisor.child.kill('SIGINT');
+    expect((await exitOf(supervisor)).code).toBe(0);
+    expect(supervisor.stdout).toContain('ringwire relay supervisor: every process stopped');
+    expect(supervisor.stdout.filter((l) => /^\[p\d\] ringwire relay stopped \(SIGTERM\)/.test(l))).toHaveLength(2);
   });
 });

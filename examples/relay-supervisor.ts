@@ -1,0 +1,123 @@
+/**
+ * `npm start -- --processes N`: N relay processes behind one port. Each is the relay of
+ * relay-server.ts with its own shards, opening the port with `reusePort` (SO_REUSEPORT), so
+ * the kernel spreads new clients over them; one game loop per process, one per core.
+ *
+ * The supervisor forks them, prefixes their output with `[pN]`, and restarts one that dies
+ * (a clean exit, such as after --duration, is not restarted), waiting longer after each
+ * quick death. With --port 0 the first process picks the port and the others join it.
+ * Ctrl-C (SIGINT) or SIGTERM stops them all, then the supervisor exits 0.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** Quickest restart, and the longest wait after repeated quick deaths (ms). */
+const RESTART_MIN_MS = 200;
+const RESTART_MAX_MS = 5000;
+/** A process that ran this long before dying is restarted at once, the backoff forgotten. */
+const HEALTHY_MS = 10_000;
+/** How long the supervisor waits for the processes at shutdown before it kills them (ms). */
+const STOP_GRACE_MS = 10_000;
+
+const READY = /^ringwire relay on (.+):(\d+) /;
+
+interface Slot {
+  index: number;
+  child: ChildProcess | null;
+  startedAt: number;
+  /** Deaths in a row, each within HEALTHY_MS of its start. */
+  quickDeaths: number;
+  restartTimer: NodeJS.Timeout | null;
+  /** Exited by itself with code 0 (its --duration ran out): not restarted. */
+  done: boolean;
+}
+
+/**
+ * Runs `processes` copies of `script` with `args` (which must not hold --processes or
+ * --port). Never resolves: it exits the process when they are all stopped.
+ */
+export async function superviseRelays(script: string, args: string[], processes: number, port: number): Promise<never> {
+  let chosenPort = port;
+  let stopping = false;
+  const slots: Slot[] = Array.from({ length: processes }, (_, index) => ({
+    index,
+    child: null,
+    startedAt: 0,
+    quickDeaths: 0,
+    restartTimer: null,
+    done: false,
+  }));
+  let firstReady: (() => void) | null = null;
+
+  const start = (slot: Slot): void => {
+    slot.restartTimer = null;
+    if (stopping) return;
+    const child = fork(script, [...args, '--port', String(chosenPort), '--reuse-port', 'yes'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    slot.child = child;
+    slot.startedAt = Date.now();
+    const tag = `[p${slot.index + 1}]`;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const ready = READY.exec(line);
+      if (ready !== null && chosenPort === 0) {
+        chosenPort = Number(ready[2]);
+        firstReady?.();
+      }
+      console.log(`${tag} ${line}`);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => console.error(`${tag} ${line}`));
+    child.once('exit', (code, signal) => {
+      slot.child = null;
+      if (stopping) return;
+      if (code === 0) {
+        slot.done = true;
+        console.log(`${tag} exited`);
+        if (slots.every((s) => s.done)) process.exit(0);
+        return;
+      }
+      const ranMs = Date.now() - slot.startedAt;
+      slot.quickDeaths = ranMs < HEALTHY_MS ? slot.quickDeaths + 1 : 0;
+      const delay = slot.quickDeaths === 0 ? 0 : Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (slot.quickDeaths - 1));
+      console.log(`${tag} died (${signal ?? `exit code ${code}`}) after ${(ranMs / 1000).toFixed(1)} s: restarting in ${delay} ms`);
+      slot.restartTimer = setTimeout(() => start(slot), delay);
+    });
+  };
+
+  const stop = async (why: string): Promise<never> => {
+    if (stopping) {
+      console.log(`${why} again: killing the relay processes`);
+      for (const slot of slots) slot.child?.kill('SIGKILL');
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`ringwire relay supervisor: ${why}, stopping ${processes} processes`);
+    const exits: Promise<void>[] = [];
+    for (const slot of slots) {
+      if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+      const child = slot.child;
+      if (child === null) continue;
+      exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
+      child.kill('SIGTERM');
+    }
+    const grace = setTimeout(() => {
+      for (const slot of slots) slot.child?.kill('SIGKILL');
+    }, STOP_GRACE_MS);
+    await Promise.all(exits);
+    clearTimeout(grace);
+    console.log('ringwire relay supervisor: every process stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  console.log(`ringwire relay supervisor: ${processes} processes on one port (SO_REUSEPORT), pid ${process.pid}`);
+  if (chosenPort === 0) {
+    // The first process picks the port; the rest bind the same one.
+    const ready = new Promise<void>((resolve) => (firstReady = resolve));
+    start(slots[0]);
+    await ready;
+    for (const slot of slots.slice(1)) start(slot);
+  } else {
+    for (const slot of slots) start(slot);
+  }
+  return new Promise<never>(() => {});
+}
