@@ -7,6 +7,7 @@ export type { ResetReason } from './shared/reset-reason.js';
 export { Connection, type ConnectionKind } from './main/connection.js';
 export { ConnectionWriter } from './main/connection-writer.js';
 export { ConnectionGroup } from './main/connection-group.js';
+export { ChannelBus, type BusConnection, type BusMessage, type BusSubscription, type ChannelBusOptions } from './main/channel-bus.js';
 export { NetAddress } from './main/net-address.js';
 export { Interface } from './main/network-interface.js';
 export { NetDatagram } from './main/net-datagram.js';

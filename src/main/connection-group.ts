@@ -8,6 +8,8 @@ import { Connection } from './connection.js';
  */
 export class ConnectionGroup implements Iterable<Connection> {
   private readonly members = new Set<Connection>();
+  /** @internal Called when the last member leaves (ChannelBus drops its NATS subscription). */
+  _onEmpty: (() => void) | null = null;
 
   /** A group holding `connections` (the open ones). */
   constructor(connections: Iterable<Connection> = []) {
@@ -30,6 +32,7 @@ export class ConnectionGroup implements Iterable<Connection> {
   remove(conn: Connection): boolean {
     if (!this.members.delete(conn)) return false;
     conn.left(this);
+    if (this.members.size === 0) this._onEmpty?.();
     return true;
   }
 
@@ -56,7 +59,7 @@ export class ConnectionGroup implements Iterable<Connection> {
 
   /** @internal Called by Connection when it closes: it leaves without calling back. */
   _drop(conn: Connection): void {
-    this.members.delete(conn);
+    if (this.members.delete(conn) && this.members.size === 0) this._onEmpty?.();
   }
 }
 

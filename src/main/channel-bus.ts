@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import { describeValue } from '../shared/describe-value.js';
+import { Datagram } from '../shared/datagram.js';
+import { Connection } from './connection.js';
+import { ConnectionGroup } from './connection-group.js';
+import { ConnectionWriter } from './connection-writer.js';
+
+/** One message as the bus reads it from NATS (nats.js's Msg has this and more). */
+export interface BusMessage {
+  readonly data: Uint8Array;
+}
+
+/** A NATS subscription as the bus uses it. */
+export interface BusSubscription {
+  unsubscribe(): void;
+}
+
+/**
+ * The part of a nats.js connection the bus uses (`@nats-io/transport-node`'s `connect()`
+ * gives one; so does the older `nats` package). ringwire does not depend on nats.js: the
+ * program connects, with the servers, credentials and reconnect policy it wants, and
+ * hands the connection over.
+ */
+export interface BusConnection {
+  publish(subject: string, payload?: Uint8Array): void;
+  subscribe(subject: string, options?: { callback?: (error: Error | null, message: BusMessage) => void }): BusSubscription;
+}
+
+export interface ChannelBusOptions {
+  /** A connected nats.js connection (it stays the program's to drain and close). */
+  nats: BusConnection;
+  /** The writer local subscribers are sent to (fan-out through writer.broadcast). */
+  writer: ConnectionWriter;
+  /** Subject prefix: channel `room.7` travels as `<prefix>.room.7`. Default 'ringwire'. */
+  prefix?: string;
+}
+
+/** One channel in this process: its local subscribers and its one NATS subscription. */
+interface Channel {
+  readonly group: ConnectionGroup;
+  subscription: BusSubscription | null;
+}
+
+/** Bytes of the publisher's id at the front of every message on NATS. */
+const ORIGIN_SIZE = 8;
+
+/** Channel names: NATS subject tokens (no spaces or wildcards), dot-separated. */
+const CHANNEL_NAME = /^[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*$/;
+
+/**
+ * Channels that span processes and machines, over NATS (ringwire's extension). A datagram
+ * published on a channel in any process reaches every connection subscribed to that
+ * channel in every process: the publisher's own subscribers at once, through
+ * `writer.broadcast`, and every other process's through one NATS subject per channel,
+ * where that process fans it out the same way. A process holds one NATS subscription per
+ * channel it has subscribers for, however many they are, and drops it when the last one
+ * leaves; a connection leaves its channels when it closes.
+ *
+ * Delivery is core NATS's: at most once, and in publish order per publisher (two
+ * publishers' datagrams may interleave differently in different processes). While the
+ * NATS connection is down, local subscribers still get local publishes; publishes to
+ * other processes are buffered by nats.js up to its reconnect buffer and sent on
+ * reconnect, and datagrams other processes publish meanwhile are lost to this one. On
+ * reconnect nats.js subscribes again by itself.
+ */
+export class ChannelBus {
+  private readonly nats: BusConnection;
+  private readonly writer: ConnectionWriter;
+  private readonly prefix: string;
+  private readonly channels = new Map<string, Channel>();
+  /** This bus's id: messages that carry it came back from NATS and were delivered already. */
+  private readonly origin = randomBytes(ORIGIN_SIZE);
+  /** The reused datagram remote messages are fanned out from. */
+  private readonly incoming = new Datagram();
+  private closed = false;
+  private published = 0;
+  private received = 0;
+
+  constructor(options: ChannelBusOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`ChannelBus: options must be an object, got ${describeValue(options)}`);
+    }
+    const { nats, writer, prefix = 'ringwire' } = options;
+    if (typeof nats !== 'object' || nats === null || typeof nats.publish !== 'function' || typeof nats.subscribe !== 'function') {
+      throw new TypeError(`ChannelBus: options.nats must be a nats.js connection (publish and subscribe), got ${describeValue(nats)}`);
+    }
+    if (!(writer instanceof ConnectionWriter)) {
+      throw new TypeError(`ChannelBus: options.writer must be a ConnectionWriter, got ${describeValue(writer)}`);
+    }
+    if (typeof prefix !== 'string' || !CHANNEL_NAME.test(prefix)) {
+      throw new TypeError(`ChannelBus: options.prefix must be a NATS subject prefix such as "ringwire", got ${describeValue(prefix)}`);
+    }
+    this.nats = nats;
+    this.writer = writer;
+    this.prefix = prefix;
+  }
+
+  /**
+   * Subscribes `conn` (a TCP connection) to `channel`. Returns false when it is subscribed
+   * already or is not open. The first local subscriber of a channel subscribes this
+   * process on NATS.
+   */
+  subscribe(channel: string, conn: Connection): boolean {
+    this.assertOpen('subscribe');
+    checkChannel('subscribe', channel);
+    if (!(conn instanceof Connection)) throw new TypeError(`ChannelBus.subscribe: expected a Connection, got ${describeValue(conn)}`);
+    let state = this.channels.get(channel);
+    if (state === undefined) {
+      state = { group: new ConnectionGroup(), subscription: null };
+      this.channels.set(channel, state);
+    }
+    if (!state.group.add(conn)) {
+      this.forgetIfEmpty(channel, state);
+      return false;
+    }
+    if (state.subscription === null) {
+      state.subscription = this.nats.subscribe(`${this.prefix}.${channel}`, {
+        callback: (error, message) => {
+          if (error === null) this.deliver(channel, message.data);
+        },
+      });
+    }
+    state.group._onEmpty = () => this.forgetIfEmpty(channel, state);
+    return true;
+  }
+
+  /** Unsubscribes `conn` from `channel`. Returns false when it was not subscribed. */
+  unsubscribe(channel: string, conn: Connection): boolean {
+    const state = this.channels.get(channel);
+    if (state === undefined || !state.group.remove(conn)) return false;
+    this.forgetIfEmpty(channel, state);
+    return true;
+  }
+
+  /**
+   * Publishes `dg` on `channel`: every subscriber in this process gets it now, in order with
+   * its other sends, and every other process's subscribers through NATS. Returns how many
+   * local subscribers it was queued for.
+   */
+  publish(channel: string, dg: Datagram): number {
+    this.assertOpen('publish');
+    checkChannel('publish', channel);
+    if (!(dg instanceof Datagram)) throw new TypeError(`ChannelBus.publish: expected a Datagram, got ${describeValue(dg)}`);
+    // A message of its own: nats.js keeps the payload it is given until it flushes.
+    const message = new Uint8Array(ORIGIN_SIZE + dg.getLength());
+    message.set(this.origin, 0);
+    message.set(dg.getMessageView(), ORIGIN_SIZE);
+    this.nats.publish(`${this.prefix}.${channel}`, message);
+    this.published++;
+    const state = this.channels.get(channel);
+    return state === undefined || state.group.size === 0 ? 0 : this.writer.broadcast(dg, state.group);
+  }
+
+  /** Local subscribers of `channel`. */
+  getSubscriberCount(channel: string): number {
+    return this.channels.get(channel)?.group.size ?? 0;
+  }
+
+  /** The channels this process is subscribed to on NATS (those with local subscribers). */
+  getChannels(): string[] {
+    return [...this.channels.keys()];
+  }
+
+  /** Datagrams published here, and received from other processes, so far. */
+  getCounts(): { published: number; received: number } {
+    return { published: this.published, received: this.received };
+  }
+
+  /** Drops every NATS subscription and every channel. The NATS connection stays open (it is the program's). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const state of this.channels.values()) {
+      state.subscription?.unsubscribe();
+      state.group._onEmpty = null;
+      state.group.clear();
+    }
+    this.channels.clear();
+  }
+
+  /** A message from NATS: fan it out to this process's subscribers, unless it is our own. */
+  private deliver(channel: string, data: Uint8Array): void {
+    if (this.closed || data.length < ORIGIN_SIZE) return;
+    if (this.origin.equals(data.subarray(0, ORIGIN_SIZE))) return; // delivered locally when published
+    const state = this.channels.get(channel);
+    if (state === undefined || state.group.size === 0) return;
+    this.received++;
+    this.incoming.assign(data, ORIGIN_SIZE, data.length - ORIGIN_SIZE);
+    this.writer.broadcast(this.incoming, state.group);
+  }
+
+  private forgetIfEmpty(channel: string, state: Channel): void {
+    if (state.group.size > 0 || this.channels.get(channel) !== state) return;
+    this.channels.delete(channel);
+    state.group._onEmpty = null;
+    state.subscription?.unsubscribe();
+    state.subscription = null;
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new Error(`ChannelBus.${what}: the bus is closed`);
+  }
+}
+
+function checkChannel(what: string, channel: unknown): asserts channel is string {
+  if (typeof channel !== 'string' || !CHANNEL_NAME.test(channel)) {
+    throw new TypeError(
+      `ChannelBus.${what}: a channel is a NATS subject such as "room.7" (letters, digits, _ - :, dot-separated), got ${describeValue(channel)}`,
+    );
+  }
+}
