@@ -190,13 +190,15 @@ export class ConnectionWriter {
 
   /** broadcast for a frame too large for one record: send() to each recipient. */
   private sendToEach(dg: Datagram, recipients: Iterable<Connection>): number {
-    let queued = 0;
-    for (const conn of recipients) {
+    // Every recipient is checked before any is sent to, as the one-record path does.
+    const all = [...recipients];
+    for (const conn of all) {
       if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
         throw new TypeError(`ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${describeValue(conn)}`);
       }
-      if (this.send(dg, conn)) queued++;
     }
+    let queued = 0;
+    for (const conn of all) if (this.send(dg, conn)) queued++;
     return queued;
   }
 

@@ -65,8 +65,11 @@ export class Connection {
   }
 
   /**
-   * SO_LINGER (TCP): on, a close waits up to `seconds` (whole seconds, as Panda3D) for
-   * unsent data, and 0 seconds resets the connection on close; off, the default.
+   * SO_LINGER (TCP). On with 0 seconds: closeConnection resets the connection (RST),
+   * dropping what is unsent. On with `seconds` (whole seconds, as Panda3D): a close waits
+   * that long at most for the peer to take what is queued, then cuts it; it is this
+   * connection's closeLingerMs, since a kernel linger would block the shard's thread in
+   * close(). Off: the manager's closeLingerMs.
    */
   setLinger(flagOn: boolean, seconds: number): boolean {
     const on = flag('setLinger', flagOn);

@@ -130,6 +130,12 @@ export class NetAddress {
     this.host = host === undefined ? '0.0.0.0' : canonicalIp(host);
     this.port = port ?? 0;
   }
+
+  /** @internal Sets text already in canonical form (a UDP sender from the ring): no allocation. */
+  _setCanonical(host: string, port: number): void {
+    this.host = host;
+    this.port = port;
+  }
 }
 
 const MAPPED_DOTTED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
@@ -142,9 +148,12 @@ const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i;
  */
 export function canonicalIp(ip: string): string {
   if (!ip.includes(':')) return ip;
-  let canonical = ip;
+  // A zone (fe80::1%eth0) is kept: the address means nothing without it.
+  const zoneAt = ip.indexOf('%');
+  const zone = zoneAt < 0 ? '' : ip.slice(zoneAt);
+  let canonical: string;
   try {
-    canonical = new net.SocketAddress({ address: ip, family: 'ipv6' }).address;
+    canonical = new net.SocketAddress({ address: zoneAt < 0 ? ip : ip.slice(0, zoneAt), family: 'ipv6' }).address + zone;
   } catch {
     return ip;
   }

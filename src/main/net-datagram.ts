@@ -54,7 +54,8 @@ export class NetDatagram extends Datagram {
   /** Sets a UDP datagram's connection and sender (copied into this datagram's own address). */
   setUdpSource(connection: Connection, ip: string, port: number): void {
     this.connection = connection;
-    this.udpSender.setFromSocket(ip, port);
+    // The ring's text is canonical already (udp-framing.ts): once per datagram, no parsing.
+    this.udpSender._setCanonical(ip, port);
     this.address = this.udpSender;
   }
 

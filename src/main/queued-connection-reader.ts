@@ -289,7 +289,7 @@ export class QueuedConnectionReader {
     this.pendingConnection = null;
     if (this.pendingUdp) {
       const at = this.pendingOffset - UDP_ADDRESS_SIZE;
-      this.udpFrom.setFromSocket(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
+      this.udpFrom._setCanonical(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
       visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, this.udpFrom);
     } else {
       visitor(this.pendingBytes, this.pendingOffset, this.pendingLength, conn, null);
@@ -365,7 +365,7 @@ export class QueuedConnectionReader {
    * Throws a RangeError beyond what the header or a Datagram can carry.
    */
   setMaxDatagramSize(bytes: number): void {
-    const limit = Math.min(maxPayloadForHeader(this.settings.headerSize), DATAGRAM_MAX_SIZE);
+    const limit = Math.min(maxPayloadForHeader(this.settings.raw ? 0 : this.settings.headerSize), DATAGRAM_MAX_SIZE);
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > limit) {
       throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`);
     }

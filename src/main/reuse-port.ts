@@ -120,7 +120,10 @@ export async function bindUdpReusingPort(
   const ipv6 = net.isIPv6(ip);
   const socket = create({ type: ipv6 ? 'udp6' : 'udp4' });
   return new Promise((resolve) => {
-    socket.once('error', (error) => resolve(error));
+    socket.once('error', (error) => {
+      socket.close(); // it owns the helper's fd now
+      resolve(error);
+    });
     socket.bind({ fd }, () => resolve({ socket, ipv6 }));
   });
 }

@@ -68,9 +68,14 @@ export class SendOverflow {
     writeU32(block, at + 4, id);
     block[at + 8] = kind;
     block[at + 9] = aux;
-    this.bytes += length;
     this.records++;
-    if (kind === RecordKind.SEND) this.bytesById.set(id, (this.bytesById.get(id) ?? 0) + length);
+    // A SEND of a cut connection (the rest of a datagram sent in parts) is passed over when
+    // reached, uncounted: it must not count now either.
+    if (kind !== RecordKind.SEND) this.bytes += length;
+    else if (this.cut.size === 0 || !this.cut.has(id)) {
+      this.bytes += length;
+      this.bytesById.set(id, (this.bytesById.get(id) ?? 0) + length);
+    }
     this.target = block;
     return at + HEADER;
   }
@@ -125,7 +130,6 @@ export class SendOverflow {
     return id;
   }
 
-  /** Forgets everything (the shard died). */
   /** Hands each waiting record to `visit` in order (kind, its block, payload offset, length), keeping them. */
   forEach(visit: (kind: number, block: Uint8Array, offset: number, length: number) => void): void {
     let at = this.readAt;
@@ -141,6 +145,7 @@ export class SendOverflow {
     }
   }
 
+  /** Forgets everything (the shard died). */
   clear(): void {
     this.blocks.length = 0;
     this.views.length = 0;

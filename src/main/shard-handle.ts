@@ -44,12 +44,15 @@ export class ShardHandle {
   sends = 0;
   /** Set when the shard's thread died: it takes no new connections. */
   failed = false;
-  /** Set once SHUTDOWN is queued: nothing more may be sent. */
+  /** Set once SHUTDOWN is queued (or, for a parked shard, at close()): nothing more may be sent. */
   closing = false;
+  /** A SHUTDOWN record is queued for the shard. */
+  shutdownQueued = false;
   /**
-   * Worker mode: the shard's task runs on a pool thread. False before the first socket,
-   * and while the shard is parked (it ended its run because nothing was open, so the
-   * thread no longer holds the process); the next record published restarts it.
+   * Worker mode: the shard's task runs on a pool thread. False before the workers start
+   * (with the manager's first socket), and while the shard is parked (it ended its run
+   * because it held nothing, so its thread no longer holds the process); the next record
+   * published starts it again.
    */
   running = false;
   /** Called when a record is published while the shard does not run: start it. */
@@ -85,7 +88,8 @@ export class ShardHandle {
   private staged = 0;
   private commitScheduled = false;
   private waitingForSpace = false;
-  private disposed = false;
+  /** Our doorbell end is closed: the shard has ended for good. */
+  disposed = false;
   private readonly commitNow: () => void;
   private readonly onSpace: () => void;
   private readonly commitThreshold: number;
@@ -256,6 +260,7 @@ export class ShardHandle {
     new DataView(payload.buffer).setFloat64(0, deadline, true);
     this.enqueue(RecordKind.SHUTDOWN, 0, 0, payload);
     this.closing = true;
+    this.shutdownQueued = true;
     this.commit();
   }
 
@@ -297,6 +302,9 @@ export class ShardHandle {
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
     let done = 0;
     while (done < length || done === 0) {
+      // A part can push the overflow past the budget, and the cut that follows ends the
+      // connection: the rest of the datagram is not queued.
+      if (done > 0 && !conn.open) return;
       const first = done === 0;
       const n = Math.min(part - (first ? headerSize : 0), length - done);
       const at = this.place(RecordKind.SEND, conn.id, (first ? headerSize : 0) + n, first ? 0 : 1);
@@ -475,7 +483,10 @@ export class ShardHandle {
 
   /** Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows. */
   release(conn: Connection): void {
-    if (!this.closing && !this.failed) this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
+    // A parked worker shard holds no half-closed peer that RELEASE would end: it holds
+    // nothing, so waking it for one would only cost a run.
+    if (this.closing || this.failed || (this.local === null && !this.running)) return;
+    this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }
 
   /**

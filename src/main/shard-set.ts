@@ -186,8 +186,13 @@ export class ShardSet {
   async shutdown(): Promise<void> {
     this.stopping = true;
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
-    // A parked shard holds nothing and is not started again for its SHUTDOWN.
-    for (const handle of this.handles) if (!handle.failed && (handle.running || handle.local !== null)) handle.shutdown(deadline);
+    // A parked shard holds nothing: it is marked closing (nothing more is sent to it) and
+    // not started again for a SHUTDOWN.
+    for (const handle of this.handles) {
+      if (handle.failed) continue;
+      if (handle.running || handle.local !== null) handle.shutdown(deadline);
+      else handle.closing = true;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
@@ -199,7 +204,9 @@ export class ShardSet {
     await Promise.race([ended, timeout]);
     clearTimeout(timer);
     for (const handle of this.handles) handle.dispose();
-    if (this.pool !== null) await this.pool.destroy();
+    const pool = this.pool;
+    this.pool = null;
+    if (pool !== null) await pool.destroy();
   }
 
   /**
@@ -211,7 +218,9 @@ export class ShardSet {
    * shard with new rings in the same slot.
    */
   private start(handle: ShardHandle): void {
-    if (handle.running || handle.failed || this.pool === null || this.handles[handle.index] !== handle) return;
+    if (handle.running || handle.failed || handle.disposed || this.pool === null || this.handles[handle.index] !== handle) return;
+    // Stopping, only a shard with its SHUTDOWN queued runs again (to take it).
+    if (this.stopping && !handle.shutdownQueued) return;
     handle.running = true;
     this.active++;
     this.pool.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
@@ -225,6 +234,9 @@ export class ShardSet {
     this.active--;
     if (error === null) {
       handle.renewBell();
+      // The run's last ring to a waiting main thread may have been on the port just
+      // closed: look at the inbound ring as that ring would have had us do.
+      if (handle.inbound.usedBytes() > 0) handle.onInbound();
       // Records published while the run was ending wait in the ring: run again for them
       // (when stopping too: a SHUTDOWN may be among them).
       if (handle.hasWork()) this.start(handle);

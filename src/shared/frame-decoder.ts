@@ -201,6 +201,29 @@ export class FrameDecoder {
     }
   }
 
+  /**
+   * True while the datagram being offered to the sink was found whole from its header in
+   * this call (not part-way in from an earlier chunk): refusing it pauses the decoder at a
+   * datagram boundary, and {@link takeUndelivered} can hand the rest to another decoder.
+   */
+  get atBoundary(): boolean {
+    return this.state === S_HEADER && this.headerGot === 0;
+  }
+
+  /**
+   * Paused at a datagram boundary (the sink refused a datagram while atBoundary): returns
+   * every byte not delivered yet, in order (the held chunk's rest, then the queue), and
+   * forgets them. A framing change uses it to go on with a new decoder from the boundary.
+   */
+  takeUndelivered(): Uint8Array[] {
+    if (!this.isPaused || !this.atBoundary) throw new Error('FrameDecoder.takeUndelivered: not paused at a datagram boundary');
+    const rest: Uint8Array[] = [];
+    if (this.heldChunk !== null && this.heldOffset < this.heldChunk.length) rest.push(this.heldChunk.subarray(this.heldOffset));
+    for (let i = this.queueHead; i < this.queue.length; i++) rest.push(this.queue[i]);
+    this.releaseHeld();
+    return rest;
+  }
+
   /** Drops everything held (partial datagram, pause, queue, OVERSIZED); the decoder is usable again. */
   reset(): void {
     this.state = S_HEADER;

@@ -152,10 +152,17 @@ export class RecordDispatcher {
       case RecordKind.OPTION: {
         const value = ring.view.getInt32(ring.offset, true);
         const seconds = ring.view.getInt32(ring.offset + 4, true);
-        if (conn) {
+        if (conn && ring.aux === SocketOption.LINGER) {
+          // SO_LINGER with seconds would make close() block this thread for them: the kernel
+          // gets only "off" or "0 seconds" (a close resets, RST), and a linger of some
+          // seconds is this connection's own closeLingerMs (its close waits that long at
+          // most for the peer to take what is queued, then cuts it).
+          const abortive = value !== 0 && seconds === 0;
+          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, abortive ? 1 : 0, 0);
+          conn.abortiveClose = abortive;
+          conn.lingerMs = value !== 0 && seconds > 0 ? seconds * 1000 : -1;
+        } else if (conn) {
           if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, value, seconds);
-          // Node closes with a FIN (shutdown, then close): SO_LINGER 0 asks for a reset instead.
-          if (ring.aux === SocketOption.LINGER) conn.abortiveClose = value !== 0 && seconds === 0;
         } else {
           const socket = this.udp.socketOf(id);
           if (socket !== null) applySocketOption(socket, true, ring.aux, value, seconds);

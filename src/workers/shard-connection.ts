@@ -46,6 +46,8 @@ export class ShardConnection {
   largeWritten = 0;
   /** SO_LINGER is on with 0 seconds: closeConnection resets it (RST) rather than ending it. */
   abortiveClose = false;
+  /** setLinger(true, seconds): how long its close may linger (ms); -1: the manager's closeLingerMs. */
+  lingerMs = -1;
   /** Reading was asked for by a READ record. */
   reading = false;
   /** In the inbound writer's blocked list: held data or a CLOSED record wait for ring room. */

@@ -47,7 +47,7 @@ describe.each([0, 2])('Connection options (numThreads %i)', (n) => {
     const conn = await server.accept();
     const fd = fdOf(socketInode('tcp', server.port, peer.localPort)!);
     expect(fd).toBeGreaterThanOrEqual(0);
-    expect(conn.setLinger(true, 7.9)).toBe(true);
+    expect(conn.setLinger(true, 7.9)).toBe(true); // a close lingers 7 s at most
     expect(conn.setRecvBufferSize(300_000)).toBe(true);
     expect(conn.setSendBufferSize(400_000)).toBe(true);
     expect(conn.setIpTimeToLive(17)).toBe(true);
@@ -55,14 +55,39 @@ describe.each([0, 2])('Connection options (numThreads %i)', (n) => {
     // back the segment size in use, so it is not checked here.
     expect(conn.setMaxSegment(1200)).toBe(true);
     expect(conn.setReuseAddr(true)).toBe(true);
-    await pollUntil(() => helper.getSocketOption(fd, Native.LINGER) === 7, { timeoutMs: 5000, label: 'SO_LINGER 7 s' });
+    await pollUntil(() => helper.getSocketOption(fd, Native.TTL) === 17, { timeoutMs: 5000, label: 'the options applied' });
+    // A kernel linger of seconds would block the shard in close(): the kernel keeps it off.
+    expect(helper.getSocketOption(fd, Native.LINGER)).toBe(-1);
     // Linux doubles what it is given, for its bookkeeping.
     expect(helper.getSocketOption(fd, Native.RECV_BUFFER)).toBe(600_000);
     expect(helper.getSocketOption(fd, Native.SEND_BUFFER)).toBe(800_000);
     expect(helper.getSocketOption(fd, Native.TTL)).toBe(17);
     expect(helper.getSocketOption(fd, Native.REUSE_ADDR)).toBe(1);
+    expect(conn.setLinger(true, 0)).toBe(true);
+    await pollUntil(() => helper.getSocketOption(fd, Native.LINGER) === 0, { timeoutMs: 5000, label: 'SO_LINGER 0 s' });
     expect(conn.setLinger(false, 0)).toBe(true);
     await pollUntil(() => helper.getSocketOption(fd, Native.LINGER) === -1, { timeoutMs: 5000, label: 'SO_LINGER off' });
+  });
+
+  it('setLinger(true, 1): a close whose peer takes nothing is cut after a second, not the manager’s closeLingerMs', async () => {
+    const server = await startServer(n, { manager: { closeLingerMs: 60_000 } });
+    const peer = await Peer.connect(server.port, { keepFrames: false, keepBytes: false });
+    peer.socket.pause();
+    const conn = await server.accept();
+    expect(conn.setLinger(true, 1)).toBe(true);
+    const dg = new Datagram(new Uint8Array(60_000));
+    for (let i = 0; i < 200; i++) server.writer.send(dg, conn); // far past what the kernel buffers
+    const inode = socketInode('tcp', server.port, peer.localPort)!;
+    expect(inode).not.toBeNull();
+    const closedAt = Date.now();
+    server.manager.closeConnection(conn);
+    // The server's socket lingers with bytes queued, then is cut (RST) and leaves the table.
+    const present = (): boolean => readFileSync('/proc/net/tcp', 'utf8').includes(` ${inode} `);
+    await pollUntil(() => !present(), { timeoutMs: 10_000, label: 'the lingering close cut' });
+    expect(Date.now() - closedAt).toBeGreaterThanOrEqual(1000);
+    peer.socket.resume();
+    await pollUntil(() => peer.closed, { timeoutMs: 5000, label: 'the peer closed' });
+    expect(peer.receivedBytes).toBeLessThan(200 * 60_002); // cut short, not a clean end
   });
 
   it('setLinger(true, 0): closing the connection resets it, as the peer sees', async () => {

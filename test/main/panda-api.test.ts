@@ -58,6 +58,7 @@ describe('NetAddress', () => {
     expect(address('::0001', 5).toString()).toBe('[::1]:5');
     expect(address('2001:DB8:0:0:0:0:0:1', 5).getIpString()).toBe('2001:db8::1');
     expect(address('::ffff:1.2.3.4', 5).getIpString()).toBe('1.2.3.4');
+    expect(address('FE80:0::1%lo', 5).getIpString()).toBe('fe80::1%lo'); // the zone is kept
     expect(address('::1', 5).equals(address('::1', 6))).toBe(false);
     expect(address('1.2.3.4', 5).getHash()).not.toBe(address('1.2.3.5', 5).getHash());
     expect(address('1.2.3.4', 5).equals('1.2.3.4:5' as never)).toBe(false);
@@ -180,6 +181,32 @@ describe.each([0, 2])('framing changes reach connections already read (numThread
     while (raw.length < 5) raw.push(...(await next('raw bytes')));
     expect(raw).toEqual([9, 9, 9, 9, 9]);
     expect(dg.getLength()).toBeLessThanOrEqual(3); // raw pieces of at most maxDatagramSize
+  });
+});
+
+describe.each([0, 2])('a framing change in the middle of a stream (numThreads %i)', (n) => {
+  it('finishes the datagram part-way in with the old header size and reads the rest of the same socket read with the new one', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    const dg = new NetDatagram();
+    const next = async (what: string): Promise<number[]> => {
+      await pollUntil(() => server.reader.getData(dg), { timeoutMs: 5000, label: what });
+      expect(dg.getConnection()).toBe(conn);
+      return Array.from(dg.getMessage());
+    };
+    const b = frame([5, 6, 7], 2);
+    // A whole, and the first byte of B's header: B is part-way in when the change comes.
+    await peer.write(Buffer.concat([frame([1], 2), b.subarray(0, 1)]));
+    expect(await next('A')).toEqual([1]);
+    server.reader.setTcpHeaderSize(4);
+    await yieldToShard(server.manager);
+    // One write: the rest of B (old framing), then C and D framed with 4-byte headers.
+    await peer.write(Buffer.concat([b.subarray(1), frame([8, 8], 4), frame([9, 9, 9], 4)]));
+    expect(await next('B')).toEqual([5, 6, 7]);
+    expect(await next('C')).toEqual([8, 8]);
+    expect(await next('D')).toEqual([9, 9, 9]);
+    expect(conn.getResetReason()).toBeNull();
   });
 });
 
