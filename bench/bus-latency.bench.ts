@@ -12,7 +12,7 @@
  * the whole round: client → A → (NATS → B) → member.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,7 +47,8 @@ function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: 
 }
 
 async function startNats(): Promise<number> {
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const path = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((candidate) => existsSync(candidate)) ?? 'nats-server';
+  const child = spawn(path, ['-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   child.once('error', (error) => {
     console.error(`bus-latency: cannot start nats-server (apt-get install nats-server): ${error.message}`);
