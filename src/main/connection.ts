@@ -26,6 +26,8 @@ export class Connection {
   reader: QueuedConnectionReader | null = null;
   /** The shard that owns the stream's socket (null for a rendezvous). */
   shard: ShardHandle | null = null;
+  /** @internal The admission table key of an accepted connection's peer, or null (address-admission.ts). */
+  admissionKey: string | null = null;
   /** The listening server of a rendezvous. */
   server: Server | null = null;
   /** The stream's slot in its shard's send-backlog table, or -1. */

@@ -21,13 +21,28 @@ export interface ManagerStats {
   udpOverflow: number;
   /** Clients closed at accept because `maxConnections` were open. */
   rejectedConnections: number;
+  /** Clients reset at accept because their address had `maxConnectionsPerAddress` open. */
+  rejectedPerAddress: number;
+  /** Clients reset at accept because their address opened them faster than `acceptRatePerAddress`. */
+  rejectedAcceptRate: number;
+  /** Clients reset at accept because the address table was full of addresses with open connections. */
+  rejectedAddressTable: number;
+  /** Client addresses the per-address limits count now (0 when they are off). */
+  trackedAddresses: number;
   /** The fullest inbound ring's fill, 0 to 1. */
   inboundRingFill: number;
 }
 
 /** Sums the shards' stats blocks into one snapshot. */
-export function collectStats(shards: readonly ShardHandle[], rejectedConnections: number): ManagerStats {
+/** The counters the manager keeps itself, not the shards. */
+export type ManagerCounters = Pick<
+  ManagerStats,
+  'rejectedConnections' | 'rejectedPerAddress' | 'rejectedAcceptRate' | 'rejectedAddressTable' | 'trackedAddresses'
+>;
+
+export function collectStats(shards: readonly ShardHandle[], counters: ManagerCounters): ManagerStats {
   const sum: ManagerStats = {
+    ...counters,
     workerShards: shards.length > 0 && shards[0].localSockets === null ? shards.length : 0,
     connections: 0,
     datagramsIn: 0,
@@ -37,7 +52,6 @@ export function collectStats(shards: readonly ShardHandle[], rejectedConnections
     pauses: 0,
     udpRejected: 0,
     udpOverflow: 0,
-    rejectedConnections,
     inboundRingFill: 0,
   };
   for (const shard of shards) {

@@ -1,6 +1,7 @@
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { describeValue } from '../shared/describe-value.js';
 import { Interface, scanInterfaces } from './network-interface.js';
+import { AddressAdmission, Refusal } from './address-admission.js';
 import { bindUdpReusingPort, checkReusePortPlatform, listenReusingPort } from './reuse-port.js';
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
@@ -54,6 +55,22 @@ export interface QueuedConnectionManagerOptions {
   /** Most open TCP streams; clients beyond it are closed at once and counted. Default 0: no limit. */
   maxConnections?: number;
   /**
+   * Most open TCP streams from one client address (IPv6: one prefix of `ipv6PrefixLength`
+   * bits); further clients from it are reset at accept and counted. Default 0: no limit.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * New connections per second one client address may open, a token bucket of
+   * `acceptBurstPerAddress`; faster ones are reset at accept and counted. Default 0: no limit.
+   */
+  acceptRatePerAddress?: number;
+  /** Connections an address may open at once under `acceptRatePerAddress`. Default 0: one second's worth (at least 1). */
+  acceptBurstPerAddress?: number;
+  /** Most client addresses the per-address limits count at a time (idle ones are forgotten). Default 65536. */
+  addressTableSize?: number;
+  /** IPv6 clients count for the per-address limits by this many leading bits (1 to 128). Default 64. */
+  ipv6PrefixLength?: number;
+  /**
    * Every TCP rendezvous and UDP socket this manager opens binds with SO_REUSEPORT, so
    * several processes can open the same port and the kernel spreads new connections over
    * them. Linux only (the constructor throws elsewhere). Default false.
@@ -72,6 +89,11 @@ export interface ManagerSettings {
   shutdownTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
+  acceptRatePerAddress: number;
+  acceptBurstPerAddress: number;
+  addressTableSize: number;
+  ipv6PrefixLength: number;
   reusePort: boolean;
 }
 
@@ -85,6 +107,11 @@ const DEFAULTS: ManagerSettings = {
   shutdownTimeoutMs: 5000,
   idleTimeoutMs: 0,
   maxConnections: 0,
+  maxConnectionsPerAddress: 0,
+  acceptRatePerAddress: 0,
+  acceptBurstPerAddress: 0,
+  addressTableSize: 65_536,
+  ipv6PrefixLength: 64,
   reusePort: false,
 };
 
@@ -112,6 +139,9 @@ export class QueuedConnectionManager {
   private readonly waits: ReaderWait;
   private nextId = 1;
   private rejected = 0;
+  /** Clients reset at accept by the per-address limits, by Refusal. */
+  private readonly refusals = [0, 0, 0, 0];
+  private readonly admission: AddressAdmission;
   private lastError: Error | null = null;
   private closing: Promise<void> | null = null;
   private interfaces: Interface[] = [];
@@ -140,6 +170,12 @@ export class QueuedConnectionManager {
     }
     this.settings = settings as unknown as ManagerSettings;
     if (this.settings.reusePort) checkReusePortPlatform();
+    const { ipv6PrefixLength, addressTableSize } = this.settings;
+    if (ipv6PrefixLength < 1 || ipv6PrefixLength > 128) {
+      throw new RangeError(`QueuedConnectionManager option ipv6PrefixLength must be an integer from 1 to 128, got ${ipv6PrefixLength}`);
+    }
+    if (addressTableSize < 1) throw new RangeError(`QueuedConnectionManager option addressTableSize must be at least 1, got ${addressTableSize}`);
+    this.admission = new AddressAdmission(this.settings);
     const ring = this.settings.ringCapacity;
     if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
       throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
@@ -378,7 +414,13 @@ export class QueuedConnectionManager {
 
   /** Counters summed over the shards: connections, datagrams and bytes in and out, ring fill. */
   getStats(): ManagerStats {
-    return collectStats(this.shards.handles, this.rejected);
+    return collectStats(this.shards.handles, {
+      rejectedConnections: this.rejected,
+      rejectedPerAddress: this.refusals[Refusal.PER_ADDRESS],
+      rejectedAcceptRate: this.refusals[Refusal.ACCEPT_RATE],
+      rejectedAddressTable: this.refusals[Refusal.TABLE_FULL],
+      trackedAddresses: this.admission.size,
+    });
   }
 
   /** Clients closed at accept because `maxConnections` were already open. */
@@ -550,6 +592,7 @@ export class QueuedConnectionManager {
     const conn = this.connections.get(id);
     if (conn === undefined) return;
     this.connections.delete(id);
+    if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
     // Every SEND for it is in the ring before this: the shard may end a half-closed peer.
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
@@ -598,9 +641,24 @@ export class QueuedConnectionManager {
       socket.destroy();
       return;
     }
+    let key: string | null = null;
+    if (this.admission.enabled) {
+      // Per address, before anything is made for it: a flood costs an accept and a reset.
+      key = this.admission.keyOf(socket.remoteAddress);
+      const refusal = this.admission.admit(key, performance.now());
+      if (refusal !== Refusal.NONE) {
+        this.refusals[refusal]++;
+        socket.resetAndDestroy();
+        return;
+      }
+    }
     const conn = new Connection(this.nextId++, 'tcp', this);
     conn.getAddress().setFromSocket(socket.remoteAddress, socket.remotePort);
-    if (!this.handOver(conn, socket)) return;
+    conn.admissionKey = key;
+    if (!this.handOver(conn, socket)) {
+      if (key !== null) this.admission.release(key);
+      return;
+    }
     if (state.listener !== null) {
       state.listener.enqueue(rendezvous, conn);
       this.waits.notify();
@@ -653,6 +711,7 @@ export class QueuedConnectionManager {
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
       this.connections.delete(conn.id);
+      if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
       if (conn.end('error')) this.resets.push(conn);
     }
     shard.connections = 0;
@@ -685,6 +744,7 @@ export class QueuedConnectionManager {
       this.discardInbound();
       for (const conn of this.connections.values()) conn.end('closed-locally');
       this.connections.clear();
+      this.admission.close();
     }
   }
 
