@@ -16,8 +16,9 @@ import {
   NetDatagram,
   QueuedConnectionManager,
   QueuedConnectionReader,
+  type Connection,
 } from '../../src/index.js';
-import { Peer, closeAll, frame, onCleanup, pollUntil, startServer } from '../helpers/net-harness.js';
+import { Peer, closeAll, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);
 
@@ -153,17 +154,20 @@ describe('reader and writer accessors, and the writer shutdown', () => {
   });
 });
 
+/** Waits for the reader's next datagram into `dg`; checks it came on `conn`; returns its bytes. */
+async function nextFrom(server: TestServer, conn: Connection, dg: NetDatagram, what: string): Promise<number[]> {
+  await pollUntil(() => server.reader.getData(dg), { timeoutMs: 5000, label: what });
+  expect(dg.getConnection()).toBe(conn);
+  return Array.from(dg.getMessage());
+}
+
 describe.each([0, 2])('framing changes reach connections already read (numThreads %i)', (n) => {
   it('setTcpHeaderSize(4), then setRawMode(true), on a connection the reader reads already', async () => {
     const server = await startServer(n);
     const peer = await Peer.connect(server.port);
     const conn = await server.accept();
     const dg = new NetDatagram();
-    const next = async (what: string): Promise<number[]> => {
-      await pollUntil(() => server.reader.getData(dg), { timeoutMs: 5000, label: what });
-      expect(dg.getConnection()).toBe(conn);
-      return Array.from(dg.getMessage());
-    };
+    const next = (what: string): Promise<number[]> => nextFrom(server, conn, dg, what);
     await peer.write(frame([1, 2], 2));
     expect(await next('a header-2 datagram')).toEqual([1, 2]);
     server.reader.setTcpHeaderSize(4);
@@ -190,11 +194,7 @@ describe.each([0, 2])('a framing change in the middle of a stream (numThreads %i
     const peer = await Peer.connect(server.port);
     const conn = await server.accept();
     const dg = new NetDatagram();
-    const next = async (what: string): Promise<number[]> => {
-      await pollUntil(() => server.reader.getData(dg), { timeoutMs: 5000, label: what });
-      expect(dg.getConnection()).toBe(conn);
-      return Array.from(dg.getMessage());
-    };
+    const next = (what: string): Promise<number[]> => nextFrom(server, conn, dg, what);
     const b = frame([5, 6, 7], 2);
     // A whole, and the first byte of B's header: B is part-way in when the change comes.
     await peer.write(Buffer.concat([frame([1], 2), b.subarray(0, 1)]));
