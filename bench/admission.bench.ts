@@ -38,6 +38,8 @@ const FLOOD = resolve(import.meta.dirname, 'fixtures/connect-flood.mjs');
 
 interface Server {
   port: number;
+  /** Connection attempts the server has handled so far (accepted, rejected or destroyed). */
+  seen(): number;
   close(): Promise<void>;
 }
 
@@ -61,10 +63,12 @@ async function ringwire(limit: boolean): Promise<Server> {
   const port = rendezvous.getAddress().getPort();
   const ptr = new PointerToConnection();
   const stop = new AbortController();
+  let taken = 0;
   // The game loop's part: take each new client (and close it: the flood drops it anyway).
   void (async () => {
     while (!stop.signal.aborted) {
       while (listener.getNewConnection(ptr)) {
+        taken++;
         if (limit) reader.addConnection(ptr.p()!);
         else manager.closeConnection(ptr.p()!);
       }
@@ -80,6 +84,7 @@ async function ringwire(limit: boolean): Promise<Server> {
   }
   return {
     port,
+    seen: () => (limit ? manager.getStats().rejectedPerAddress : taken),
     async close() {
       held?.destroy();
       stop.abort();
@@ -89,10 +94,15 @@ async function ringwire(limit: boolean): Promise<Server> {
 }
 
 async function bare(): Promise<Server> {
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
+  let seen = 0;
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    seen++;
+    socket.destroy();
+  });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', 4096, done));
   return {
     port: (server.address() as net.AddressInfo).port,
+    seen: () => seen,
     close: () => new Promise<void>((done) => server.close(() => done())),
   };
 }
@@ -106,9 +116,22 @@ async function measure(make: () => Promise<Server>): Promise<number> {
     const idleWall = performance.now();
     await new Promise((done) => setTimeout(done, 300));
     const idlePerMs = (helper!.threadCpuMs() - idleStart) / (performance.now() - idleWall);
+    const target = server.seen() + attempts;
     const cpu = helper!.threadCpuMs();
     const wall = performance.now();
     await flood(server.port);
+    // The flood ends when its connects are done; the server may still have accepts queued.
+    // Wait for all of them, or until the count stands still for 200 ms (a client reset
+    // before its accept leaves no count).
+    let last = -1;
+    let stillSince = Date.now();
+    while (server.seen() < target && Date.now() - stillSince < 200) {
+      if (server.seen() !== last) {
+        last = server.seen();
+        stillSince = Date.now();
+      }
+      await new Promise((done) => setTimeout(done, 5));
+    }
     const used = helper!.threadCpuMs() - cpu - idlePerMs * (performance.now() - wall);
     return (used * 1000) / attempts;
   } finally {

@@ -329,7 +329,14 @@ async function shutdown(why: string): Promise<void> {
 
 const statsTimer = setInterval(printStats, 1000);
 const durationTimer = flags.duration === undefined ? null : setTimeout(() => void shutdown(`--duration ${flags.duration}`), flags.duration * 1000);
-process.on('SIGINT', () => void shutdown('SIGINT'));
+if (process.env.RINGWIRE_SUPERVISED === '1') {
+  // Under --processes: Ctrl-C reaches the whole process group, and the supervisor answers
+  // it with SIGTERM; a supervisor that dies closes our IPC channel.
+  process.on('SIGINT', () => {});
+  process.on('disconnect', () => void shutdown('the supervisor is gone'));
+} else {
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 console.log(

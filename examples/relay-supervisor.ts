@@ -16,6 +16,8 @@ const RESTART_MIN_MS = 200;
 const RESTART_MAX_MS = 5000;
 /** A process that ran this long before dying is restarted at once, the backoff forgotten. */
 const HEALTHY_MS = 10_000;
+/** Quick deaths in a row after which a process is given up (bad flags, a port taken). */
+const MAX_QUICK_DEATHS = 10;
 /** How long the supervisor waits for the processes at shutdown before it kills them (ms). */
 const STOP_GRACE_MS = 10_000;
 
@@ -52,7 +54,12 @@ export async function superviseRelays(script: string, args: string[], processes:
   const start = (slot: Slot): void => {
     slot.restartTimer = null;
     if (stopping) return;
-    const child = fork(script, [...args, '--port', String(chosenPort), '--reuse-port', 'yes'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // RINGWIRE_SUPERVISED: the child leaves Ctrl-C (sent to the whole process group) to us,
+    // and stops when we are gone (its IPC channel closes).
+    const child = fork(script, [...args, '--port', String(chosenPort), '--reuse-port', 'yes'], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, RINGWIRE_SUPERVISED: '1' },
+    });
     slot.child = child;
     slot.startedAt = Date.now();
     const tag = `[p${slot.index + 1}]`;
@@ -65,17 +72,26 @@ export async function superviseRelays(script: string, args: string[], processes:
       console.log(`${tag} ${line}`);
     });
     createInterface({ input: child.stderr! }).on('line', (line) => console.error(`${tag} ${line}`));
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': its last lines are read before we act on its end.
+    child.once('close', (code, signal) => {
       slot.child = null;
       if (stopping) return;
+      // Slots never started (waiting on the first process's port) count as done with it.
+      const allDone = (): boolean => slots.every((s) => s.done || (s.child === null && s.startedAt === 0));
       if (code === 0) {
         slot.done = true;
         console.log(`${tag} exited`);
-        if (slots.every((s) => s.done)) process.exit(0);
+        if (allDone()) process.exit(0);
         return;
       }
       const ranMs = Date.now() - slot.startedAt;
       slot.quickDeaths = ranMs < HEALTHY_MS ? slot.quickDeaths + 1 : 0;
+      if (slot.quickDeaths > MAX_QUICK_DEATHS) {
+        slot.done = true;
+        console.error(`${tag} died ${slot.quickDeaths} times in a row within ${HEALTHY_MS / 1000} s of starting: not restarted`);
+        if (allDone()) process.exit(1);
+        return;
+      }
       const delay = slot.quickDeaths === 0 ? 0 : Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (slot.quickDeaths - 1));
       console.log(`${tag} died (${signal ?? `exit code ${code}`}) after ${(ranMs / 1000).toFixed(1)} s: restarting in ${delay} ms`);
       slot.restartTimer = setTimeout(() => start(slot), delay);
@@ -95,7 +111,7 @@ export async function superviseRelays(script: string, args: string[], processes:
       if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
       const child = slot.child;
       if (child === null) continue;
-      exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
+      exits.push(new Promise((resolve) => child.once('close', () => resolve())));
       child.kill('SIGTERM');
     }
     const grace = setTimeout(() => {

@@ -189,9 +189,8 @@ static napi_value bind_socket(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int fd = socket(family, (kind == 1 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return fail(env, "bindSocket", -1);
   int on = 1, off = 0;
-  int ok = 1;
+  int ok = fd >= 0;
   if (kind == 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) ok = 0;
   if (ok && reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ok = 0;
   if (ok && family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) &&
@@ -200,12 +199,22 @@ static napi_value bind_socket(napi_env env, napi_callback_info info) {
   if (ok && bind(fd, (struct sockaddr *)&address, length) != 0) ok = 0;
   if (!ok) {
     int saved = errno;
-    close(fd);
+    if (fd >= 0) close(fd);
     errno = saved;
     char message[200];
     snprintf(message, sizeof message, "bind %s port %d failed: %s", ip, port, strerror(errno));
     napi_value code, text, error;
-    napi_create_string_utf8(env, errno == EADDRINUSE ? "EADDRINUSE" : errno == EACCES ? "EACCES" : errno == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : errno == EAFNOSUPPORT ? "EAFNOSUPPORT" : "EBIND", NAPI_AUTO_LENGTH, &code);
+    const char *name = errno == EADDRINUSE        ? "EADDRINUSE"
+                       : errno == EACCES          ? "EACCES"
+                       : errno == EADDRNOTAVAIL   ? "EADDRNOTAVAIL"
+                       : errno == EAFNOSUPPORT    ? "EAFNOSUPPORT"
+                       : errno == EPROTONOSUPPORT ? "EPROTONOSUPPORT"
+                       : errno == EMFILE          ? "EMFILE"
+                       : errno == ENFILE          ? "ENFILE"
+                       : errno == ENOBUFS         ? "ENOBUFS"
+                       : errno == EINVAL          ? "EINVAL"
+                                                  : "EBIND";
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
     napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
     napi_create_error(env, code, text, &error);
     napi_throw(env, error);

@@ -45,12 +45,16 @@ const SWEEP_MS = 1000;
  * addresses count by their first `ipv6PrefixLength` bits.
  *
  * Memory is bounded: an address with no open connection and a full bucket is forgotten
- * (swept every second, and at once when the table is full), and the table holds at most
- * `addressTableSize` addresses. When every one of them has open connections, a new
- * address is refused (TABLE_FULL) rather than admitted uncounted.
+ * (swept every second), the table holds at most `addressTableSize` addresses, and when it
+ * is full the oldest address without open connections makes room. When every one of
+ * them has open connections, a new address is refused at once (TABLE_FULL) rather than
+ * admitted uncounted. admit and release take constant time; the sweep walks only the
+ * addresses without open connections.
  */
 export class AddressAdmission {
   private readonly table = new Map<string, Entry>();
+  /** The keys whose entries have no open connection, oldest first: what a full table may drop. */
+  private readonly unused = new Set<string>();
   private readonly burst: number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
@@ -82,9 +86,10 @@ export class AddressAdmission {
     const limits = this.limits;
     let entry = this.table.get(key);
     if (entry === undefined) {
-      if (this.table.size >= limits.addressTableSize && !this.makeRoom(now)) return Refusal.TABLE_FULL;
+      if (this.table.size >= limits.addressTableSize && !this.makeRoom()) return Refusal.TABLE_FULL;
       entry = { open: 0, tokens: this.burst, at: now };
       this.table.set(key, entry);
+      this.unused.add(key);
       this.scheduleSweep();
     }
     if (limits.acceptRatePerAddress > 0) {
@@ -94,14 +99,15 @@ export class AddressAdmission {
     }
     if (limits.maxConnectionsPerAddress > 0 && entry.open >= limits.maxConnectionsPerAddress) return Refusal.PER_ADDRESS;
     if (limits.acceptRatePerAddress > 0) entry.tokens -= 1;
-    entry.open++;
+    if (entry.open++ === 0) this.unused.delete(key);
     return Refusal.NONE;
   }
 
   /** A connection admitted from `key` has closed. */
   release(key: string): void {
     const entry = this.table.get(key);
-    if (entry !== undefined && entry.open > 0) entry.open--;
+    if (entry === undefined || entry.open === 0) return;
+    if (--entry.open === 0) this.unused.add(key);
   }
 
   /** Stops the sweep timer (the manager closed). */
@@ -112,7 +118,12 @@ export class AddressAdmission {
 
   /** Forgets every address that holds nothing: no open connection, a bucket refilled. */
   sweep(now: number): void {
-    for (const [key, entry] of this.table) if (this.idle(entry, now)) this.table.delete(key);
+    for (const key of this.unused) {
+      if (this.idle(this.table.get(key)!, now)) {
+        this.table.delete(key);
+        this.unused.delete(key);
+      }
+    }
     if (this.table.size === 0) this.close();
   }
 
@@ -122,18 +133,15 @@ export class AddressAdmission {
     return rate === 0 || entry.tokens + ((now - entry.at) * rate) / 1000 >= this.burst;
   }
 
-  /** The table is full: forget idle addresses now. False when none was idle. */
-  private makeRoom(now: number): boolean {
-    const before = this.table.size;
-    this.sweep(now);
-    if (this.table.size < before) return true;
-    // Nothing idle: an address with no open connection whose bucket is still refilling
-    // may go (it loses its rate state); one with open connections may not.
-    for (const [key, entry] of this.table) {
-      if (entry.open === 0) {
-        this.table.delete(key);
-        return true;
-      }
+  /**
+   * The table is full: drop the oldest address with no open connection (it loses its rate
+   * state, if any). False, at once, when every address has open connections.
+   */
+  private makeRoom(): boolean {
+    for (const key of this.unused) {
+      this.unused.delete(key);
+      this.table.delete(key);
+      return true;
     }
     return false;
   }

@@ -58,10 +58,10 @@ const CHANNEL_NAME = /^[A-Za-z0-9_\-:]+(\.[A-Za-z0-9_\-:]+)*$/;
  *
  * Delivery is core NATS's: at most once, and in publish order per publisher (two
  * publishers' datagrams may interleave differently in different processes). While the
- * NATS connection is down, local subscribers still get local publishes; publishes to
- * other processes are buffered by nats.js up to its reconnect buffer and sent on
- * reconnect, and datagrams other processes publish meanwhile are lost to this one. On
- * reconnect nats.js subscribes again by itself.
+ * NATS connection is down, local subscribers still get local publishes; what goes to
+ * other processes meanwhile may be buffered by nats.js and sent on reconnect, reaching
+ * only the processes subscribed again by then: count it lost. On reconnect nats.js
+ * subscribes again by itself.
  */
 export class ChannelBus {
   private readonly nats: BusConnection;
@@ -75,6 +75,8 @@ export class ChannelBus {
   private closed = false;
   private published = 0;
   private received = 0;
+  private failed = 0;
+  private lastError: Error | null = null;
 
   constructor(options: ChannelBusOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -106,21 +108,29 @@ export class ChannelBus {
     if (!(conn instanceof Connection)) throw new TypeError(`ChannelBus.subscribe: expected a Connection, got ${describeValue(conn)}`);
     let state = this.channels.get(channel);
     if (state === undefined) {
-      state = { group: new ConnectionGroup(), subscription: null };
-      this.channels.set(channel, state);
+      const fresh: Channel = { group: new ConnectionGroup(), subscription: null };
+      fresh.group._onEmpty = () => this.forgetIfEmpty(channel, fresh);
+      this.channels.set(channel, fresh);
+      state = fresh;
     }
     if (!state.group.add(conn)) {
       this.forgetIfEmpty(channel, state);
       return false;
     }
     if (state.subscription === null) {
-      state.subscription = this.nats.subscribe(`${this.prefix}.${channel}`, {
-        callback: (error, message) => {
-          if (error === null) this.deliver(channel, message.data);
-        },
-      });
+      try {
+        state.subscription = this.nats.subscribe(`${this.prefix}.${channel}`, {
+          callback: (error, message) => {
+            if (error === null) this.deliver(channel, message.data);
+          },
+        });
+      } catch (error) {
+        // NATS refused (closed, draining, a bad subject): nothing is left half set up.
+        state.group.remove(conn);
+        this.forgetIfEmpty(channel, state);
+        throw error;
+      }
     }
-    state.group._onEmpty = () => this.forgetIfEmpty(channel, state);
     return true;
   }
 
@@ -141,14 +151,28 @@ export class ChannelBus {
     this.assertOpen('publish');
     checkChannel('publish', channel);
     if (!(dg instanceof Datagram)) throw new TypeError(`ChannelBus.publish: expected a Datagram, got ${describeValue(dg)}`);
+    // Local subscribers first: a datagram the writer refuses (too large) throws before
+    // anything is sent anywhere, and a NATS failure cannot keep it from them.
+    const state = this.channels.get(channel);
+    const local = state === undefined || state.group.size === 0 ? 0 : this.writer.broadcast(dg, state.group);
     // A message of its own: nats.js keeps the payload it is given until it flushes.
     const message = new Uint8Array(ORIGIN_SIZE + dg.getLength());
     message.set(this.origin, 0);
     message.set(dg.getMessageView(), ORIGIN_SIZE);
-    this.nats.publish(`${this.prefix}.${channel}`, message);
-    this.published++;
-    const state = this.channels.get(channel);
-    return state === undefined || state.group.size === 0 ? 0 : this.writer.broadcast(dg, state.group);
+    try {
+      this.nats.publish(`${this.prefix}.${channel}`, message);
+      this.published++;
+    } catch (error) {
+      // Closed, or over the server's max_payload: it reached this process's subscribers only.
+      this.failed++;
+      this.lastError = error as Error;
+    }
+    return local;
+  }
+
+  /** Why the last publish did not reach NATS (it reached the local subscribers only), or null. */
+  getLastError(): Error | null {
+    return this.lastError;
   }
 
   /** Local subscribers of `channel`. */
@@ -161,9 +185,13 @@ export class ChannelBus {
     return [...this.channels.keys()];
   }
 
-  /** Datagrams published here, and received from other processes, so far. */
-  getCounts(): { published: number; received: number } {
-    return { published: this.published, received: this.received };
+  /**
+   * Datagrams published here (on NATS), received from other processes, and not carried:
+   * publishes NATS refused, and received datagrams this process's writer could not send
+   * (over its limits, or shut down).
+   */
+  getCounts(): { published: number; received: number; failed: number } {
+    return { published: this.published, received: this.received, failed: this.failed };
   }
 
   /** Drops every NATS subscription and every channel. The NATS connection stays open (it is the program's). */
@@ -186,7 +214,14 @@ export class ChannelBus {
     if (state === undefined || state.group.size === 0) return;
     this.received++;
     this.incoming.assign(data, ORIGIN_SIZE, data.length - ORIGIN_SIZE);
-    this.writer.broadcast(this.incoming, state.group);
+    // Inside nats.js's callback: an error thrown here would end its read loop, and with it
+    // every delivery to this process.
+    try {
+      this.writer.broadcast(this.incoming, state.group);
+    } catch (error) {
+      this.failed++;
+      this.lastError = error as Error;
+    }
   }
 
   private forgetIfEmpty(channel: string, state: Channel): void {

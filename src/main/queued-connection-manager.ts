@@ -643,6 +643,11 @@ export class QueuedConnectionManager {
     }
     let key: string | null = null;
     if (this.admission.enabled) {
+      // A client reset before it was accepted has no address left: nothing to count or serve.
+      if (socket.remoteAddress === undefined) {
+        socket.destroy();
+        return;
+      }
       // Per address, before anything is made for it: a flood costs an accept and a reset.
       key = this.admission.keyOf(socket.remoteAddress);
       const refusal = this.admission.admit(key, performance.now());

@@ -11,10 +11,13 @@ import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
  * on (or binds to) its fd. Linux only: elsewhere SO_REUSEPORT does not balance.
  */
 
-/** True when this Node takes `reusePort` itself (22.12 and later). */
+/** The errors of a machine without the address's family: try the next address. */
+const NO_FAMILY = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
+
+/** True when this Node takes `reusePort` itself: 22.12 and later 22.x, 23.1 and later. */
 export function nodeHasReusePort(version = process.versions.node): boolean {
   const [major, minor] = version.split('.').map(Number);
-  return major > 22 || (major === 22 && minor >= 12);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 /** Throws the manager's construction error where reusePort cannot work. */
@@ -45,8 +48,7 @@ function bindNatively(kind: 1 | 2, addresses: string[], port: number): { fd: num
       return { fd: helper.bindSocket(kind, ip, port, true), ip };
     } catch (error) {
       last = error as Error;
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
+      if (!NO_FAMILY.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
     }
   }
   throw last!;
@@ -105,8 +107,7 @@ export async function bindUdpReusingPort(
       if (error === null) return { socket, ipv6 };
       socket.close();
       last = error;
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') break;
+      if (!NO_FAMILY.has((error as NodeJS.ErrnoException).code ?? '')) break;
     }
     return last!;
   }

@@ -31,10 +31,12 @@ export async function killPrograms(): Promise<void> {
 }
 
 /** Runs `node --import tsx examples/<file> args…` (node directly, so signals reach the program itself). */
-export function startProgram(file: string, args: string[]): Program {
+export function startProgram(file: string, args: string[], options: { ownProcessGroup?: boolean } = {}): Program {
   const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can send Ctrl-C's signal to the group as a terminal does.
+    detached: options.ownProcessGroup === true,
   });
   const stdout: string[] = [];
   let partial = '';

@@ -136,6 +136,8 @@ describe('reusePort options', () => {
     expect(() => new QueuedConnectionManager({ reusePort: 1 as never })).toThrow(/reusePort must be a boolean, got 1 \(number\)/);
     expect(nodeHasReusePort('20.20.2')).toBe(false);
     expect(nodeHasReusePort('22.12.0')).toBe(true);
+    expect(nodeHasReusePort('23.0.0')).toBe(false);
     expect(nodeHasReusePort('23.1.0')).toBe(true);
+    expect(nodeHasReusePort('24.0.0')).toBe(true);
   });
 });
