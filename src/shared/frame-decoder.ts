@@ -67,6 +67,12 @@ const DEFAULT_MAX_LARGE = 1024 * 1024;
 /** First scratch allocation; small enough that a few split datagrams cost nothing. */
 const MIN_SCRATCH = 256;
 
+/**
+ * Largest scratch kept after its datagram was delivered: a bigger one (grown for one large
+ * datagram) is let go, so a connection holds at most this much between datagrams.
+ */
+const SCRATCH_KEEP = 1024 * 1024;
+
 /** Split bodies shorter than this are copied with a loop rather than subarray() + set(). */
 const SMALL_COPY = 64;
 
@@ -137,6 +143,11 @@ export class FrameDecoder {
     if (this.state === S_HEADER) n += this.headerGot;
     else if (this.state === S_BODY) n += this.headerSize + this.bodyGot;
     return n;
+  }
+
+  /** Bytes of buffer the decoder keeps for datagrams that straddle chunks (memory held between datagrams). */
+  get scratchCapacity(): number {
+    return this.scratch.length;
   }
 
   /** True after write() or resume() returned PAUSED, until resume() gets through. */
@@ -348,6 +359,8 @@ export class FrameDecoder {
     if (!sink.onDatagram(scratch, 0, length)) return ~this.pauseAt(bytes, i);
     this.state = S_HEADER;
     this.bodyGot = 0;
+    // One large datagram must not pin its buffer for the connection's life.
+    if (scratch.length > SCRATCH_KEEP) this.scratch = EMPTY;
     return i;
   }
 

@@ -563,3 +563,34 @@ describe('FrameDecoder options', () => {
     },
   );
 });
+
+describe('FrameDecoder memory between datagrams', () => {
+  it('lets go of a scratch grown for one large datagram, and keeps a small one', () => {
+    const decoder = new FrameDecoder({ headerSize: 4, maxDatagramSize: 4 << 20 });
+    let delivered = 0;
+    let sum = 0;
+    const sink: FrameSink = {
+      onDatagram(bytes, start, length) {
+        delivered++;
+        sum += bytes[start] + bytes[start + length - 1];
+        return true;
+      },
+    };
+    const big = new Uint8Array(3 << 20).fill(5);
+    const framed = encodeFrame(big, 4);
+    // In two chunks, so it is put together in the scratch.
+    expect(decoder.write(framed.subarray(0, 1000), sink)).toBe(DecodeStatus.NEED_MORE);
+    expect(decoder.scratchCapacity).toBeGreaterThanOrEqual(1000 - 4);
+    expect(decoder.write(framed.subarray(1000), sink)).toBe(DecodeStatus.NEED_MORE);
+    expect(delivered).toBe(1);
+    expect(sum).toBe(10);
+    expect(decoder.scratchCapacity).toBe(0); // 3 MiB let go once delivered
+    // A small split datagram keeps its (small) scratch for the next.
+    const small = encodeFrame(new Uint8Array(300).fill(1), 4);
+    decoder.write(small.subarray(0, 10), sink);
+    decoder.write(small.subarray(10), sink);
+    expect(delivered).toBe(2);
+    expect(decoder.scratchCapacity).toBeGreaterThan(0);
+    expect(decoder.scratchCapacity).toBeLessThanOrEqual(1024 * 1024);
+  });
+});
