@@ -157,8 +157,25 @@ export class Shard {
       this.deadlineTimer = setTimeout(() => this.lifecycle.cutAll(), left);
       this.maybeFinish();
       await done;
+    } catch (error) {
+      // A fault in the shard's own code: its sockets must not live on with no one to read
+      // their rings (a worker's thread is reused by the next run, and the main-thread
+      // shard is the main thread). The main thread resets their connections.
+      this.abandon();
+      throw error;
     } finally {
       doorbell.close();
+    }
+  }
+
+  /** Resets every socket and stops every timer, without reporting: the shard is failing. */
+  private abandon(): void {
+    this.stopTimers();
+    try {
+      this.lifecycle.cutAll();
+      this.udp.closeAll();
+    } catch {
+      // Already failing: what could not be closed goes with the thread or the process.
     }
   }
 
