@@ -60,8 +60,9 @@ export interface QueuedConnectionManagerOptions {
    */
   maxConnectionsPerAddress?: number;
   /**
-   * New connections per second one client address may open, a token bucket of
-   * `acceptBurstPerAddress`; faster ones are reset at accept and counted. Default 0: no limit.
+   * New connections per second one client address may open (fractions allowed: 0.5 is one
+   * every two seconds), a token bucket of `acceptBurstPerAddress`; faster ones are reset at
+   * accept and counted. Default 0: no limit.
    */
   acceptRatePerAddress?: number;
   /** Connections an address may open at once under `acceptRatePerAddress`. Default 0: one second's worth (at least 1). */
@@ -115,6 +116,9 @@ const DEFAULTS: ManagerSettings = {
   reusePort: false,
 };
 
+/** Options that may be fractional (a rate of one connection every two seconds is 0.5). */
+const FRACTIONAL_OPTIONS = new Set<string>(['acceptRatePerAddress']);
+
 /** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
 interface Rendezvous {
   listener: QueuedConnectionListener | null;
@@ -163,6 +167,10 @@ export class QueuedConnectionManager {
       if (value === undefined) continue;
       if (typeof DEFAULTS[key] === 'boolean') {
         if (typeof value !== 'boolean') throw new TypeError(`QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
+      } else if (FRACTIONAL_OPTIONS.has(key)) {
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+          throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative number, got ${describeValue(value)}`);
+        }
       } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
         throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
       }

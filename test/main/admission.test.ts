@@ -168,6 +168,14 @@ describe('the address table', () => {
     expect(() => new QueuedConnectionManager({ ipv6PrefixLength: 129 })).toThrow(/ipv6PrefixLength must be an integer from 1 to 128, got 129/);
     expect(() => new QueuedConnectionManager({ addressTableSize: 0 })).toThrow(/addressTableSize must be at least 1/);
     expect(() => new QueuedConnectionManager({ maxConnectionsPerAddress: -1 })).toThrow(/non-negative integer, got -1/);
+    expect(() => new QueuedConnectionManager({ acceptRatePerAddress: -0.5 })).toThrow(/acceptRatePerAddress must be a non-negative number, got -0.5/);
+    const slow = new QueuedConnectionManager({ acceptRatePerAddress: 0.5 }); // one every two seconds
+    await slow.close();
+    const table = new AddressAdmission({ maxConnectionsPerAddress: 0, acceptRatePerAddress: 0.5, acceptBurstPerAddress: 1, addressTableSize: 4, ipv6PrefixLength: 64 });
+    expect(table.admit('10.0.0.1', 0)).toBe(Refusal.NONE);
+    expect(table.admit('10.0.0.1', 1000)).toBe(Refusal.ACCEPT_RATE); // half a token back
+    expect(table.admit('10.0.0.1', 2000)).toBe(Refusal.NONE);
+    table.close();
     void Datagram;
   });
 });
