@@ -2,8 +2,9 @@ import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { describeValue } from '../shared/describe-value.js';
 import { Interface, scanInterfaces } from './network-interface.js';
 import { AddressAdmission, Refusal } from './address-admission.js';
-import { bindUdpReusingPort, checkReusePortPlatform, listenReusingPort } from './reuse-port.js';
-import dgram from 'node:dgram';
+import { checkReusePortPlatform, listenReusingPort } from './reuse-port.js';
+import { bindUdp } from './udp-bind.js';
+import type dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -371,44 +372,17 @@ export class QueuedConnectionManager {
       throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, broadcastArgument)})`);
     }
     this.assertOpen('openUDPConnection');
-    // No host: every interface, dual-stack as Panda3D binds it (an IPv6 socket that also
-    // hears and sends IPv4), or IPv4 alone where the machine has no IPv6, and for
-    // broadcast (IPv4 broadcast goes out of an IPv4 socket).
-    let ipv6 = host !== undefined && net.isIPv6(host);
-    let socket: dgram.Socket | null = null;
-    let error: Error | null = null;
-    if (this.settings.reusePort) {
-      const bound = await bindUdpReusingPort((options) => dgram.createSocket(options), host ?? (forBroadcast ? '0.0.0.0' : undefined), port);
-      if (bound instanceof Error) {
-        error = bound;
-        socket = dgram.createSocket({ type: 'udp4' }); // closed below, with the error
-      } else {
-        socket = bound.socket;
-        ipv6 = bound.ipv6;
-      }
-    } else if (host === undefined && !forBroadcast) {
-      socket = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-      error = await bindUdp(socket, port, '::');
-      ipv6 = true;
-      if (error !== null && NO_IPV6.has((error as NodeJS.ErrnoException).code ?? '')) {
-        socket.close();
-        socket = null;
-        ipv6 = false;
-      }
-    }
-    if (socket === null) {
-      socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4' });
-      error = await bindUdp(socket, port, host);
-    }
-    if (error !== null || this.closing) {
-      this.lastError = error ?? new Error('the manager closed');
-      socket.close();
+    const bound = await bindUdp(host, port, forBroadcast, this.settings.reusePort);
+    if (bound instanceof Error || this.closing) {
+      this.lastError = bound instanceof Error ? bound : new Error('the manager closed');
+      if (!(bound instanceof Error)) bound.socket.close();
       return null;
     }
+    const { socket, ipv6 } = bound;
     if (forBroadcast) socket.setBroadcast(true);
     const conn = new Connection(this.nextId++, 'udp', this);
-    const bound = socket.address();
-    conn.getAddress().setFromSocket(bound.address, bound.port);
+    const local = socket.address();
+    conn.getAddress().setFromSocket(local.address, local.port);
     const kind = AdoptKind.UDP | (forBroadcast ? AdoptKind.BROADCAST : 0) | (ipv6 ? AdoptKind.IPV6 : 0);
     if (!this.handOver(conn, socket, kind)) return null;
     this.lastError = null;
@@ -768,19 +742,6 @@ export class QueuedConnectionManager {
 
 function discardDatagram(): void {}
 
-/** The errors of a machine without IPv6: a UDP socket for every interface is IPv4 there. */
-const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
-
-/** Binds `socket` to `port` on `host`; resolves the error, or null once it is bound. */
-function bindUdp(socket: dgram.Socket, port: number, host: string | undefined): Promise<Error | null> {
-  return new Promise<Error | null>((resolve) => {
-    socket.once('error', resolve);
-    socket.bind(port, host, () => {
-      socket.off('error', resolve);
-      resolve(null);
-    });
-  });
-}
 
 
 /** The arguments of a call, for an error that names the overloads: `"21110" (string), "1000" (string)`. */

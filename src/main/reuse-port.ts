@@ -1,4 +1,3 @@
-import type dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
@@ -12,7 +11,7 @@ import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
  */
 
 /** The errors of a machine without the address's family: try the next address. */
-const NO_FAMILY = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
+export const NO_FAMILY = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
 
 /** True when this Node takes `reusePort` itself: 22.12 and later 22.x, 23.1 and later. */
 export function nodeHasReusePort(version = process.versions.node): boolean {
@@ -37,7 +36,7 @@ async function addressesFor(host: string | undefined): Promise<string[]> {
 }
 
 /** Binds with the helper, trying each address while the machine lacks its family. */
-function bindNatively(kind: 1 | 2, addresses: string[], port: number): { fd: number; ip: string } {
+export function bindNatively(kind: 1 | 2, addresses: string[], port: number): { fd: number; ip: string } {
   const helper = loadFdHelper();
   if (helper === null) {
     throw new Error(`reusePort needs the native fd helper on Node ${process.versions.node} (before 22.12), and it is not built: ${fdHelperError()}`);
@@ -73,58 +72,5 @@ export async function listenReusingPort(server: net.Server, host: string | undef
       server.off('error', resolve);
       resolve(null);
     });
-  });
-}
-
-/**
- * A UDP socket bound to `host`:`port` with SO_REUSEPORT ('' or undefined: every interface,
- * dual-stack where the machine has IPv6). Resolves the socket and whether it is IPv6, or
- * the error.
- */
-export async function bindUdpReusingPort(
-  create: (options: dgram.SocketOptions) => dgram.Socket,
-  host: string | undefined,
-  port: number,
-): Promise<{ socket: dgram.Socket; ipv6: boolean } | Error> {
-  let addresses: string[];
-  try {
-    addresses = await addressesFor(host);
-  } catch (error) {
-    return error as Error;
-  }
-  if (nodeHasReusePort()) {
-    let last: Error | null = null;
-    for (const ip of addresses) {
-      const ipv6 = net.isIPv6(ip);
-      const socket = create({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: false, reusePort: true } as dgram.SocketOptions);
-      const error = await new Promise<Error | null>((resolve) => {
-        socket.once('error', resolve);
-        socket.bind(port, ip, () => {
-          socket.off('error', resolve);
-          resolve(null);
-        });
-      });
-      if (error === null) return { socket, ipv6 };
-      socket.close();
-      last = error;
-      if (!NO_FAMILY.has((error as NodeJS.ErrnoException).code ?? '')) break;
-    }
-    return last!;
-  }
-  let fd: number;
-  let ip: string;
-  try {
-    ({ fd, ip } = bindNatively(2, addresses, port));
-  } catch (error) {
-    return error as Error;
-  }
-  const ipv6 = net.isIPv6(ip);
-  const socket = create({ type: ipv6 ? 'udp6' : 'udp4' });
-  return new Promise((resolve) => {
-    socket.once('error', (error) => {
-      socket.close(); // it owns the helper's fd now
-      resolve(error);
-    });
-    socket.bind({ fd }, () => resolve({ socket, ipv6 }));
   });
 }

@@ -17,6 +17,20 @@ import { socketFd, type FdHelper } from '../shared/fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
 import type { NetAddress } from './net-address.js';
 
+/**
+ * Writes a frame's length header at `at` and returns where its payload goes. The writer
+ * checked that the length fits the header: no second check per datagram.
+ */
+function putHeader(target: Uint8Array, view: DataView, at: number, headerSize: HeaderSize, length: number): number {
+  if (headerSize === 2) {
+    target[at] = length & 0xff;
+    target[at + 1] = length >>> 8;
+  } else if (headerSize === 4) {
+    view.setUint32(at, length, true);
+  }
+  return at + headerSize;
+}
+
 /** The largest SEND record of a datagram sent in parts: the ring takes it a piece at a time. */
 const SEND_PART_BYTES = 64 * 1024;
 
@@ -277,15 +291,8 @@ export class ShardHandle {
       return;
     }
     const at = this.place(RecordKind.SEND, conn.id, size, 0);
-    const target = this.target;
-    // The writer checked that the length fits the header: no second check per datagram.
-    if (headerSize === 2) {
-      target[at] = length & 0xff;
-      target[at + 1] = length >>> 8;
-    } else if (headerSize === 4) {
-      this.targetView.setUint32(at, length, true);
-    }
-    copyWords(target, this.targetView, at + headerSize, dg._bytes, dg._view, 0, length);
+    const body = putHeader(this.target, this.targetView, at, headerSize, length);
+    copyWords(this.target, this.targetView, body, dg._bytes, dg._view, 0, length);
     this.sends++;
     conn.sentBytes += size;
     this.placed(maxQueue);
@@ -300,29 +307,21 @@ export class ShardHandle {
   private sendInParts(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
     const length = dg.getLength();
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
-    let done = 0;
-    while (done < length || done === 0) {
+    conn.sentBytes += headerSize + length;
+    this.sends++;
+    for (let done = 0; done < length; ) {
+      const first = done === 0;
+      const header = first ? headerSize : 0;
+      const n = Math.min(part - header, length - done);
+      const at = this.place(RecordKind.SEND, conn.id, header + n, first ? 0 : 1);
+      const body = first ? putHeader(this.target, this.targetView, at, headerSize, length) : at;
+      copyWords(this.target, this.targetView, body, dg._bytes, dg._view, done, n);
+      done += n;
+      this.placed(maxQueue);
       // A part can push the overflow past the budget, and the cut that follows ends the
       // connection: the rest of the datagram is not queued.
-      if (done > 0 && !conn.open) return;
-      const first = done === 0;
-      const n = Math.min(part - (first ? headerSize : 0), length - done);
-      const at = this.place(RecordKind.SEND, conn.id, (first ? headerSize : 0) + n, first ? 0 : 1);
-      const target = this.target;
-      let p = at;
-      if (first && headerSize === 2) {
-        target[p] = length & 0xff;
-        target[p + 1] = length >>> 8;
-      } else if (first && headerSize === 4) {
-        this.targetView.setUint32(p, length, true);
-      }
-      if (first) p += headerSize;
-      target.set(dg._bytes.subarray(done, done + n), p);
-      done += n;
-      if (first) this.sends++;
-      this.placed(maxQueue);
+      if (!conn.open) return;
     }
-    conn.sentBytes += headerSize + length;
   }
 
   /**
@@ -342,14 +341,8 @@ export class ShardHandle {
       const view = this.targetView;
       view.setUint32(at, n, true);
       for (let i = 0; i < n; i++) view.setUint32(at + 4 + i * 4, ids[first + i], true);
-      const frame = at + 4 + n * 4;
-      if (headerSize === 2) {
-        target[frame] = length & 0xff;
-        target[frame + 1] = length >>> 8;
-      } else if (headerSize === 4) {
-        view.setUint32(frame, length, true);
-      }
-      copyWords(target, view, frame + headerSize, dg._bytes, dg._view, 0, length);
+      const body = putHeader(target, view, at + 4 + n * 4, headerSize, length);
+      copyWords(target, view, body, dg._bytes, dg._view, 0, length);
       this.sends += n;
       this.placed(maxQueue);
     }
