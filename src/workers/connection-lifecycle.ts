@@ -80,13 +80,16 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     if (conn.state !== ConnectionState.OPEN) return;
     if (on) {
       const settings = readReadSettings(bytes, offset);
-      // New framing (the reader's settings changed, or the connection moved to a reader)
-      // applies now, or at the next datagram boundary when one is part-way in.
-      conn.nextDecoder = new FrameDecoder({
-        headerSize: settings.raw ? 0 : settings.headerSize,
-        maxDatagramSize: settings.maxDatagramSize,
-      });
-      conn.takeNextDecoder();
+      // New framing (the reader's settings changed, or the connection moved to a reader):
+      // now when nothing is part-way in, else from the next datagram boundary
+      // (InboundWriter.switchDecoder).
+      const decoder = new FrameDecoder({ headerSize: settings.raw ? 0 : settings.headerSize, maxDatagramSize: settings.maxDatagramSize });
+      if (conn.decoder.bufferedBytes === 0 && !conn.blocked) {
+        conn.decoder = decoder;
+        conn.nextDecoder = null;
+      } else {
+        conn.nextDecoder = decoder;
+      }
       conn.reading = true;
       conn.lastActivity = this.inbound.clock;
       if (!conn.blocked) conn.socket.resume();

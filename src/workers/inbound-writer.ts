@@ -92,7 +92,6 @@ export class InboundWriter implements FrameSink {
     this.publish();
     if (status === DecodeStatus.PAUSED) this.block(conn);
     else if (status === DecodeStatus.OVERSIZED) this.host.cut(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
-    else if (conn.nextDecoder !== null) conn.takeNextDecoder();
   }
 
   /**
@@ -264,7 +263,6 @@ export class InboundWriter implements FrameSink {
       }
       if (conn.state !== ConnectionState.OPEN && !this.writeClosed(conn)) break;
       conn.blocked = false;
-      conn.takeNextDecoder();
       conn.lastActivity = this.clock;
       if (conn.reading && conn.state === ConnectionState.OPEN) conn.socket.resume();
     }

@@ -132,7 +132,7 @@ export class RecordDispatcher {
         break;
       case RecordKind.CLOSE:
         if (conn === undefined) this.udp.close(id, ResetReasonCode.CLOSED_LOCALLY);
-        else if (ring.aux === 0 && !conn.abortiveClose) this.lifecycle.close(conn);
+        else if (ring.aux === 0 && conn.lingerMs !== 0) this.lifecycle.close(conn);
         else if (ring.aux === 0) this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
         else this.lifecycle.cut(conn, ring.aux);
         break;
@@ -159,8 +159,7 @@ export class RecordDispatcher {
           // most for the peer to take what is queued, then cuts it).
           const abortive = value !== 0 && seconds === 0;
           if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, abortive ? 1 : 0, 0);
-          conn.abortiveClose = abortive;
-          conn.lingerMs = value !== 0 && seconds > 0 ? seconds * 1000 : -1;
+          conn.lingerMs = value === 0 ? -1 : seconds * 1000;
         } else if (conn) {
           if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, value, seconds);
         } else {

@@ -44,9 +44,10 @@ export class ShardConnection {
   nextDecoder: FrameDecoder | null = null;
   /** Bytes of a datagram too large for one record already written as DATA_LARGE parts. */
   largeWritten = 0;
-  /** SO_LINGER is on with 0 seconds: closeConnection resets it (RST) rather than ending it. */
-  abortiveClose = false;
-  /** setLinger(true, seconds): how long its close may linger (ms); -1: the manager's closeLingerMs. */
+  /**
+   * setLinger: -1 (off) lingers the manager's closeLingerMs; 0 makes closeConnection reset
+   * the connection (RST) rather than end it; more is how long its close may linger (ms).
+   */
   lingerMs = -1;
   /** Reading was asked for by a READ record. */
   reading = false;
@@ -77,14 +78,6 @@ export class ShardConnection {
   queuedSeen = 0;
 
   readonly onData: (chunk: Buffer) => void;
-
-  /** Switches to a framing that waited for a datagram boundary, once there is one. */
-  takeNextDecoder(): void {
-    if (this.nextDecoder !== null && this.decoder.bufferedBytes === 0 && !this.blocked) {
-      this.decoder = this.nextDecoder;
-      this.nextDecoder = null;
-    }
-  }
 
   constructor(
     readonly id: number,

@@ -183,7 +183,7 @@ export class SocketWriter {
       this.publishBacklog(conn);
       const stalled = now - conn.lastProgress;
       if (conn.state === ConnectionState.CLOSING) {
-        if (stalled > (conn.lingerMs >= 0 ? conn.lingerMs : limits.closeLingerMs)) {
+        if (stalled > (conn.lingerMs > 0 ? conn.lingerMs : limits.closeLingerMs)) {
           conn.watched = false;
           // Bytes still queued: the stream is cut short. None: the peer never answered our FIN.
           if (queued > 0 || !conn.socket.writableFinished) this.host.cut(conn, ResetReasonCode.CLOSED_LOCALLY);
