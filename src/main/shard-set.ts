@@ -120,13 +120,8 @@ export class ShardSet {
       handle.attachLocal(shard);
       this.active++;
       shard.run().then(
-        () => this.localEnded(),
-        (error: Error) => {
-          log('the main-thread shard failed: %s', error.message);
-          handle.fail();
-          this.onFailed(handle, error);
-          this.localEnded();
-        },
+        () => this.ended(handle, null),
+        (error: Error) => this.ended(handle, error),
       );
       return;
     }
@@ -156,10 +151,6 @@ export class ShardSet {
       atomics: 'disabled',
     });
     for (const handle of this.handles) this.start(handle);
-  }
-
-  private localEnded(): void {
-    if (--this.active === 0) this.allEnded?.();
   }
 
   /** Worker shards in force (0 in single-thread mode, and before any reader chose the mode). */
@@ -229,10 +220,22 @@ export class ShardSet {
     );
   }
 
+  /** A shard's run ended: worker shards park (or stop), or failed and are replaced. */
   private ended(handle: ShardHandle, error: Error | null): void {
     handle.running = false;
     this.active--;
-    if (error === null) {
+    if (error !== null) {
+      handle.fail();
+      log('shard %d failed: %s', handle.index, error.message);
+      this.onFailed(handle, error);
+      if (!this.stopping && handle.local === null) {
+        const fresh = this.createHandle(handle.index, null, this.helper);
+        this.handles[handle.index] = fresh;
+        log('shard %d replaced', handle.index);
+        this.start(fresh);
+      }
+    } else if (handle.local === null) {
+      // A worker shard parked (or took its SHUTDOWN); the main-thread one ends only at SHUTDOWN.
       handle.renewBell();
       // The run's last ring to a waiting main thread may have been on the port just
       // closed: look at the inbound ring as that ring would have had us do.
@@ -240,16 +243,6 @@ export class ShardSet {
       // Records published while the run was ending wait in the ring: run again for them
       // (when stopping too: a SHUTDOWN may be among them).
       if (handle.hasWork()) this.start(handle);
-    } else {
-      handle.fail();
-      log('shard %d failed: %s', handle.index, error.message);
-      this.onFailed(handle, error);
-      if (!this.stopping) {
-        const fresh = this.createHandle(handle.index, null, this.helper);
-        this.handles[handle.index] = fresh;
-        log('shard %d replaced', handle.index);
-        this.start(fresh);
-      }
     }
     if (this.active === 0) this.allEnded?.();
   }
