@@ -209,7 +209,7 @@ export class ChannelBus {
   /** A message from NATS: fan it out to this process's subscribers, unless it is our own. */
   private deliver(channel: string, data: Uint8Array): void {
     if (this.closed || data.length < ORIGIN_SIZE) return;
-    if (this.origin.equals(data.subarray(0, ORIGIN_SIZE))) return; // delivered locally when published
+    if (this.origin.compare(data, 0, ORIGIN_SIZE) === 0) return; // ours: delivered locally when published
     const state = this.channels.get(channel);
     if (state === undefined || state.group.size === 0) return;
     this.received++;
