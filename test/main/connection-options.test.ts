@@ -4,40 +4,21 @@
  * each option back from the kernel. SO_LINGER with 0 seconds is also seen from the peer: a
  * close resets the connection. flush() writes before the turn ends.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/index.js';
 import { loadFdHelper } from '../../src/shared/fd-helper.js';
 import { Peer, closeAll, pollUntil, startServer } from '../helpers/net-harness.js';
+import { fdsOf, socketInode } from '../helpers/proc-fds.js';
 
 afterEach(closeAll);
 
 const helper = loadFdHelper()!;
 const Native = { LINGER: 1, REUSE_ADDR: 2, RECV_BUFFER: 3, SEND_BUFFER: 4, TTL: 5, MAX_SEGMENT: 6 } as const;
 
-/** The inode of the socket in /proc/net/`table` whose local and remote ports are these (remote 0: any). */
-function socketInode(table: string, localPort: number, remotePort: number): string | null {
-  for (const line of readFileSync(`/proc/net/${table}`, 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10) continue;
-    const local = parseInt(fields[1].split(':')[1], 16);
-    const remote = parseInt(fields[2].split(':')[1], 16);
-    if (local === localPort && (remotePort === 0 || remote === remotePort)) return fields[9];
-  }
-  return null;
-}
-
-/** This process's descriptor for the socket with `inode` (whichever thread owns it). */
+/** This process's descriptor for the socket with `inode` (whichever thread owns it), or -1. */
 function fdOf(inode: string): number {
-  const target = `socket:[${inode}]`;
-  for (const name of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === target) return Number(name);
-    } catch {
-      // Closed while we looked.
-    }
-  }
-  return -1;
+  return fdsOf(`socket:[${inode}]`)[0] ?? -1;
 }
 
 describe.each([0, 2])('Connection options (numThreads %i)', (n) => {

@@ -6,7 +6,7 @@
  * would otherwise be closed twice. Real sockets and the real fd helper; no shard thread
  * runs, so the records stay where the test puts them.
  */
-import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connection, Datagram, QueuedConnectionManager } from '../../src/index.js';
@@ -17,6 +17,7 @@ import { readAdoptFd, takeAdoptFd } from '../../src/shared/protocol/read-record.
 import { SpscRing } from '../../src/shared/protocol/spsc-ring.js';
 import { closeQuietly } from '../../src/shared/close-fd.js';
 import { HOST, closeAll, onCleanup } from '../helpers/net-harness.js';
+import { fdTarget, fdsOf } from '../helpers/proc-fds.js';
 
 afterEach(closeAll);
 
@@ -60,24 +61,13 @@ function adoptFds(ring: SpscRing): number[] {
   return fds;
 }
 
-/** What an open fd refers to (`socket:[inode]`), or null when it is closed. */
-function target(fd: number): string | null {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return null;
-  }
-}
-
 /** Adopts a new connected socket into `handle`; returns the duplicated fd it handed over. */
 async function adoptOne(handle: ShardHandle, conn: Connection): Promise<number> {
   const socket = await connectedSocket();
-  const inode = target(socketFd(socket));
+  const inode = fdTarget(socketFd(socket));
   expect(inode).toMatch(/^socket:/);
   expect(handle.adopt(conn, socket)).toBe(true);
-  const copies = readdirSync('/proc/self/fd')
-    .map(Number)
-    .filter((fd) => target(fd) === inode);
+  const copies = fdsOf(inode!);
   expect(copies).toHaveLength(1);
   return copies[0];
 }
