@@ -19,6 +19,11 @@ export function nodeHasReusePort(version = process.versions.node): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
+/** The way this Node binds with SO_REUSEPORT: its own `reusePort` option, or the native helper. */
+export function reusePortPath(version = process.versions.node): 'node' | 'native-helper' {
+  return nodeHasReusePort(version) ? 'node' : 'native-helper';
+}
+
 /** Throws the manager's construction error where reusePort cannot work. */
 export function checkReusePortPlatform(platform = process.platform): void {
   if (platform !== 'linux') {
@@ -57,7 +62,7 @@ export function bindNatively(kind: 1 | 2, addresses: string[], port: number): { 
 export async function listenReusingPort(server: net.Server, host: string | undefined, port: number, backlog: number | undefined): Promise<Error | null> {
   let options: net.ListenOptions & { fd?: number; reusePort?: boolean };
   try {
-    if (nodeHasReusePort()) {
+    if (reusePortPath() === 'node') {
       options = { host: host || undefined, port, backlog, reusePort: true };
     } else {
       const { fd } = bindNatively(1, await addressesFor(host), port);

@@ -16,7 +16,7 @@ import {
   QueuedConnectionReader,
   type Connection,
 } from '../../src/index.js';
-import { nodeHasReusePort } from '../../src/main/reuse-port.js';
+import { nodeHasReusePort, reusePortPath } from '../../src/main/reuse-port.js';
 import { HOST, Peer, closeAll, frame, onCleanup, pollUntil } from '../helpers/net-harness.js';
 
 afterEach(closeAll);
@@ -132,12 +132,21 @@ describe.each([0, 2])('reusePort (numThreads %i)', (n) => {
 });
 
 describe('reusePort options', () => {
-  it('is a boolean option; this Node 20 binds through the native helper', () => {
+  it('is a boolean option; Node before 22.12 (and 23.0) binds through the native helper, later ones through Node', () => {
     expect(() => new QueuedConnectionManager({ reusePort: 1 as never })).toThrow(/reusePort must be a boolean, got 1 \(number\)/);
     expect(nodeHasReusePort('20.20.2')).toBe(false);
     expect(nodeHasReusePort('22.12.0')).toBe(true);
     expect(nodeHasReusePort('23.0.0')).toBe(false);
     expect(nodeHasReusePort('23.1.0')).toBe(true);
     expect(nodeHasReusePort('24.0.0')).toBe(true);
+    expect(nodeHasReusePort('26.12.1')).toBe(true);
+  });
+
+  // The suites above ran the path this Node takes; CI runs them on Node 20 and on Node 26,
+  // so each path is exercised on a version that takes it. This names which one ran here.
+  it(`this Node (${process.versions.node}) takes the ${reusePortPath()} path`, () => {
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    const expected = major >= 24 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12) ? 'node' : 'native-helper';
+    expect(reusePortPath()).toBe(expected);
   });
 });
