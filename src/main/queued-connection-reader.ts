@@ -4,7 +4,6 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../share
 import type { ReadSettings } from '../shared/protocol/read-record.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
-import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
@@ -25,6 +24,18 @@ export type DatagramVisitor = (
   connection: Connection,
   from: NetAddress | null,
 ) => void;
+
+/**
+ * The default largest datagram with header size 4: what the default ring carries in one
+ * record, rounded to 2 MiB. It does not follow ringCapacity (larger datagrams travel in
+ * parts); it bounds what one hostile header can make a shard buffer.
+ */
+export const DEFAULT_MAX_LARGE_DATAGRAM = 2 * 1024 * 1024;
+
+/** The default largest datagram for a header size: 65535 with 2 (all a u16 can say), 2 MiB with 4. */
+function defaultMaxDatagramSize(headerSize: HeaderSize): number {
+  return headerSize === 2 ? 0xffff : DEFAULT_MAX_LARGE_DATAGRAM;
+}
 
 const EMPTY = new Uint8Array(0);
 const EMPTY_VIEW = new DataView(EMPTY.buffer);
@@ -87,8 +98,6 @@ export class QueuedConnectionReader {
     checkManager('QueuedConnectionReader', manager);
     checkThreads('QueuedConnectionReader', numThreads);
     manager.attachReader(this, numThreads);
-    // A datagram must fit one ring record: a small ring lowers the default limit.
-    this.settings.maxDatagramSize = Math.min(this.settings.maxDatagramSize, this.ringLimit());
   }
 
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
@@ -347,7 +356,7 @@ export class QueuedConnectionReader {
   setTcpHeaderSize(size: HeaderSize): void {
     assertHeaderSize(size, 'setTcpHeaderSize: size');
     this.settings.headerSize = size;
-    if (!this.maxDatagramSizeSet) this.settings.maxDatagramSize = Math.min(maxPayloadForHeader(size), this.ringLimit());
+    if (!this.maxDatagramSizeSet) this.settings.maxDatagramSize = defaultMaxDatagramSize(size);
     this.settingsChanged();
   }
 
@@ -358,9 +367,8 @@ export class QueuedConnectionReader {
 
   /**
    * Largest datagram accepted; a header announcing more resets the connection with
-   * 'oversized-datagram'. Default: 65535 (header size 2); otherwise the ring's record
-   * limit (2 MiB − 16 with the default ring), a bound on what one hostile peer can make a
-   * shard hold. It may be raised to DATAGRAM_MAX_SIZE (256 MiB) with header size 4 or raw
+   * 'oversized-datagram'. Default: 65535 with header size 2, 2 MiB with 4, whatever the
+   * ring (a bound on what one hostile peer can make a shard hold). It may be raised to DATAGRAM_MAX_SIZE (256 MiB) with header size 4 or raw
    * mode: a datagram larger than a ring record travels in parts and is put together here.
    * Throws a RangeError beyond what the header or a Datagram can carry.
    */
@@ -432,9 +440,5 @@ export class QueuedConnectionReader {
       this.batchConnection = null;
       this.batchShard = -1;
     }
-  }
-
-  private ringLimit(): number {
-    return maxRecordPayload(this.manager.settings.ringCapacity);
   }
 }

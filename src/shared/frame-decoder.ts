@@ -21,6 +21,13 @@
  *     └──length > max──▶ DEAD (every call returns OVERSIZED until reset())
  * ```
  *
+ * Framing changes (setFraming) are positions in the byte stream, not events at delivery:
+ * every byte is framed by the settings in force when it was written to the decoder (when
+ * the shard received it). A change made after N bytes were written takes effect at the
+ * first datagram boundary at or after stream position N, so a datagram that straddles the
+ * change keeps the framing it began with, and bytes held for back-pressure keep theirs.
+ * In raw mode every byte is a boundary: pieces are cut at the change's position.
+ *
  * Back-pressure: the sink returns false to refuse a datagram. The decoder then stops where
  * it is (the chunk and offset, or the assembled scratch datagram), returns PAUSED, and
  * offers the same datagram first on resume(). Chunks written while paused are queued by
@@ -82,11 +89,35 @@ const S_DEAD = 2;
 
 const EMPTY = new Uint8Array(0);
 
+/** A framing change waiting for its place in the stream. */
+interface PendingFraming {
+  /** Stream position from which it applies (at the first datagram boundary at or after it). */
+  at: number;
+  headerSize: HeaderSize;
+  maxDatagramSize: number;
+}
+
+/** The settings an options object asks for, validated; throws a RangeError naming the bad one. */
+function framingOf(options: FrameDecoderOptions): { headerSize: HeaderSize; maxDatagramSize: number } {
+  const headerSize = options.headerSize ?? 2;
+  assertHeaderSize(headerSize, 'options.headerSize');
+  const max = options.maxDatagramSize ?? (headerSize === 2 ? DEFAULT_MAX_U16 : DEFAULT_MAX_LARGE);
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
+    const shown = typeof max === 'string' ? JSON.stringify(max) : String(max);
+    throw new RangeError(`options.maxDatagramSize must be an integer >= 1, got ${shown}`);
+  }
+  return { headerSize, maxDatagramSize: max };
+}
+
 export class FrameDecoder {
-  /** Length header size in bytes; 0 is raw mode. */
-  readonly headerSize: HeaderSize;
-  /** Largest payload accepted (raw mode: largest piece delivered). */
-  readonly maxDatagramSize: number;
+  private header: HeaderSize;
+  private max: number;
+  /** Bytes written so far (the stream position just past the last byte received). */
+  private received: number;
+  /** Stream position of the next byte to parse (everything before it was parsed). */
+  private position: number;
+  /** Framing changes not yet reached, in the order they were made. */
+  private readonly pending: PendingFraming[];
 
   private state: number;
   /** Header bytes gathered so far (HEADER state) and their little-endian value. */
@@ -112,15 +143,12 @@ export class FrameDecoder {
 
   /** Throws a RangeError naming the option and the value when an option is invalid. */
   constructor(options: FrameDecoderOptions = {}) {
-    const headerSize = options.headerSize ?? 2;
-    assertHeaderSize(headerSize, 'options.headerSize');
-    const max = options.maxDatagramSize ?? (headerSize === 2 ? DEFAULT_MAX_U16 : DEFAULT_MAX_LARGE);
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
-      const shown = typeof max === 'string' ? JSON.stringify(max) : String(max);
-      throw new RangeError(`options.maxDatagramSize must be an integer >= 1, got ${shown}`);
-    }
-    this.headerSize = headerSize;
-    this.maxDatagramSize = max;
+    const framing = framingOf(options);
+    this.header = framing.headerSize;
+    this.max = framing.maxDatagramSize;
+    this.received = 0;
+    this.position = 0;
+    this.pending = [];
     this.state = S_HEADER;
     this.headerGot = 0;
     this.headerValue = 0;
@@ -134,6 +162,36 @@ export class FrameDecoder {
     this.queueHead = 0;
     this.queuedBytes = 0;
     this.announcedTooLarge = -1;
+  }
+
+  /** Length header size in bytes of the framing parsing now; 0 is raw mode. */
+  get headerSize(): HeaderSize {
+    return this.header;
+  }
+
+  /** Largest payload accepted by the framing parsing now (raw mode: largest piece delivered). */
+  get maxDatagramSize(): number {
+    return this.max;
+  }
+
+  /** Framing changes made but not reached yet in the stream. */
+  get pendingFramingChanges(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Changes the framing for the bytes written from now on: it takes effect at the first
+   * datagram boundary at or after the current end of the stream, at once when nothing is
+   * part-way or held. Throws a RangeError naming the option when one is invalid.
+   */
+  setFraming(options: FrameDecoderOptions): void {
+    const framing = framingOf(options);
+    if (this.pending.length === 0 && this.position === this.received && this.state === S_HEADER && this.headerGot === 0) {
+      this.header = framing.headerSize;
+      this.max = framing.maxDatagramSize;
+      return;
+    }
+    this.pending.push({ at: this.received, headerSize: framing.headerSize, maxDatagramSize: framing.maxDatagramSize });
   }
 
   /** Bytes held: a partial datagram (header included) plus whatever is not yet delivered. */
@@ -169,6 +227,7 @@ export class FrameDecoder {
    */
   write(chunk: Uint8Array, sink: FrameSink): DecodeStatus {
     if (this.state === S_DEAD) return DecodeStatus.OVERSIZED;
+    this.received += chunk.length;
     if (this.isPaused) {
       if (chunk.length !== 0) {
         this.queue.push(chunk);
@@ -213,30 +272,16 @@ export class FrameDecoder {
   }
 
   /**
-   * True while the datagram being offered to the sink was found whole from its header in
-   * this call (not part-way in from an earlier chunk): refusing it pauses the decoder at a
-   * datagram boundary, and {@link takeUndelivered} can hand the rest to another decoder.
+   * Drops everything held (partial datagram, pause, queue, OVERSIZED); the decoder is usable
+   * again, with the latest framing set, from the next byte written.
    */
-  get atBoundary(): boolean {
-    return this.state === S_HEADER && this.headerGot === 0;
-  }
-
-  /**
-   * Paused at a datagram boundary (the sink refused a datagram while atBoundary): returns
-   * every byte not delivered yet, in order (the held chunk's rest, then the queue), and
-   * forgets them. A framing change uses it to go on with a new decoder from the boundary.
-   */
-  takeUndelivered(): Uint8Array[] {
-    if (!this.isPaused || !this.atBoundary) throw new Error('FrameDecoder.takeUndelivered: not paused at a datagram boundary');
-    const rest: Uint8Array[] = [];
-    if (this.heldChunk !== null && this.heldOffset < this.heldChunk.length) rest.push(this.heldChunk.subarray(this.heldOffset));
-    for (let i = this.queueHead; i < this.queue.length; i++) rest.push(this.queue[i]);
-    this.releaseHeld();
-    return rest;
-  }
-
-  /** Drops everything held (partial datagram, pause, queue, OVERSIZED); the decoder is usable again. */
   reset(): void {
+    for (const change of this.pending) {
+      this.header = change.headerSize;
+      this.max = change.maxDatagramSize;
+    }
+    this.pending.length = 0;
+    this.position = this.received;
     this.state = S_HEADER;
     this.headerGot = 0;
     this.headerValue = 0;
@@ -255,56 +300,96 @@ export class FrameDecoder {
     this.queuedBytes = 0;
   }
 
-  /** Delivers from chunk[offset]; the caller has checked the decoder is neither dead nor paused. */
+  /**
+   * Delivers from chunk[offset], the stream's next byte to parse; the caller has checked the
+   * decoder is neither dead nor paused. Framing changes are applied here, at boundaries.
+   */
   private feed(chunk: Uint8Array, offset: number, sink: FrameSink): DecodeStatus {
-    if (this.headerSize === 0) return this.feedRaw(chunk, offset, sink);
+    const base = this.position - offset;
+    const end = chunk.length;
     let i = offset;
-    if (this.state !== S_HEADER || this.headerGot !== 0) {
-      i = this.continueSplit(chunk, i, sink);
-      if (i < 0) return ~i as DecodeStatus;
+    let status: DecodeStatus;
+    for (;;) {
+      if (this.state !== S_HEADER || this.headerGot !== 0) {
+        i = this.continueSplit(chunk, i, sink);
+        if (i < 0) {
+          status = ~i as DecodeStatus;
+          break;
+        }
+      }
+      // A datagram boundary, at stream position base + i.
+      let limit = end;
+      if (this.pending.length !== 0) {
+        if (base + i >= this.pending[0].at) this.applyPending(base + i);
+        if (this.pending.length !== 0) limit = Math.min(end, this.pending[0].at - base);
+      }
+      const next = this.header === 0 ? this.feedRaw(chunk, i, limit, sink) : this.header === 2 ? this.scan2(chunk, i, limit, sink) : this.scan4(chunk, i, limit, sink);
+      if (next < 0) {
+        status = ~next as DecodeStatus;
+        break;
+      }
+      i = next; // stopped at a boundary at or past a pending change: apply it and go on
     }
-    return this.headerSize === 2 ? this.scan2(chunk, i, sink) : this.scan4(chunk, i, sink);
+    if (status === DecodeStatus.NEED_MORE) this.position = base + end;
+    else if (status === DecodeStatus.PAUSED) this.position = base + this.heldOffset;
+    return status;
+  }
+
+  /** Applies every pending change whose position `at` the boundary at `position` has reached. */
+  private applyPending(position: number): void {
+    const pending = this.pending;
+    while (pending.length !== 0 && pending[0].at <= position) {
+      const change = pending.shift()!;
+      this.header = change.headerSize;
+      this.max = change.maxDatagramSize;
+    }
   }
 
   /**
    * The hot loop for u16 headers: every datagram wholly inside the chunk goes out as a view.
-   * Kept apart from scan4 so each loop reads its header with no branch on the size.
+   * Kept apart from scan4 so each loop reads its header with no branch on the size. Stops at
+   * the first boundary at or past `limit` (a pending framing change) and returns its index;
+   * otherwise returns `~status` once the chunk is used up or delivery stops.
    */
-  private scan2(bytes: Uint8Array, offset: number, sink: FrameSink): DecodeStatus {
+  private scan2(bytes: Uint8Array, offset: number, limit: number, sink: FrameSink): number {
     const end = bytes.length;
-    const max = this.maxDatagramSize;
+    const max = this.max;
     let i = offset;
     while (end - i >= 2) {
+      if (i >= limit) return i;
       const length = bytes[i] | (bytes[i + 1] << 8);
-      if (length > max) return this.fail(length);
+      if (length > max) return ~this.fail(length);
       const start = i + 2;
       if (end - start < length) break;
-      if (!sink.onDatagram(bytes, start, length)) return this.pauseAt(bytes, i);
+      if (!sink.onDatagram(bytes, start, length)) return ~this.pauseAt(bytes, i);
       i = start + length;
     }
-    if (i === end) return DecodeStatus.NEED_MORE;
+    if (i === end) return ~DecodeStatus.NEED_MORE;
+    if (i >= limit) return i;
     // The chunk ends inside a datagram: gather its header and the start of its body.
     const rest = this.continueSplit(bytes, i, sink);
-    return rest < 0 ? (~rest as DecodeStatus) : DecodeStatus.NEED_MORE;
+    return rest < 0 ? rest : ~DecodeStatus.NEED_MORE;
   }
 
   /** The hot loop for u32 headers; see scan2. */
-  private scan4(bytes: Uint8Array, offset: number, sink: FrameSink): DecodeStatus {
+  private scan4(bytes: Uint8Array, offset: number, limit: number, sink: FrameSink): number {
     const end = bytes.length;
-    const max = this.maxDatagramSize;
+    const max = this.max;
     let i = offset;
     while (end - i >= 4) {
+      if (i >= limit) return i;
       const length =
         (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0;
-      if (length > max) return this.fail(length);
+      if (length > max) return ~this.fail(length);
       const start = i + 4;
       if (end - start < length) break;
-      if (!sink.onDatagram(bytes, start, length)) return this.pauseAt(bytes, i);
+      if (!sink.onDatagram(bytes, start, length)) return ~this.pauseAt(bytes, i);
       i = start + length;
     }
-    if (i === end) return DecodeStatus.NEED_MORE;
+    if (i === end) return ~DecodeStatus.NEED_MORE;
+    if (i >= limit) return i;
     const rest = this.continueSplit(bytes, i, sink);
-    return rest < 0 ? (~rest as DecodeStatus) : DecodeStatus.NEED_MORE;
+    return rest < 0 ? rest : ~DecodeStatus.NEED_MORE;
   }
 
   /**
@@ -317,7 +402,7 @@ export class FrameDecoder {
     const end = bytes.length;
     let i = offset;
     if (this.state === S_HEADER) {
-      const headerSize = this.headerSize;
+      const headerSize = this.header;
       let got = this.headerGot;
       let value = this.headerValue;
       while (got < headerSize && i < end) {
@@ -332,7 +417,7 @@ export class FrameDecoder {
       }
       this.headerGot = 0;
       this.headerValue = 0;
-      if (value > this.maxDatagramSize) return ~this.fail(value);
+      if (value > this.max) return ~this.fail(value);
       this.state = S_BODY;
       this.bodyLength = value;
       this.bodyGot = 0;
@@ -364,17 +449,22 @@ export class FrameDecoder {
     return i;
   }
 
-  /** Raw mode: the chunk from offset is the datagram, in pieces of at most maxDatagramSize. */
-  private feedRaw(bytes: Uint8Array, offset: number, sink: FrameSink): DecodeStatus {
+  /**
+   * Raw mode: the chunk from offset is the datagram, in pieces of at most maxDatagramSize,
+   * cut at `limit` (a pending framing change, whose index it returns); else `~status`.
+   */
+  private feedRaw(bytes: Uint8Array, offset: number, limit: number, sink: FrameSink): number {
     const end = bytes.length;
-    const max = this.maxDatagramSize;
+    const max = this.max;
     let i = offset;
     while (i < end) {
-      const n = end - i < max ? end - i : max;
-      if (!sink.onDatagram(bytes, i, n)) return this.pauseAt(bytes, i);
+      if (i >= limit) return i;
+      let n = end - i < max ? end - i : max;
+      if (i + n > limit) n = limit - i;
+      if (!sink.onDatagram(bytes, i, n)) return ~this.pauseAt(bytes, i);
       i += n;
     }
-    return DecodeStatus.NEED_MORE;
+    return ~DecodeStatus.NEED_MORE;
   }
 
   /** Grows the scratch to hold at least `needed` bytes, keeping the bodyGot bytes it holds. */
@@ -383,7 +473,7 @@ export class FrameDecoder {
     if (old.length >= needed) return;
     let size = old.length === 0 ? MIN_SCRATCH : old.length * 2;
     while (size < needed) size *= 2;
-    if (size > this.maxDatagramSize) size = Math.max(this.maxDatagramSize, needed);
+    if (size > this.max) size = Math.max(this.max, needed);
     const grown = new Uint8Array(size);
     if (this.bodyGot !== 0) grown.set(old.subarray(0, this.bodyGot));
     this.scratch = grown;

@@ -1,7 +1,6 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { closeQuietly } from '../shared/close-fd.js';
-import { FrameDecoder } from '../shared/frame-decoder.js';
 import { readReadSettings } from '../shared/protocol/read-record.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';
@@ -80,16 +79,9 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     if (conn.state !== ConnectionState.OPEN) return;
     if (on) {
       const settings = readReadSettings(bytes, offset);
-      // New framing (the reader's settings changed, or the connection moved to a reader):
-      // now when nothing is part-way in, else from the next datagram boundary
-      // (InboundWriter.switchDecoder).
-      const decoder = new FrameDecoder({ headerSize: settings.raw ? 0 : settings.headerSize, maxDatagramSize: settings.maxDatagramSize });
-      if (conn.decoder.bufferedBytes === 0 && !conn.blocked) {
-        conn.decoder = decoder;
-        conn.nextDecoder = null;
-      } else {
-        conn.nextDecoder = decoder;
-      }
+      // The reader's framing (its settings changed, or the connection joined it) applies to
+      // the bytes received from now on; the decoder places the change in the stream.
+      conn.decoder.setFraming({ headerSize: settings.raw ? 0 : settings.headerSize, maxDatagramSize: settings.maxDatagramSize });
       conn.reading = true;
       conn.lastActivity = this.inbound.clock;
       if (!conn.blocked) conn.socket.resume();

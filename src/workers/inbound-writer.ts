@@ -48,8 +48,6 @@ export class InboundWriter implements FrameSink {
   private runEnd = 0;
   private runFrames = 0;
   private readonly runLimit: number;
-  /** The sink refused a datagram for a framing change, not for want of ring room. */
-  private switching = false;
   private datagramsIn = 0;
   private bytesIn = 0;
   private readonly onSpace: () => void;
@@ -84,9 +82,8 @@ export class InboundWriter implements FrameSink {
     this.currentChunk = chunk;
     this.currentHeader = conn.decoder.headerSize;
     const before = this.datagramsIn;
-    let status = conn.decoder.write(chunk, this);
+    const status = conn.decoder.write(chunk, this);
     this.flushRun();
-    if (status === DecodeStatus.PAUSED && this.switching) status = this.switchDecoder(conn);
     this.currentChunk = null;
     if (this.datagramsIn !== before) conn.lastActivity = this.clock;
     this.publish();
@@ -94,39 +91,15 @@ export class InboundWriter implements FrameSink {
     else if (status === DecodeStatus.OVERSIZED) this.host.cut(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
   }
 
-  /**
-   * The decoder stopped at a datagram boundary for a framing change: the new decoder takes
-   * over there and gets every byte the old one had not delivered. Returns the new
-   * decoder's status (PAUSED when the ring filled: it holds the rest).
-   */
-  private switchDecoder(conn: ShardConnection): DecodeStatus {
-    this.switching = false;
-    const rest = conn.decoder.takeUndelivered();
-    conn.decoder = conn.nextDecoder!;
-    conn.nextDecoder = null;
-    this.currentHeader = conn.decoder.headerSize;
-    let status: DecodeStatus = DecodeStatus.NEED_MORE;
-    for (const piece of rest) {
-      this.currentChunk = piece;
-      status = conn.decoder.write(piece, this); // once paused, it queues the pieces after
-      this.flushRun();
-      if (status === DecodeStatus.OVERSIZED) break;
-    }
-    this.currentChunk = null;
-    return status;
-  }
-
   /** FrameSink: one decoded datagram of the current connection. False when the ring is full. */
   onDatagram(bytes: Uint8Array, start: number, length: number): boolean {
     const ring = this.ring;
-    const header = this.currentHeader;
-    // A framing change waits for a datagram boundary: refuse the first whole datagram
-    // offered there, and the new decoder reads from its header on (switchDecoder).
-    const conn = this.current!;
-    if (conn.nextDecoder !== null && conn.decoder.atBoundary && conn.largeWritten === 0) {
+    // The decoder switches framing at a stream position (a framing change): a run holds
+    // frames of one header size, so it ends where the size changes.
+    const header = this.current!.decoder.headerSize;
+    if (header !== this.currentHeader) {
       this.flushRun();
-      this.switching = true;
-      return false;
+      this.currentHeader = header;
     }
     // A frame wholly inside the chunk being decoded (header included) joins a run, copied
     // later as one DATA_FRAMES record. Anything else (the decoder's scratch, raw mode,
@@ -256,8 +229,7 @@ export class InboundWriter implements FrameSink {
       if (conn.decoder.bufferedBytes > 0) {
         this.current = conn;
         this.currentHeader = conn.decoder.headerSize;
-        let status = conn.decoder.resume(this);
-        if (status === DecodeStatus.PAUSED && this.switching) status = this.switchDecoder(conn);
+        const status = conn.decoder.resume(this);
         if (status === DecodeStatus.PAUSED) break;
         if (status === DecodeStatus.OVERSIZED) this.host.cut(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
       }

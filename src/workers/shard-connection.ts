@@ -37,11 +37,6 @@ export class ShardConnection {
   /** The CLOSED record has been written. */
   reported = false;
   decoder = new FrameDecoder({ headerSize: 2 });
-  /**
-   * Framing the reader changed while a datagram was part-way in (or held for ring room):
-   * it takes over at the next datagram boundary, so no datagram is cut with two framings.
-   */
-  nextDecoder: FrameDecoder | null = null;
   /** Bytes of a datagram too large for one record already written as DATA_LARGE parts. */
   largeWritten = 0;
   /**

@@ -57,6 +57,22 @@ describe.each([0, 2])('limits with %i shards', (n) => {
     expect(server.reader.getMaxDatagramSize()).toBe(1_000_000);
   });
 
+  it('defaults to 65535 with header size 2 and 2 MiB with 4 whatever the ring; a 3000-byte datagram passes a 4 KiB ring', async () => {
+    const server = await startServer(n, { manager: { ringCapacity: 4096 } });
+    expect(server.reader.getMaxDatagramSize()).toBe(65535);
+    const peer = await Peer.connect(server.port);
+    await server.accept();
+    await peer.write(frame(new Uint8Array(3000).fill(5)));
+    const dg = new Datagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the 3000-byte datagram' });
+    expect(dg.getLength()).toBe(3000);
+    expect(dg.getMessage().every((b) => b === 5)).toBe(true);
+    server.reader.setTcpHeaderSize(4);
+    expect(server.reader.getMaxDatagramSize()).toBe(2 * 1024 * 1024);
+    server.reader.setTcpHeaderSize(2);
+    expect(server.reader.getMaxDatagramSize()).toBe(65535);
+  });
+
   it('closes clients beyond maxConnections at once, counts them, and leaves the others alone', async () => {
     const server = await startServer(n, { manager: { maxConnections: 2 } });
     const peers = [await Peer.connect(server.port), await Peer.connect(server.port)];

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecodeStatus, FrameDecoder, type FrameSink } from '../../src/shared/frame-decoder.js';
 import { encodeFrame, type HeaderSize } from '../../src/shared/frame-encoder.js';
+import { fuzzRuns } from '../helpers/fuzz-runs.js';
 
 /** Copies every datagram at once: views into the decoder's scratch only live during the call. */
 class CollectSink implements FrameSink {
@@ -592,5 +593,198 @@ describe('FrameDecoder memory between datagrams', () => {
     expect(delivered).toBe(2);
     expect(decoder.scratchCapacity).toBeGreaterThan(0);
     expect(decoder.scratchCapacity).toBeLessThanOrEqual(1024 * 1024);
+  });
+});
+
+/**
+ * Framing changes are stream positions: a change made after N bytes were written applies
+ * from the first datagram boundary at or after N. The model builds a stream of segments,
+ * each in its own framing; the change to segment k's framing is made after writing a
+ * number of bytes that lies inside segment k−1's last datagram (or exactly at segment k's
+ * start), so its first boundary at or after that point is segment k's start.
+ */
+describe('FrameDecoder framing changes', () => {
+  type Framing = { headerSize: HeaderSize; maxDatagramSize: number };
+  interface Segment {
+    framing: Framing;
+    payloads: Uint8Array[];
+  }
+  const framingArb: fc.Arbitrary<Framing> = fc.oneof(
+    fc.constant<Framing>({ headerSize: 2, maxDatagramSize: 0xffff }),
+    fc.constant<Framing>({ headerSize: 2, maxDatagramSize: 40 }),
+    fc.constant<Framing>({ headerSize: 4, maxDatagramSize: 300 }),
+    fc.constant<Framing>({ headerSize: 4, maxDatagramSize: 100_000 }),
+    fc.constant<Framing>({ headerSize: 0, maxDatagramSize: 7 }),
+    fc.constant<Framing>({ headerSize: 0, maxDatagramSize: 1 << 20 }),
+  );
+  const segmentArb: fc.Arbitrary<Segment> = framingArb.chain((framing) =>
+    fc
+      .array(fc.uint8Array({ minLength: framing.headerSize === 0 ? 1 : 0, maxLength: Math.min(framing.maxDatagramSize, 120) }), { minLength: 1, maxLength: 6 })
+      .map((payloads) => ({ framing, payloads })),
+  );
+
+  /** The framed bytes of one segment, and where its last datagram starts in them. */
+  function encodeSegment(segment: Segment): { bytes: Uint8Array; lastStart: number } {
+    const parts = segment.payloads.map((p) => (segment.framing.headerSize === 0 ? p : encodeFrame(p, segment.framing.headerSize)));
+    const bytes = Buffer.concat(parts);
+    return { bytes, lastStart: bytes.length - parts[parts.length - 1].length };
+  }
+
+  it('frames every byte by the settings in force when it was written, however cut and paused', () => {
+    fc.assert(
+      fc.property(
+        fc.array(segmentArb, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { minLength: 5, maxLength: 5 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.boolean(), { maxLength: 40 }),
+        (segments, changePicks, cuts, refusals) => {
+          const encoded = segments.map(encodeSegment);
+          const stream = Buffer.concat(encoded.map((e) => e.bytes));
+          // Where each change (to segment k ≥ 1) is made: after the first byte of segment
+          // k−1's last datagram and at most at segment k's start; a raw segment before it
+          // has a boundary at every byte, so there the change must be made exactly at k's start.
+          const changeAt: number[] = [];
+          let segmentStart = 0;
+          for (let k = 0; k < segments.length; k++) {
+            if (k > 0) {
+              const previous = encoded[k - 1];
+              const previousStart = segmentStart - previous.bytes.length;
+              const low = segments[k - 1].framing.headerSize === 0 ? segmentStart : previousStart + previous.lastStart + 1;
+              changeAt.push(low + (changePicks[k % changePicks.length] % (segmentStart - low + 1)));
+            }
+            segmentStart += encoded[k].bytes.length;
+          }
+          const decoder = new FrameDecoder(segments[0].framing);
+          const got: number[][] = [];
+          let refusal = 0;
+          const sink: FrameSink = {
+            onDatagram(bytes, start, length) {
+              if (refusal < refusals.length && refusals[refusal++]) return false;
+              got.push([decoder.headerSize, ...bytes.subarray(start, start + length)]);
+              return true;
+            },
+          };
+          // Write the stream in cuts, stopping at each change's position to make it, and
+          // resume whatever paused (a few times per write, as the shard would when the
+          // ring drains).
+          let at = 0;
+          let cut = 0;
+          let change = 0;
+          let status: DecodeStatus = DecodeStatus.NEED_MORE;
+          while (at < stream.length || change < changeAt.length) {
+            if (change < changeAt.length && changeAt[change] === at) {
+              decoder.setFraming(segments[change + 1].framing);
+              change++;
+              continue;
+            }
+            const stop = change < changeAt.length ? changeAt[change] : stream.length;
+            const n = Math.min(cuts[cut++ % cuts.length], stop - at);
+            status = decoder.write(stream.subarray(at, at + n), sink);
+            expect(status).not.toBe(DecodeStatus.OVERSIZED);
+            at += n;
+            if (status === DecodeStatus.PAUSED && cut % 3 === 0) status = decoder.resume(sink);
+          }
+          while (status === DecodeStatus.PAUSED) status = decoder.resume(sink);
+          expect(status).toBe(DecodeStatus.NEED_MORE);
+          // Framed segments come out datagram by datagram with their header size; a raw
+          // segment comes out as its bytes, in pieces.
+          const expected: number[][] = [];
+          for (const segment of segments) {
+            const h = segment.framing.headerSize;
+            if (h === 0) expected.push([0, ...Buffer.concat(segment.payloads)]);
+            else for (const p of segment.payloads) expected.push([h, ...p]);
+          }
+          const merged: number[][] = [];
+          for (const d of got) {
+            const last = merged[merged.length - 1];
+            if (d[0] === 0 && last !== undefined && last[0] === 0) last.push(...d.slice(1));
+            else merged.push(d);
+          }
+          // Two raw segments in a row are one run of bytes.
+          const expectedMerged: number[][] = [];
+          for (const d of expected) {
+            const last = expectedMerged[expectedMerged.length - 1];
+            if (d[0] === 0 && last !== undefined && last[0] === 0) last.push(...d.slice(1));
+            else expectedMerged.push(d);
+          }
+          expect(merged.filter((d) => d[0] !== 0 || d.length > 1)).toEqual(expectedMerged.filter((d) => d[0] !== 0 || d.length > 1));
+        },
+      ),
+      { numRuns: fuzzRuns(300) },
+    );
+  });
+
+  it('reads a datagram part-way in with the old header and the next with the new (4 → 2)', () => {
+    const decoder = new FrameDecoder({ headerSize: 4 });
+    const sink = new CollectSink();
+    const first = encodeFrame(new Uint8Array([1, 2, 3]), 4);
+    expect(decoder.write(first.subarray(0, 5), sink)).toBe(DecodeStatus.NEED_MORE);
+    decoder.setFraming({ headerSize: 2 });
+    expect(decoder.headerSize).toBe(4); // the datagram under way keeps its framing
+    const rest = Buffer.concat([first.subarray(5), encodeFrame(new Uint8Array([9]), 2)]);
+    expect(decoder.write(rest, sink)).toBe(DecodeStatus.NEED_MORE);
+    expect(sink.datagrams).toEqual([[1, 2, 3], [9]]);
+    expect(decoder.headerSize).toBe(2);
+  });
+
+  it('parses a header after a raised maxDatagramSize with the new limit', () => {
+    const decoder = new FrameDecoder({ headerSize: 2, maxDatagramSize: 10 });
+    const sink = new CollectSink();
+    const first = encodeFrame(new Uint8Array(8), 2);
+    decoder.write(first.subarray(0, 4), sink);
+    decoder.setFraming({ headerSize: 2, maxDatagramSize: 3000 });
+    expect(decoder.write(Buffer.concat([first.subarray(4), encodeFrame(new Uint8Array(2000), 2)]), sink)).toBe(DecodeStatus.NEED_MORE);
+    expect(sink.datagrams.map((d) => d.length)).toEqual([8, 2000]);
+  });
+
+  it('frames datagrams held for back-pressure before the change the old way', () => {
+    const decoder = new FrameDecoder({ headerSize: 2 });
+    let open = false;
+    const got: number[][] = [];
+    const sink: FrameSink = {
+      onDatagram(bytes, start, length) {
+        if (!open) return false;
+        got.push([...bytes.subarray(start, start + length)]);
+        return true;
+      },
+    };
+    const held = Buffer.concat([1, 2, 3].map((v) => encodeFrame(new Uint8Array([v, v]), 2)));
+    expect(decoder.write(held, sink)).toBe(DecodeStatus.PAUSED);
+    decoder.setFraming({ headerSize: 4 });
+    expect(decoder.write(encodeFrame(new Uint8Array([7, 7, 7]), 4), sink)).toBe(DecodeStatus.PAUSED);
+    open = true;
+    expect(decoder.resume(sink)).toBe(DecodeStatus.NEED_MORE);
+    expect(got).toEqual([[1, 1], [2, 2], [3, 3], [7, 7, 7]]);
+  });
+
+  it('cuts a raw chunk at the change to framed, to the byte', () => {
+    const decoder = new FrameDecoder({ headerSize: 0 });
+    const sink = new CollectSink();
+    decoder.write(new Uint8Array([5, 6]), sink);
+    decoder.setFraming({ headerSize: 2 });
+    decoder.write(encodeFrame(new Uint8Array([1]), 2), sink);
+    expect(sink.datagrams).toEqual([[5, 6], [1]]);
+  });
+
+  it('applies several changes made before their boundary in order, and the latest on reset()', () => {
+    const decoder = new FrameDecoder({ headerSize: 2 });
+    const sink = new CollectSink();
+    const a = encodeFrame(new Uint8Array([1, 1, 1]), 2);
+    decoder.write(a.subarray(0, 3), sink);
+    decoder.setFraming({ headerSize: 4 });
+    decoder.write(a.subarray(3, 4), sink);
+    decoder.setFraming({ headerSize: 0 });
+    expect(decoder.pendingFramingChanges).toBe(2);
+    decoder.write(a.subarray(4), sink); // the datagram ends past both changes: raw from here
+    decoder.write(new Uint8Array([8, 9]), sink);
+    expect(sink.datagrams).toEqual([[1, 1, 1], [8, 9]]);
+    expect(decoder.pendingFramingChanges).toBe(0);
+    decoder.setFraming({ headerSize: 2 }); // at a boundary with nothing held: at once
+    expect(decoder.headerSize).toBe(2);
+    decoder.write(new Uint8Array([3, 0, 1]), sink);
+    decoder.setFraming({ headerSize: 4 });
+    expect(decoder.headerSize).toBe(2);
+    decoder.reset();
+    expect(decoder.headerSize).toBe(4);
   });
 });
