@@ -130,7 +130,7 @@ export class QueuedConnectionReader {
 
   /** True when getData() has a datagram to give. Handles connection events on the way. Never blocks. */
   dataAvailable(): boolean {
-    if (this.pendingRing !== null || this.nextFrame()) return true;
+    if (this.pendingHeld() || this.nextFrame()) return true;
     const shards = this.manager.getShards();
     const count = shards.length;
     let index = this.nextShard < count ? this.nextShard : 0;
@@ -177,7 +177,7 @@ export class QueuedConnectionReader {
   drain(visitor: DatagramVisitor, max = Infinity): number {
     let delivered = 0;
     // First what dataAvailable positioned, and the rest of a run of frames under way.
-    while (delivered < max && (this.pendingRing !== null || this.nextFrame())) {
+    while (delivered < max && (this.pendingHeld() || this.nextFrame())) {
       this.visitPending(visitor);
       delivered++;
     }
@@ -255,12 +255,28 @@ export class QueuedConnectionReader {
     return false;
   }
 
-  /** Makes the next frame of the run under way the pending datagram; false when the run is done. */
+  /**
+   * True when a datagram is positioned (by dataAvailable, or a drain that stopped). One of a
+   * connection closed locally since is dropped: after closeConnection(conn) returns, no read
+   * path hands out another datagram of conn.
+   */
+  private pendingHeld(): boolean {
+    if (this.pendingRing === null) return false;
+    if (this.pendingConnection!.open) return true;
+    this.pendingRing = null;
+    this.pendingConnection = null;
+    return false;
+  }
+
+  /**
+   * Makes the next frame of the run under way the pending datagram; false when the run is
+   * done, or its connection was closed locally (the rest of the run is dropped with it).
+   */
   private nextFrame(): boolean {
     const ring = this.batchRing;
     if (ring === null) return false;
     const at = this.frameCursor;
-    if (at >= this.frameEnd) {
+    if (at >= this.frameEnd || !this.batchConnection!.open) {
       this.batchRing = null;
       this.batchConnection = null;
       this.batchShard = -1;
