@@ -68,7 +68,8 @@ export class ConnectionWriter {
    * connection is reset 'slow-consumer' (false). A datagram of any size the header can
    * announce is sent (one larger than a ring record goes as several). Throws a RangeError
    * for a datagram too long for the header size, or alone past `sendBacklogHardLimit`,
-   * since no retry could send it. `block` is accepted for Panda3D compatibility.
+   * since no retry could send it, and a TypeError for an address (the four-argument form
+   * is for UDP connections). `block` is accepted for Panda3D compatibility.
    */
   send(dg: Datagram, conn: Connection, block?: boolean): boolean;
   /**
@@ -82,6 +83,14 @@ export class ConnectionWriter {
     this.assertRunning('send');
     if (!(conn instanceof Connection)) {
       throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
+    }
+    // Panda3D's (dg, connection, address) form is for UDP only; for a stream the third
+    // argument is `block`. An address here would otherwise be ignored, the datagram sent
+    // down the stream.
+    if (conn.kind !== 'udp' && addressOrBlock !== undefined && typeof addressOrBlock !== 'boolean') {
+      throw new TypeError(
+        `ConnectionWriter.send: an address is for a UDP connection (send(dg, udpConnection, address)); ${conn.toString()} is a ${conn.kind} connection, whose third argument is block (a boolean), got ${describeValue(addressOrBlock)}`,
+      );
     }
     const shard = conn.shard;
     if (!conn.open || shard === null || shard.failed || shard.closing) return false;
