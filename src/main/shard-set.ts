@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import { Shard } from '../workers/shard.js';
 import { fdHelperError, loadFdHelper, type FdHelper } from '../shared/fd-helper.js';
 import type { ManagerSettings } from './queued-connection-manager.js';
+import { BACKLOG_SLOTS } from '../shared/protocol/send-backlog.js';
 import { ShardHandle } from './shard-handle.js';
 
 const log = debuglog('ringwire');
@@ -158,16 +159,37 @@ export class ShardSet {
     return this.workerFile === null ? 0 : this.handles.length;
   }
 
-  /** The live shard with the fewest connections (starting single-thread mode if none runs). */
-  pick(): ShardHandle {
+  /**
+   * The live shard with the fewest connections (starting single-thread mode if none runs);
+   * for a TCP stream (`stream`), one with a free send-backlog slot. Throws when there is none.
+   */
+  pick(stream: boolean): ShardHandle {
     if (this.handles.length === 0) this.configure(0);
     this.startWorkers();
     let best: ShardHandle | null = null;
+    let live = false;
     for (const handle of this.handles) {
-      if (!handle.failed && (best === null || handle.connections < best.connections)) best = handle;
+      if (handle.failed) continue;
+      live = true;
+      if (stream && !handle.backlogSlots.available()) continue;
+      if (best === null || handle.connections < best.connections) best = handle;
     }
-    if (best === null) throw new Error('ringwire: every shard has failed');
-    return best;
+    if (best !== null) return best;
+    if (!live) throw new Error('ringwire: every shard has failed (they are being replaced)');
+    throw new Error(
+      `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS}, all its send-backlog table has room for (more worker shards hold more)`,
+    );
+  }
+
+  /** True when shards run and every live one holds as many TCP streams as its send-backlog table has slots. */
+  slotsFull(): boolean {
+    let live = false;
+    for (const handle of this.handles) {
+      if (handle.failed) continue;
+      if (handle.backlogSlots.available()) return false;
+      live = true;
+    }
+    return live;
   }
 
   /**
