@@ -31,6 +31,8 @@ export interface ManagerStats {
   rejectedBacklog: number;
   /** Clients reset at accept because every shard held 65,536 TCP streams (its send-backlog table was full). */
   rejectedShardFull: number;
+  /** Worker shards that died; each is replaced, after a delay that grows while they keep failing. */
+  shardFailures: number;
   /** Client addresses the per-address limits count now (0 when they are off). */
   trackedAddresses: number;
   /** The fullest inbound ring's fill, 0 to 1. */
@@ -47,6 +49,7 @@ export type ManagerCounters = Pick<
   | 'rejectedBacklog'
   | 'rejectedShardFull'
   | 'trackedAddresses'
+  | 'shardFailures'
 >;
 
 /** Sums the shards' stats blocks into one snapshot. */

@@ -160,6 +160,8 @@ export class QueuedConnectionManager {
   private rejectedBacklog = 0;
   /** Clients reset at accept because every shard's send-backlog table was full. */
   private rejectedShardFull = 0;
+  /** Worker shards that died (each is replaced). */
+  private shardFailures = 0;
   /** Clients reset at accept by the per-address limits, by Refusal. */
   private readonly refusals = [0, 0, 0, 0];
   private readonly admission: AddressAdmission;
@@ -420,6 +422,7 @@ export class QueuedConnectionManager {
       rejectedBacklog: this.rejectedBacklog,
       rejectedShardFull: this.rejectedShardFull,
       trackedAddresses: this.admission.size,
+      shardFailures: this.shardFailures,
     });
   }
 
@@ -751,6 +754,7 @@ export class QueuedConnectionManager {
   /** A worker shard died: its connections are reset with reason 'error'. */
   private onShardFailed(shard: ShardHandle, error: Error): void {
     this.lastError = error;
+    this.shardFailures++;
     this.reader?.shardFailed(shard.index);
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;

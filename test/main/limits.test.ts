@@ -4,6 +4,7 @@ import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import type { Connection } from '../../src/main/connection.js';
 import type { ResetReason } from '../../src/shared/reset-reason.js';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { BACKLOG_SLOTS } from '../../src/shared/protocol/send-backlog.js';
 import { NetDatagram } from '../../src/main/net-datagram.js';
 import { HOST, Peer, closeAll, expectNothingFor, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
@@ -363,4 +364,22 @@ describe('worker shard faults', () => {
     await server.close();
   });
 
+  it('a shard that fails at every start is replaced after a growing delay, not in a loop', async () => {
+    const server = await startServer(2);
+    // Every run fails at once, as a shard whose worker cannot start does. (Set before the
+    // first hand-over starts the pool.)
+    (server.manager as unknown as { shards: { workerFile: string } }).shards.workerFile = fileURLToPath(
+      new URL('../fixtures/failing-shard-worker.mjs', import.meta.url),
+    );
+    const peer = await Peer.connect(server.port);
+    await pollUntil(() => peer.closed, { label: 'the client of a failed shard to be closed' });
+    await pollUntil(() => server.manager.getStats().shardFailures >= 4, { label: 'the first replacements to fail too' });
+    // Replaced at once, then after 100, 200, 400, 800 ms…: a handful per shard in a second,
+    // where a loop would fail thousands of times.
+    await expectNothingFor(1000, () => server.manager.getStats().shardFailures > 14, 'a crash loop');
+    expect(server.manager.getStats().shardFailures).toBeGreaterThan(4);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
 });
