@@ -100,22 +100,21 @@ export class ChannelBus {
   /**
    * Subscribes `conn` (a TCP connection) to `channel`. Returns false when it is subscribed
    * already or is not open. The first local subscriber of a channel subscribes this
-   * process on NATS.
+   * process on NATS. Throws a TypeError for a connection that is not a TCP stream, and
+   * what NATS throws when it refuses; either way nothing changes.
    */
   subscribe(channel: string, conn: Connection): boolean {
     this.assertOpen('subscribe');
     checkChannel('subscribe', channel);
     if (!(conn instanceof Connection)) throw new TypeError(`ChannelBus.subscribe: expected a Connection, got ${describeValue(conn)}`);
-    let state = this.channels.get(channel);
-    if (state === undefined) {
-      const fresh: Channel = { group: new ConnectionGroup(), subscription: null };
-      fresh.group._onEmpty = () => this.forgetIfEmpty(channel, fresh);
-      this.channels.set(channel, fresh);
-      state = fresh;
-    }
-    if (!state.group.add(conn)) {
-      this.forgetIfEmpty(channel, state);
-      return false;
+    const known = this.channels.get(channel);
+    const state: Channel = known ?? { group: new ConnectionGroup(), subscription: null };
+    // The group checks the connection (a TCP stream) and throws before a new channel is
+    // recorded: a refused subscribe leaves no empty channel behind.
+    if (!state.group.add(conn)) return false;
+    if (known === undefined) {
+      state.group._onEmpty = () => this.forgetIfEmpty(channel, state);
+      this.channels.set(channel, state);
     }
     if (state.subscription === null) {
       try {

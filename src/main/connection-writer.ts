@@ -4,6 +4,7 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../share
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/protocol/udp-framing.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
+import { ConnectionGroup } from './connection-group.js';
 import { Connection } from './connection.js';
 import type { ShardHandle } from './shard-handle.js';
 import { NetAddress } from './net-address.js';
@@ -35,6 +36,8 @@ export class ConnectionWriter {
   /** broadcast's recipients' ids sorted by shard index (reused), and how many each holds. */
   private buckets: Uint32Array[] = [];
   private readonly bucketCounts: number[] = [];
+  /** broadcast's recipients from an iterable that is neither an array nor a group (reused, emptied after each call). */
+  private readonly pending: Connection[] = [];
   /** broadcast's UDP addresses (reused). */
   private readonly udpTargets: NetAddress[] = [];
   private isShutDown = false;
@@ -65,7 +68,8 @@ export class ConnectionWriter {
    * connection is reset 'slow-consumer' (false). A datagram of any size the header can
    * announce is sent (one larger than a ring record goes as several). Throws a RangeError
    * for a datagram too long for the header size, or alone past `sendBacklogHardLimit`,
-   * since no retry could send it. `block` is accepted for Panda3D compatibility.
+   * since no retry could send it, and a TypeError for an address (the four-argument form
+   * is for UDP connections). `block` is accepted for Panda3D compatibility.
    */
   send(dg: Datagram, conn: Connection, block?: boolean): boolean;
   /**
@@ -79,6 +83,14 @@ export class ConnectionWriter {
     this.assertRunning('send');
     if (!(conn instanceof Connection)) {
       throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
+    }
+    // Panda3D's (dg, connection, address) form is for UDP only; for a stream the third
+    // argument is `block`. An address here would otherwise be ignored, the datagram sent
+    // down the stream.
+    if (conn.kind !== 'udp' && addressOrBlock !== undefined && typeof addressOrBlock !== 'boolean') {
+      throw new TypeError(
+        `ConnectionWriter.send: an address is for a UDP connection (send(dg, udpConnection, address)); ${conn.toString()} is a ${conn.kind} connection, whose third argument is block (a boolean), got ${describeValue(addressOrBlock)}`,
+      );
     }
     const shard = conn.shard;
     if (!conn.open || shard === null || shard.failed || shard.closing) return false;
@@ -151,21 +163,53 @@ export class ConnectionWriter {
       );
     }
     const size = headerSize + length;
-    const shards = this.manager.getShards();
-    // One record holds the count, at least one id and the frame; a frame too large for that
-    // goes to each recipient as send() sends it (in several records).
-    if (size + 8 > maxRecordPayload(this.manager.settings.ringCapacity)) return this.sendToEach(dg, a);
-    const counts = this.bucketCounts;
-    while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
-    for (let i = 0; i < shards.length; i++) counts[i] = 0;
-    const soft = this.maxSendBacklog !== Infinity;
-    let queued = 0;
-    for (const conn of a) {
+    try {
+      // Every recipient is checked before any is counted: a call that throws changes nothing.
+      const recipients = this.checkedRecipients(a);
+      // One record holds the count, at least one id and the frame; a frame too large for
+      // that goes to each recipient as send() sends it (in several records).
+      if (size + 8 > maxRecordPayload(this.manager.settings.ringCapacity)) return this.sendToEach(dg, recipients);
+      return this.broadcastFrames(dg, recipients, size, headerSize);
+    } finally {
+      this.pending.length = 0;
+    }
+  }
+
+  /**
+   * `recipients` as something to walk again, each checked to be a TCP Connection (a
+   * TypeError names the first that is not). A group holds only TCP streams and an array
+   * is walked in place; any other iterable is copied into {@link pending} first.
+   */
+  private checkedRecipients(recipients: Iterable<Connection>): Iterable<Connection> {
+    if (recipients instanceof ConnectionGroup) return recipients;
+    let list: readonly Connection[];
+    if (Array.isArray(recipients)) {
+      list = recipients;
+    } else {
+      const pending = this.pending;
+      for (const conn of recipients) pending.push(conn);
+      list = pending;
+    }
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
       if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
         throw new TypeError(
           `ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${conn instanceof Connection ? `a ${conn.kind} connection (UDP: broadcast(dg, udpConnection, addresses))` : describeValue(conn)}`,
         );
       }
+    }
+    return list;
+  }
+
+  /** broadcast's second half, over checked recipients: count each one's bytes and frame once per shard. */
+  private broadcastFrames(dg: Datagram, recipients: Iterable<Connection>, size: number, headerSize: HeaderSize): number {
+    const shards = this.manager.getShards();
+    const counts = this.bucketCounts;
+    while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
+    for (let i = 0; i < shards.length; i++) counts[i] = 0;
+    const soft = this.maxSendBacklog !== Infinity;
+    let queued = 0;
+    for (const conn of recipients) {
       const shard = conn.shard;
       if (!conn.open || shard === null || shard.failed || shard.closing) continue;
       if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) continue;
@@ -188,17 +232,14 @@ export class ConnectionWriter {
     return queued;
   }
 
-  /** broadcast for a frame too large for one record: send() to each recipient. */
+  /**
+   * broadcast for a frame too large for one record, over checked recipients: send() to
+   * each. (send() throws for a frame past sendBacklogHardLimit at the first recipient,
+   * before anything is queued, since the frame is the same for all.)
+   */
   private sendToEach(dg: Datagram, recipients: Iterable<Connection>): number {
-    // Every recipient is checked before any is sent to, as the one-record path does.
-    const all = [...recipients];
-    for (const conn of all) {
-      if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
-        throw new TypeError(`ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${describeValue(conn)}`);
-      }
-    }
     let queued = 0;
-    for (const conn of all) if (this.send(dg, conn)) queued++;
+    for (const conn of recipients) if (this.send(dg, conn)) queued++;
     return queued;
   }
 

@@ -28,6 +28,8 @@ export class Connection {
   shard: ShardHandle | null = null;
   /** @internal The admission table key of an accepted connection's peer, or null (address-admission.ts). */
   admissionKey: string | null = null;
+  /** @internal Accepted by a rendezvous (it counts for maxConnections); false for client connections and UDP. */
+  accepted = false;
   /** The listening server of a rendezvous. */
   server: Server | null = null;
   /** The stream's slot in its shard's send-backlog table, or -1. */

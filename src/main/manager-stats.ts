@@ -27,19 +27,32 @@ export interface ManagerStats {
   rejectedAcceptRate: number;
   /** Clients reset at accept because the address table was full of addresses with open connections. */
   rejectedAddressTable: number;
+  /** Clients reset at accept because no listener listened and their rendezvous held `backlog` clients nobody had taken. */
+  rejectedBacklog: number;
+  /** Clients reset at accept because every shard held 65,536 TCP streams (its send-backlog table was full). */
+  rejectedShardFull: number;
+  /** Worker shards that died; each is replaced, after a delay that grows while they keep failing. */
+  shardFailures: number;
   /** Client addresses the per-address limits count now (0 when they are off). */
   trackedAddresses: number;
   /** The fullest inbound ring's fill, 0 to 1. */
   inboundRingFill: number;
 }
 
-/** Sums the shards' stats blocks into one snapshot. */
 /** The counters the manager keeps itself, not the shards. */
 export type ManagerCounters = Pick<
   ManagerStats,
-  'rejectedConnections' | 'rejectedPerAddress' | 'rejectedAcceptRate' | 'rejectedAddressTable' | 'trackedAddresses'
+  | 'rejectedConnections'
+  | 'rejectedPerAddress'
+  | 'rejectedAcceptRate'
+  | 'rejectedAddressTable'
+  | 'rejectedBacklog'
+  | 'rejectedShardFull'
+  | 'trackedAddresses'
+  | 'shardFailures'
 >;
 
+/** Sums the shards' stats blocks into one snapshot. */
 export function collectStats(shards: readonly ShardHandle[], counters: ManagerCounters): ManagerStats {
   const sum: ManagerStats = {
     ...counters,

@@ -53,7 +53,11 @@ export interface QueuedConnectionManagerOptions {
   shutdownTimeoutMs?: number;
   /** A read connection that completes no datagram for this long is reset as `idle-timeout` (ms). Default 0: never. */
   idleTimeoutMs?: number;
-  /** Most open TCP streams; clients beyond it are closed at once and counted. Default 0: no limit. */
+  /**
+   * Most accepted TCP streams open at once (clients of this manager's rendezvous; its own
+   * client connections and UDP sockets do not count); clients beyond it are closed at once
+   * and counted. Default 0: no limit.
+   */
   maxConnections?: number;
   /**
    * Most open TCP streams from one client address (IPv6: one prefix of `ipv6PrefixLength`
@@ -123,8 +127,14 @@ const FRACTIONAL_OPTIONS = new Set<string>(['acceptRatePerAddress']);
 /** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
 interface Rendezvous {
   listener: QueuedConnectionListener | null;
+  /** Clients accepted while no listener listened, for the next one: nobody has taken them. */
   backlog: Connection[];
+  /** Most clients `backlog` holds (the rendezvous's backlog argument); more are reset at accept. */
+  limit: number;
 }
+
+/** listen()'s backlog when none is given (Node's default): also the most unclaimed clients a rendezvous holds then. */
+const DEFAULT_BACKLOG = 511;
 
 /**
  * Opens and closes connections and queues the ones that were reset (Panda3D's
@@ -144,6 +154,14 @@ export class QueuedConnectionManager {
   private readonly waits: ReaderWait;
   private nextId = 1;
   private rejected = 0;
+  /** Accepted TCP streams open now: what maxConnections counts. */
+  private acceptedOpen = 0;
+  /** Clients reset at accept because their rendezvous held `backlog` clients nobody took. */
+  private rejectedBacklog = 0;
+  /** Clients reset at accept because every shard's send-backlog table was full. */
+  private rejectedShardFull = 0;
+  /** Worker shards that died (each is replaced). */
+  private shardFailures = 0;
   /** Clients reset at accept by the per-address limits, by Refusal. */
   private readonly refusals = [0, 0, 0, 0];
   private readonly admission: AddressAdmission;
@@ -268,7 +286,7 @@ export class QueuedConnectionManager {
     const bound = server.address() as net.AddressInfo;
     conn.getAddress().setFromSocket(bound.address, bound.port);
     conn.server = server;
-    this.rendezvous.set(conn, { listener: null, backlog: [] });
+    this.rendezvous.set(conn, { listener: null, backlog: [], limit: backlog || DEFAULT_BACKLOG });
     server.on('connection', (socket: net.Socket) => this.accepted(conn, socket));
     server.on('error', (err: Error) => (this.lastError = err));
     log('rendezvous %s open', conn.getAddress().toString());
@@ -401,7 +419,10 @@ export class QueuedConnectionManager {
       rejectedPerAddress: this.refusals[Refusal.PER_ADDRESS],
       rejectedAcceptRate: this.refusals[Refusal.ACCEPT_RATE],
       rejectedAddressTable: this.refusals[Refusal.TABLE_FULL],
+      rejectedBacklog: this.rejectedBacklog,
+      rejectedShardFull: this.rejectedShardFull,
       trackedAddresses: this.admission.size,
+      shardFailures: this.shardFailures,
     });
   }
 
@@ -455,10 +476,11 @@ export class QueuedConnectionManager {
   // ── closing and resets ────────────────────────────────────────────────────
 
   /**
-   * Closes `conn`: a rendezvous stops listening; a stream flushes what was sent, then
-   * closes, and stops being read. Returns false when it was not open (or not this
-   * manager's). A connection closed here is not queued as a reset (as in Panda3D); its
-   * getResetReason() says 'closed-locally'.
+   * Closes `conn`: a rendezvous stops listening and resets (RST) the clients it accepted
+   * that no listener has taken (those a listener has queued stay its own); a stream
+   * flushes what was sent, then closes, and stops being read. Returns false when it was
+   * not open (or not this manager's). A connection closed here is not queued as a reset
+   * (as in Panda3D); its getResetReason() says 'closed-locally'.
    */
   closeConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
@@ -468,7 +490,11 @@ export class QueuedConnectionManager {
     conn.end('closed-locally');
     if (conn.kind === 'rendezvous') {
       conn.server?.close();
+      const state = this.rendezvous.get(conn);
       this.rendezvous.delete(conn);
+      // The program cannot reach these any more: left open, they would hold a descriptor
+      // each, and their peers would wait, until close().
+      if (state !== undefined) for (const client of state.backlog.splice(0)) this.cutUnclaimed(client);
       return true;
     }
     conn.shard?.close(conn);
@@ -573,8 +599,7 @@ export class QueuedConnectionManager {
     shard.connections--;
     const conn = this.connections.get(id);
     if (conn === undefined) return;
-    this.connections.delete(id);
-    if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
+    this.forget(conn);
     // Every SEND for it is in the ring before this: the shard may end a half-closed peer.
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
@@ -617,10 +642,22 @@ export class QueuedConnectionManager {
       socket.destroy();
       return;
     }
+    // Nobody listens: hold at most `backlog` clients for the next listener, as the kernel's
+    // accept queue would hold them for a Panda3D program that does not poll.
+    if (state.listener === null && !this.roomInBacklog(state)) {
+      this.rejectedBacklog++;
+      socket.resetAndDestroy();
+      return;
+    }
     const max = this.settings.maxConnections;
-    if (max > 0 && this.connections.size >= max) {
+    if (max > 0 && this.acceptedOpen >= max) {
       this.rejected++;
       socket.destroy();
+      return;
+    }
+    if (this.shards.slotsFull()) {
+      this.rejectedShardFull++;
+      socket.resetAndDestroy();
       return;
     }
     let key: string | null = null;
@@ -646,6 +683,8 @@ export class QueuedConnectionManager {
       if (key !== null) this.admission.release(key);
       return;
     }
+    conn.accepted = true;
+    this.acceptedOpen++;
     if (state.listener !== null) {
       state.listener.enqueue(rendezvous, conn);
       this.waits.notify();
@@ -654,11 +693,32 @@ export class QueuedConnectionManager {
     }
   }
 
+  /** True when `state`'s unclaimed clients are fewer than its limit (ended ones are dropped first). */
+  private roomInBacklog(state: Rendezvous): boolean {
+    if (state.backlog.length < state.limit) return true;
+    // A client's shard may have died since: it holds nothing any more.
+    state.backlog = state.backlog.filter((conn) => conn.open);
+    return state.backlog.length < state.limit;
+  }
+
+  /** Resets (RST) a client nobody took; no reset is queued: the program never had it. */
+  private cutUnclaimed(conn: Connection): void {
+    if (!conn.end('closed-locally') || conn.shard === null) return;
+    conn.shard.cut(conn.id, ResetReasonCode.CLOSED_LOCALLY);
+  }
+
+  /** `conn`'s socket is gone: it stops counting for the limits. */
+  private forget(conn: Connection): void {
+    this.connections.delete(conn.id);
+    if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
+    if (conn.accepted) this.acceptedOpen--;
+  }
+
   /** Gives `socket` to the least-loaded shard. False (socket destroyed) when that fails. */
   private handOver(conn: Connection, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): boolean {
     let shard: ShardHandle;
     try {
-      shard = this.shards.pick();
+      shard = this.shards.pick(kind === AdoptKind.TCP);
       if (!shard.adopt(conn, socket, kind)) {
         this.lastError = new Error(`could not hand ${conn.toString()} to shard ${shard.index}: no descriptor (fd helper missing?)`);
         return false;
@@ -694,11 +754,11 @@ export class QueuedConnectionManager {
   /** A worker shard died: its connections are reset with reason 'error'. */
   private onShardFailed(shard: ShardHandle, error: Error): void {
     this.lastError = error;
+    this.shardFailures++;
     this.reader?.shardFailed(shard.index);
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
-      this.connections.delete(conn.id);
-      if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
+      this.forget(conn);
       if (conn.end('error')) this.resets.push(conn);
     }
     shard.connections = 0;
@@ -731,6 +791,7 @@ export class QueuedConnectionManager {
       this.discardInbound();
       for (const conn of this.connections.values()) conn.end('closed-locally');
       this.connections.clear();
+      this.acceptedOpen = 0;
       this.admission.close();
     }
   }

@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import { Shard } from '../workers/shard.js';
 import { fdHelperError, loadFdHelper, type FdHelper } from '../shared/fd-helper.js';
 import type { ManagerSettings } from './queued-connection-manager.js';
+import { BACKLOG_SLOTS } from '../shared/protocol/send-backlog.js';
 import { ShardHandle } from './shard-handle.js';
 
 const log = debuglog('ringwire');
@@ -32,6 +33,16 @@ function warnFallback(numThreads: number, cause: string): void {
 
 /** How long past shutdownTimeoutMs close() waits for a shard that has not ended (ms). */
 const SHUTDOWN_GRACE_MS = 1000;
+
+/**
+ * Replacing a worker shard that died: at once the first time; while replacements keep
+ * failing, after 100 ms, doubling up to 10 s, so that a shard that cannot start (a
+ * broken build, no memory for its rings) costs a few attempts a minute, not a loop. A
+ * shard that ran for {@link HEALTHY_RUN_MS} before it died starts the count again.
+ */
+const RESTART_DELAY_MS = 100;
+const MAX_RESTART_DELAY_MS = 10_000;
+const HEALTHY_RUN_MS = 10_000;
 
 
 /**
@@ -82,6 +93,10 @@ export class ShardSet {
   /** Worker mode: the compiled shard worker; null in single-thread mode. */
   private workerFile: string | null = null;
   private stopping = false;
+  /** Per shard slot: replacements in a row that died within HEALTHY_RUN_MS, when the last was made, and a pending one. */
+  private readonly failuresInARow: number[] = [];
+  private readonly replacedAt: number[] = [];
+  private readonly restartTimers = new Map<number, NodeJS.Timeout>();
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -158,16 +173,37 @@ export class ShardSet {
     return this.workerFile === null ? 0 : this.handles.length;
   }
 
-  /** The live shard with the fewest connections (starting single-thread mode if none runs). */
-  pick(): ShardHandle {
+  /**
+   * The live shard with the fewest connections (starting single-thread mode if none runs);
+   * for a TCP stream (`stream`), one with a free send-backlog slot. Throws when there is none.
+   */
+  pick(stream: boolean): ShardHandle {
     if (this.handles.length === 0) this.configure(0);
     this.startWorkers();
     let best: ShardHandle | null = null;
+    let live = false;
     for (const handle of this.handles) {
-      if (!handle.failed && (best === null || handle.connections < best.connections)) best = handle;
+      if (handle.failed) continue;
+      live = true;
+      if (stream && !handle.backlogSlots.available()) continue;
+      if (best === null || handle.connections < best.connections) best = handle;
     }
-    if (best === null) throw new Error('ringwire: every shard has failed');
-    return best;
+    if (best !== null) return best;
+    if (!live) throw new Error('ringwire: every shard has failed (they are being replaced)');
+    throw new Error(
+      `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS}, all its send-backlog table has room for (more worker shards hold more)`,
+    );
+  }
+
+  /** True when shards run and every live one holds as many TCP streams as its send-backlog table has slots. */
+  slotsFull(): boolean {
+    let live = false;
+    for (const handle of this.handles) {
+      if (handle.failed) continue;
+      if (handle.backlogSlots.available()) return false;
+      live = true;
+    }
+    return live;
   }
 
   /**
@@ -176,6 +212,8 @@ export class ShardSet {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
     // A parked shard holds nothing: it is marked closing (nothing more is sent to it) and
     // not started again for a SHUTDOWN.
@@ -228,12 +266,7 @@ export class ShardSet {
       handle.fail();
       log('shard %d failed: %s', handle.index, error.message);
       this.onFailed(handle, error);
-      if (!this.stopping && handle.local === null) {
-        const fresh = this.createHandle(handle.index, null, this.helper);
-        this.handles[handle.index] = fresh;
-        log('shard %d replaced', handle.index);
-        this.start(fresh);
-      }
+      if (!this.stopping && handle.local === null) this.scheduleReplacement(handle);
     } else if (handle.local === null) {
       // A worker shard parked (or took its SHUTDOWN); the main-thread one ends only at SHUTDOWN.
       handle.renewBell();
@@ -245,5 +278,37 @@ export class ShardSet {
       if (handle.hasWork()) this.start(handle);
     }
     if (this.active === 0) this.allEnded?.();
+  }
+
+  /**
+   * Replaces the failed worker shard `handle` with a fresh one with new rings in the same
+   * slot: at once, or after a delay while its replacements keep failing (RESTART_DELAY_MS).
+   * Until then the slot takes no connections; the other shards do.
+   */
+  private scheduleReplacement(handle: ShardHandle): void {
+    const index = handle.index;
+    const now = performance.now();
+    const last = this.replacedAt[index];
+    const inARow = last !== undefined && now - last < HEALTHY_RUN_MS ? (this.failuresInARow[index] ?? 0) + 1 : 0;
+    this.failuresInARow[index] = inARow;
+    const delay = inARow === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (inARow - 1));
+    const replace = (): void => {
+      this.restartTimers.delete(index);
+      if (this.stopping || this.handles[index] !== handle) return;
+      const fresh = this.createHandle(index, null, this.helper);
+      this.handles[index] = fresh;
+      this.replacedAt[index] = performance.now();
+      log('shard %d replaced', index);
+      this.start(fresh);
+    };
+    if (delay === 0) {
+      replace();
+      return;
+    }
+    log('shard %d failed %d times in a row: replaced in %d ms', index, inARow + 1, delay);
+    // The failed shard holds nothing: waiting to replace it must not keep the process alive.
+    const timer = setTimeout(replace, delay);
+    timer.unref();
+    this.restartTimers.set(index, timer);
   }
 }

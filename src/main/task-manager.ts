@@ -281,6 +281,9 @@ export class TaskManager {
    * {@link step}). Throws a RangeError for a bad frameRate and an Error when already running.
    */
   run(options: RunOptions = {}): Promise<void> {
+    // Before anything else: a refused second run must leave the running loop's state alone.
+    if (this.running) throw new Error('TaskManager.run: already running');
+    if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
     const frameRate = options.frameRate;
     if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
       throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`);
@@ -290,8 +293,6 @@ export class TaskManager {
       throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`);
     }
     this.waker = wakeOn ?? null;
-    if (this.running) throw new Error('TaskManager.run: already running');
-    if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
     this.running = true;
     this.stopRequested = false;
     this.period = frameRate === undefined ? 0 : 1 / frameRate;

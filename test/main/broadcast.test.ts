@@ -186,6 +186,28 @@ describe.each([0, 2])('writer.broadcast (numThreads %i)', (n) => {
     expect(server.writer.broadcast(dg, udp, addresses)).toBe(0);
   });
 
+  it('a broadcast that throws changes nothing: no recipient is counted or sent to', async () => {
+    const server = await startServer(n);
+    const { peers, conns } = await connectPeers(server, 3);
+    const udp = (await server.manager.openUDPConnection(HOST, 0))!;
+    const dg = datagram('never sent');
+    // The bad recipient comes last: the ones before it must not have been counted.
+    expect(() => server.writer.broadcast(dg, [conns[0], conns[1], udp])).toThrow(TypeError);
+    expect(() => server.writer.broadcast(dg, [...conns, 'x' as never])).toThrow(/every recipient must be a TCP Connection, got "x"/);
+    function* failing(): Generator<Connection> {
+      yield conns[0];
+      yield conns[2];
+      throw new Error('the recipients could not be listed');
+    }
+    expect(() => server.writer.broadcast(dg, failing())).toThrow(/could not be listed/);
+    for (const conn of conns) expect(server.writer.getSendBacklog(conn)).toBe(0);
+    // A soft limit smaller than what the failed calls would have counted refuses nothing.
+    server.writer.setMaxSendBacklog(64);
+    expect(server.writer.broadcast(datagram('after'), new Set(conns))).toBe(3);
+    await pollUntil(() => peers.every((peer) => peer.frameCount === 1), { label: 'one frame each' });
+    for (const peer of peers) expect(texts(peer)).toEqual(['after']);
+  });
+
   it('refuses what cannot be sent with a clear error', async () => {
     const server = await startServer(n);
     const { conns } = await connectPeers(server, 1);

@@ -100,3 +100,20 @@ describe('ChannelBus', () => {
     expect(() => bus.publish('room.3', new Datagram())).toThrow(/the bus is closed/);
   });
 });
+
+describe.each([0, 2])('ChannelBus.subscribe misuse (numThreads %i)', (n) => {
+  it('subscribing a UDP connection throws and leaves no channel behind', async () => {
+    const nats = await startNats();
+    const server = await startServer(n);
+    const bus = new ChannelBus({ nats: await natsClient(nats), writer: server.writer });
+    const udp = (await server.manager.openUDPConnection('127.0.0.1', 0))!;
+    expect(() => bus.subscribe('room.udp', udp)).toThrow(TypeError);
+    expect(bus.getChannels()).toEqual([]);
+    expect(bus.getSubscriberCount('room.udp')).toBe(0);
+    // On a channel that has members, they stay.
+    await member(server, bus, 'room.1');
+    expect(() => bus.subscribe('room.1', udp)).toThrow(/only TCP streams/);
+    expect(bus.getChannels()).toEqual(['room.1']);
+    expect(bus.getSubscriberCount('room.1')).toBe(1);
+  });
+});

@@ -3,7 +3,11 @@ import { Datagram } from '../../src/shared/datagram.js';
 import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import type { Connection } from '../../src/main/connection.js';
 import type { ResetReason } from '../../src/shared/reset-reason.js';
-import { Peer, closeAll, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { BACKLOG_SLOTS } from '../../src/shared/protocol/send-backlog.js';
+import { NetDatagram } from '../../src/main/net-datagram.js';
+import { HOST, Peer, closeAll, expectNothingFor, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);
 
@@ -24,6 +28,28 @@ async function resetOf(server: TestServer, conn: Connection, label: string): Pro
     { label, timeoutMs: 10_000 },
   );
   return conn.getResetReason();
+}
+
+/**
+ * Connects to `port`: the Peer, or the error when the server resets the client before its
+ * connect completes (a client refused at accept may see either).
+ */
+function connectOrRefused(port: number): Promise<Peer | NodeJS.ErrnoException> {
+  return Peer.connect(port).catch((error: NodeJS.ErrnoException) => error);
+}
+
+/** True once `outcome` is a client the server reset (RST): refused at connect, or after. */
+function wasReset(outcome: Peer | NodeJS.ErrnoException): boolean {
+  const error = outcome instanceof Peer ? (outcome.closed ? (outcome.error as NodeJS.ErrnoException | null) : null) : outcome;
+  return error?.code === 'ECONNRESET';
+}
+
+/** A plain node:net server on loopback that reads and drops: somewhere for a manager's client connections to go. Returns its port. */
+async function plainServer(): Promise<number> {
+  const server = net.createServer((socket) => socket.resume());
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as net.AddressInfo).port;
 }
 
 describe.each([0, 2])('limits with %i shards', (n) => {
@@ -87,6 +113,111 @@ describe.each([0, 2])('limits with %i shards', (n) => {
     await pollUntil(() => server.reader.getData(dg), { label: 'data from an admitted client' });
     expect(Array.from(dg.getMessage())).toEqual([7, 7]);
     expect(conns.every((c) => server.reader.isConnectionOk(c))).toBe(true);
+  });
+
+  it('maxConnections counts accepted TCP streams only: a UDP socket and a client connection take no slot', async () => {
+    const elsewhere = await plainServer();
+    const server = await startServer(n, { manager: { maxConnections: 2 } });
+    expect(await server.manager.openUDPConnection(HOST, 0)).not.toBeNull();
+    expect(await server.manager.openTCPClientConnection(HOST, elsewhere, 5000)).not.toBeNull();
+    const peers = [await Peer.connect(server.port), await Peer.connect(server.port)];
+    const conns = [await server.accept(), await server.accept()];
+    expect(server.manager.getStats().rejectedConnections).toBe(0);
+    const extra = await Peer.connect(server.port);
+    await pollUntil(() => extra.closed, { label: 'the third client to be closed' });
+    expect(server.manager.getStats().rejectedConnections).toBe(1);
+    // An accepted stream that ends gives its slot back.
+    await peers[0].close();
+    expect(await resetOf(server, conns[0], 'the first client ends')).toBe('closed-by-peer');
+    const next = await Peer.connect(server.port);
+    const nextConn = await server.accept();
+    await next.write(frame([3]));
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'data from the client that took the freed slot' });
+    expect(dg.getConnection()).toBe(nextConn);
+    expect(server.manager.getStats().rejectedConnections).toBe(1);
+  });
+
+  it('closing a rendezvous resets (RST) the clients it accepted that nobody took, and queues no reset for them', async () => {
+    const server = await startServer(n);
+    expect(server.listener.removeConnection(server.rendezvous)).toBe(true);
+    const peers = [await Peer.connect(server.port), await Peer.connect(server.port)];
+    await pollUntil(() => server.manager.getStats().connections === 2, { label: 'both clients handed to a shard' });
+    expect(server.manager.closeConnection(server.rendezvous)).toBe(true);
+    await pollUntil(() => peers.every((peer) => peer.closed), { label: 'the unclaimed clients to be reset' });
+    for (const peer of peers) expect((peer.error as NodeJS.ErrnoException | null)?.code).toBe('ECONNRESET');
+    await pollUntil(
+      () => {
+        server.reader.dataAvailable();
+        return server.manager.getStats().connections === 0 && server.manager.connections.size === 0;
+      },
+      { label: 'the shards to let them go' },
+    );
+    expect(server.manager.resetConnectionAvailable()).toBe(false);
+  });
+
+  it('holds at most `backlog` clients nobody took: the rest are reset at accept and counted (rejectedBacklog)', async () => {
+    const server = await startServer(n, { backlog: 2 });
+    expect(server.listener.removeConnection(server.rendezvous)).toBe(true);
+    const outcomes: (Peer | NodeJS.ErrnoException)[] = [];
+    for (let i = 0; i < 5; i++) outcomes.push(await connectOrRefused(server.port));
+    await pollUntil(() => server.manager.getStats().rejectedBacklog === 3, { label: 'three clients refused' });
+    await pollUntil(() => outcomes.filter(wasReset).length === 3, { label: 'the refused clients to be reset' });
+    const kept = outcomes.filter((outcome): outcome is Peer => outcome instanceof Peer && !outcome.closed);
+    expect(kept.length).toBe(2);
+    await pollUntil(() => server.manager.getStats().connections === 2, { label: 'the two held clients in the shards' });
+    // A listener that comes back takes the two held, and they work.
+    expect(server.listener.addConnection(server.rendezvous)).toBe(true);
+    const conns = [await server.accept(), await server.accept()];
+    expect(server.listener.newConnectionAvailable()).toBe(false);
+    const dg = new NetDatagram();
+    for (const [i, peer] of kept.entries()) {
+      await peer.write(frame([i]));
+      await pollUntil(() => server.reader.getData(dg), { label: `data from held client ${i}` });
+      expect(conns).toContain(dg.getConnection());
+    }
+    // With a listener listening, the backlog bound does not apply: they are taken as they come.
+    for (let i = 0; i < 3; i++) {
+      await Peer.connect(server.port);
+      await server.accept();
+    }
+    expect(server.manager.getStats().rejectedBacklog).toBe(3);
+  });
+
+  it('a shard whose send-backlog slots are all taken gets no more TCP streams: another shard does, else the client is reset and counted', async () => {
+    const server = await startServer(n);
+    const shards = server.manager.getShards();
+    expect(shards.length).toBe(Math.max(1, n));
+    // Take every slot of shard 0, as 65,536 open streams would.
+    const held: number[] = [];
+    for (let slot = shards[0].backlogSlots.take(); slot >= 0; slot = shards[0].backlogSlots.take()) held.push(slot);
+    expect(held.length).toBe(BACKLOG_SLOTS);
+    if (n > 1) {
+      await Peer.connect(server.port);
+      const conn = await server.accept();
+      expect(conn.shard).toBe(shards[1]);
+      expect(conn.backlogSlot).toBeGreaterThanOrEqual(0);
+      for (let slot = shards[1].backlogSlots.take(); slot >= 0; slot = shards[1].backlogSlots.take());
+    }
+    const refused = await connectOrRefused(server.port);
+    await pollUntil(() => wasReset(refused), { label: 'the client no shard can take to be reset' });
+    expect(server.manager.getStats().rejectedShardFull).toBe(1);
+    expect(server.listener.newConnectionAvailable()).toBe(false);
+    // A client connection has nowhere to go either: it resolves null and says why.
+    expect(await server.manager.openTCPClientConnection(HOST, await plainServer(), 5000)).toBeNull();
+    expect(server.manager.getLastError()?.message).toMatch(/send-backlog/);
+    // A slot given back takes the next client, with the send limits in force.
+    shards[0].backlogSlots.give(held.pop()!);
+    const peer = await Peer.connect(server.port, { keepFrames: false });
+    const conn = await server.accept();
+    expect(conn.shard).toBe(shards[0]);
+    expect(conn.backlogSlot).toBeGreaterThanOrEqual(0);
+    server.writer.setMaxSendBacklog(1000);
+    const dg = new Datagram();
+    dg.padBytes(900);
+    expect(server.writer.send(dg, conn)).toBe(true);
+    expect(server.writer.send(dg, conn)).toBe(false);
+    await pollUntil(() => peer.receivedBytes === 902, { label: 'the one datagram' });
   });
 
   it('resets a connection that receives nothing for idleTimeoutMs, and spares a talkative one', async () => {
@@ -247,5 +378,24 @@ describe('worker shard faults', () => {
     expect(server.writer.send(dg, conn)).toBe(true);
     await pollUntil(() => peer.frameCount === 1, { label: 'the echo from a replacement shard' });
     await server.close();
+  });
+
+  it('a shard that fails at every start is replaced after a growing delay, not in a loop', async () => {
+    const server = await startServer(2);
+    // Every run fails at once, as a shard whose worker cannot start does. (Set before the
+    // first hand-over starts the pool.)
+    (server.manager as unknown as { shards: { workerFile: string } }).shards.workerFile = fileURLToPath(
+      new URL('../fixtures/failing-shard-worker.mjs', import.meta.url),
+    );
+    const peer = await Peer.connect(server.port);
+    await pollUntil(() => peer.closed, { label: 'the client of a failed shard to be closed' });
+    await pollUntil(() => server.manager.getStats().shardFailures >= 4, { label: 'the first replacements to fail too' });
+    // Replaced at once, then after 100, 200, 400, 800 ms…: a handful per shard in a second,
+    // where a loop would fail thousands of times.
+    await expectNothingFor(1000, () => server.manager.getStats().shardFailures > 14, 'a crash loop');
+    expect(server.manager.getStats().shardFailures).toBeGreaterThan(4);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 });

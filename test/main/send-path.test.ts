@@ -13,6 +13,7 @@ import { DatagramIterator } from '../../src/shared/datagram-iterator.js';
 import { NetDatagram } from '../../src/main/net-datagram.js';
 import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import type { Connection } from '../../src/main/connection.js';
+import { NetAddress } from '../../src/main/net-address.js';
 import {
   Peer,
   closeAll,
@@ -584,6 +585,27 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
     expect(Math.max(...rtts), summary).toBeLessThan(1000);
     expect(conns.every((c) => c.open), summary).toBe(true);
     expect(pingConn.open).toBe(true);
+  });
+
+  it('send(dg, tcpConnection, address) throws a TypeError naming the address (the form is UDP only) and sends nothing', async () => {
+    const server = await startServer(n);
+    const peer = await Peer.connect(server.port);
+    const conn = await server.accept();
+    const to = new NetAddress();
+    expect(to.setHost('127.0.0.1', 9)).toBe(true);
+    const dg = new Datagram();
+    dg.addUint8(1);
+    expect(() => server.writer.send(dg, conn, to)).toThrow(TypeError);
+    expect(() => server.writer.send(dg, conn, to, true)).toThrow(/address .*UDP/);
+    expect(() => server.writer.send(dg, conn, 'x' as never)).toThrow(/got "x" \(string\)/);
+    expect(server.writer.getSendBacklog(conn)).toBe(0);
+    // Panda3D's three-argument TCP form (block) still sends.
+    dg.clear();
+    dg.addUint8(2);
+    expect(server.writer.send(dg, conn, true)).toBe(true);
+    await pollUntil(() => peer.frameCount === 1, { label: 'the one datagram' });
+    await expectNothingFor(100, () => peer.frameCount > 1, 'second datagram');
+    expect(Array.from(peer.frames[0])).toEqual([2]);
   });
 
   it('getMessage() after getData is a copy the next getData leaves alone; getMessageView() is the buffer itself', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Task, TaskManager } from '../../src/index.js';
+import { QueuedConnectionManager, Task, TaskManager } from '../../src/index.js';
 
 /** A clock the test moves by hand, in seconds. */
 function fakeClock(): { now: () => number; advance: (seconds: number) => void } {
@@ -407,6 +407,45 @@ describe('TaskManager.run', () => {
     expect(() => mgr.run()).toThrow(/already running/);
     mgr.stop();
     await withDeadline(running, 2000, 'run');
+  });
+
+  it('a second run() while one runs throws and changes nothing: the loop keeps sleeping on its wakeOn', async () => {
+    const manager = new QueuedConnectionManager();
+    try {
+      const tasks = new TaskManager();
+      let inside: unknown = null;
+      tasks.add(() => {
+        if (inside === null) {
+          try {
+            tasks.run(); // from inside a frame, with no wakeOn
+            inside = 'no error';
+          } catch (error) {
+            inside = error;
+          }
+        }
+        return Task.cont;
+      }, 'each frame');
+      tasks.doMethodLater(0.2, () => Task.done, 'once, later');
+      const running = tasks.run({ wakeOn: manager });
+      await withDeadline(
+        (async () => {
+          while (tasks.frameCount < 1) await new Promise((resolve) => setImmediate(resolve));
+        })(),
+        2000,
+        'the first frame',
+      );
+      expect(String(inside)).toMatch(/already running/);
+      expect(() => tasks.run()).toThrow(/already running/);
+      expect(() => tasks.run({ frameRate: 1000 })).toThrow(/already running/);
+      // Nothing comes for 0.5 s (a second wait on the same manager says so): one more frame,
+      // for the delayed task, where a loop that lost its wakeOn would turn thousands.
+      expect(await manager.waitForReaders(0.5)).toBe(false);
+      expect(tasks.frameCount).toBe(2);
+      tasks.stop();
+      await withDeadline(running, 2000, 'run');
+    } finally {
+      await manager.close();
+    }
   });
 
   it('resolves at once when there are no tasks', async () => {

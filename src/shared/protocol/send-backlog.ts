@@ -25,6 +25,11 @@ export class BacklogSlots {
 
   constructor(private readonly table: Float64Array) {}
 
+  /** True when take() would find a slot. */
+  available(): boolean {
+    return this.free.length > 0 || this.next < BACKLOG_SLOTS;
+  }
+
   /** A zeroed free slot, or -1 when all are taken. */
   take(): number {
     const slot = this.free.pop();
