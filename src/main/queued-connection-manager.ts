@@ -338,10 +338,12 @@ export class QueuedConnectionManager {
   }
 
   /**
-   * Opens a UDP socket, as Panda3D does: `(port = 0)` binds `port` on every IPv4 interface
-   * (0: an ephemeral port, for sending); `(host, port, forBroadcast = false)` binds `port`
-   * on the interface `host` names (IPv4 or IPv6). `forBroadcast` lets it send to and hear
-   * broadcast addresses. Add it to a reader to receive; send with
+   * Opens a UDP socket, as Panda3D does: `(port = 0)` binds `port` on every interface,
+   * `::` dual-stack (IPv6 and IPv4; `0.0.0.0` on a machine without IPv6, and with
+   * `forBroadcast`); 0 is an ephemeral port, for sending. `(host, port, forBroadcast =
+   * false)` binds `port` on the interface `host` names (IPv4 or IPv6; '' is every
+   * interface). `forBroadcast` lets it send to and hear broadcast addresses. Add it to a
+   * reader to receive (packets that come before are held for it, up to a bound); send with
    * `writer.send(dg, conn, address)`. Resolves null when the socket cannot be bound
    * (getLastError() says why, e.g. EADDRINUSE).
    */
