@@ -577,7 +577,8 @@ export class QueuedConnectionManager {
     if (conn === undefined) return;
     this.connections.delete(id);
     if (conn.admissionKey !== null) this.admission.release(conn.admissionKey);
-    // Every SEND for it is in the ring before this: the shard may end a half-closed peer.
+    // Every SEND for it is in the ring before this: the shard may end a half-closed peer,
+    // and retire the backlog slot it published to until now (it is reused once retired).
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;

@@ -487,10 +487,13 @@ export class ShardHandle {
     return this.overflow.largest();
   }
 
-  /** Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows. */
+  /**
+   * Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows, and
+   * the backlog slot is read no more (the shard retires it).
+   */
   release(conn: Connection): void {
-    // A parked worker shard holds no half-closed peer that RELEASE would end: it holds
-    // nothing, so waking it for one would only cost a run.
+    // A parked worker shard holds no half-closed peer that RELEASE would end, and no slot
+    // it has not retired: it holds nothing, so waking it for one would only cost a run.
     if (this.closing || this.failed || (this.local === null && !this.running)) return;
     this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }
