@@ -1,7 +1,7 @@
 import { describeValue } from '../shared/describe-value.js';
 import { Datagram } from '../shared/datagram.js';
 import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD } from '../shared/protocol/udp-framing.js';
+import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../shared/protocol/udp-framing.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
 import { ConnectionGroup } from './connection-group.js';
@@ -100,9 +100,7 @@ export class ConnectionWriter {
         throw new TypeError('ConnectionWriter.send: a UDP connection needs the address to send to: send(dg, conn, address)');
       }
       const to = addressOrBlock;
-      if (to.getPort() === 0) {
-        throw new RangeError(`ConnectionWriter.send: cannot send a UDP datagram to port 0 (${to.toString()})`);
-      }
+      checkUdpAddress('send', to);
       const header = this.raw ? 0 : 2;
       this.checkUdpSize('send', length, header);
       shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize);
@@ -261,9 +259,7 @@ export class ConnectionWriter {
       if (!(to instanceof NetAddress)) {
         throw new TypeError(`ConnectionWriter.broadcast: every address must be a NetAddress, got ${describeValue(to)}`);
       }
-      if (to.getPort() === 0) {
-        throw new RangeError(`ConnectionWriter.broadcast: cannot send a UDP datagram to port 0 (${to.toString()})`);
-      }
+      checkUdpAddress('broadcast', to);
       targets[n++] = to;
     }
     const shard = conn.shard;
@@ -444,3 +440,12 @@ export class ConnectionWriter {
   }
 }
 
+/** Throws a RangeError for a UDP destination no packet can go to: port 0, or a zone past UDP_ZONE_MAX. */
+function checkUdpAddress(what: string, to: NetAddress): void {
+  if (to.getPort() === 0) {
+    throw new RangeError(`ConnectionWriter.${what}: cannot send a UDP datagram to port 0 (${to.toString()})`);
+  }
+  if (udpAddressSize(to.getIpString()) < 0) {
+    throw new RangeError(`ConnectionWriter.${what}: the zone of ${to.toString()} is longer than ${UDP_ZONE_MAX} characters`);
+  }
+}

@@ -15,10 +15,18 @@ export interface ManagerStats {
   bytesOut: number;
   /** Times a socket was paused because its shard's inbound ring was full. */
   pauses: number;
-  /** UDP packets dropped: shorter than the checksum header, or a checksum that does not match. */
+  /**
+   * UDP packets dropped: shorter than the checksum header, a checksum that does not match,
+   * or (raw mode) empty, which Panda3D never delivers either.
+   */
   udpRejected: number;
   /** UDP packets dropped because the inbound ring was full (UDP makes no delivery promise). */
   udpOverflow: number;
+  /**
+   * UDP packets dropped because their connection was in no reader (before addConnection,
+   * after removeConnection) while as many as it holds for a reader were waiting already.
+   */
+  udpUnread: number;
   /** Clients closed at accept because `maxConnections` were open. */
   rejectedConnections: number;
   /** Clients reset at accept because their address had `maxConnectionsPerAddress` open. */
@@ -65,6 +73,7 @@ export function collectStats(shards: readonly ShardHandle[], counters: ManagerCo
     pauses: 0,
     udpRejected: 0,
     udpOverflow: 0,
+    udpUnread: 0,
     inboundRingFill: 0,
   };
   for (const shard of shards) {
@@ -77,6 +86,7 @@ export function collectStats(shards: readonly ShardHandle[], counters: ManagerCo
     sum.pauses += stats[StatSlot.PAUSES];
     sum.udpRejected += stats[StatSlot.UDP_REJECTED];
     sum.udpOverflow += stats[StatSlot.UDP_OVERFLOW];
+    sum.udpUnread += stats[StatSlot.UDP_UNREAD];
     sum.inboundRingFill = Math.max(sum.inboundRingFill, shard.inbound.usedBytes() / shard.inbound.capacity);
   }
   return sum;

@@ -356,10 +356,12 @@ export class QueuedConnectionManager {
   }
 
   /**
-   * Opens a UDP socket, as Panda3D does: `(port = 0)` binds `port` on every IPv4 interface
-   * (0: an ephemeral port, for sending); `(host, port, forBroadcast = false)` binds `port`
-   * on the interface `host` names (IPv4 or IPv6). `forBroadcast` lets it send to and hear
-   * broadcast addresses. Add it to a reader to receive; send with
+   * Opens a UDP socket, as Panda3D does: `(port = 0)` binds `port` on every interface,
+   * `::` dual-stack (IPv6 and IPv4; `0.0.0.0` on a machine without IPv6, and with
+   * `forBroadcast`); 0 is an ephemeral port, for sending. `(host, port, forBroadcast =
+   * false)` binds `port` on the interface `host` names (IPv4 or IPv6; '' is every
+   * interface). `forBroadcast` lets it send to and hear broadcast addresses. Add it to a
+   * reader to receive (packets that come before are held for it, up to a bound); send with
    * `writer.send(dg, conn, address)`. Resolves null when the socket cannot be bound
    * (getLastError() says why, e.g. EADDRINUSE).
    */
@@ -600,7 +602,8 @@ export class QueuedConnectionManager {
     const conn = this.connections.get(id);
     if (conn === undefined) return;
     this.forget(conn);
-    // Every SEND for it is in the ring before this: the shard may end a half-closed peer.
+    // Every SEND for it is in the ring before this: the shard may end a half-closed peer,
+    // and retire the backlog slot it published to until now (it is reused once retired).
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;

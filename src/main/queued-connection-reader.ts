@@ -4,7 +4,7 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../share
 import type { ReadSettings } from '../shared/protocol/read-record.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
-import { UDP_ADDRESS_SIZE, UdpAddressText, readUdpPort } from '../shared/protocol/udp-framing.js';
+import { UdpAddressText, readUdpPort, udpAddressSpan } from '../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
@@ -63,6 +63,8 @@ export class QueuedConnectionReader {
   private pendingOffset = 0;
   private pendingLength = 0;
   private pendingUdp = false;
+  /** Where a pending UDP datagram's sender address lies in its ring's bytes. */
+  private pendingAddress = 0;
   /** The bytes the pending datagram lies in: its ring's, or a large datagram's own buffer. */
   private pendingBytes: Uint8Array = EMPTY;
   private pendingView: DataView = EMPTY_VIEW;
@@ -157,7 +159,7 @@ export class QueuedConnectionReader {
     dg._assignFrom(this.pendingBytes, this.pendingView, offset, this.pendingLength);
     if (dg instanceof NetDatagram) {
       if (this.pendingUdp) {
-        const at = offset - UDP_ADDRESS_SIZE;
+        const at = this.pendingAddress;
         dg.setUdpSource(this.pendingConnection!, this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
       } else {
         dg.setConnection(this.pendingConnection);
@@ -244,8 +246,10 @@ export class QueuedConnectionReader {
         this.pendingView = ring.view;
         this.pendingConnection = conn;
         this.pendingUdp = kind === RecordKind.UDP_DATA;
-        this.pendingOffset = this.pendingUdp ? ring.offset + UDP_ADDRESS_SIZE : ring.offset;
-        this.pendingLength = this.pendingUdp ? ring.length - UDP_ADDRESS_SIZE : ring.length;
+        const address = this.pendingUdp ? udpAddressSpan(ring.bytes, ring.offset) : 0;
+        this.pendingAddress = ring.offset;
+        this.pendingOffset = ring.offset + address;
+        this.pendingLength = ring.length - address;
         return true;
       }
       this.cachedId = -1; // the event may remove a connection
@@ -313,7 +317,7 @@ export class QueuedConnectionReader {
     this.pendingRing = null;
     this.pendingConnection = null;
     if (this.pendingUdp) {
-      const at = this.pendingOffset - UDP_ADDRESS_SIZE;
+      const at = this.pendingAddress;
       this.udpFrom._setCanonical(this.addressText.ip(ring.bytes, at), readUdpPort(ring.bytes, at));
       visitor(ring.bytes, this.pendingOffset, this.pendingLength, conn, this.udpFrom);
     } else {

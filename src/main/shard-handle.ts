@@ -5,7 +5,7 @@ import type { HeaderSize } from '../shared/frame-encoder.js';
 import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/protocol/send-backlog.js';
 import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../shared/protocol/record-kind.js';
-import { UDP_ADDRESS_SIZE, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
+import { udpAddressSize, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
 import { StatSlot, createShardStats } from '../shared/protocol/shard-stats.js';
 import { SpscRing } from '../shared/protocol/spsc-ring.js';
 import { closeQuietly } from '../shared/close-fd.js';
@@ -350,51 +350,64 @@ export class ShardHandle {
 
   /**
    * Frames `dg` once as a UDP packet (with Panda3D's checksum header unless `raw`) to the
-   * first `count` of `addresses`, from `conn`: SEND_TO_MANY records.
+   * first `count` of `addresses`, from `conn`: SEND_TO_MANY records, each with as many
+   * addresses as fit beside the packet (at least one). The writer checked every address.
    */
   sendToMany(conn: Connection, dg: Datagram, addresses: readonly NetAddress[], count: number, raw: boolean, maxQueue: number): void {
     const length = dg.getLength();
     const payload = dg._bytes;
     const header = raw ? 0 : 2;
     const sum = raw ? 0 : udpChecksum(payload, 0, length);
-    const perRecord = Math.max(1, Math.floor((this.outbound.maxPayload - 4 - header - length) / UDP_ADDRESS_SIZE));
-    for (let first = 0; first < count; first += perRecord) {
-      const n = Math.min(perRecord, count - first);
-      const at = this.place(RecordKind.SEND_TO_MANY, conn.id, 4 + n * UDP_ADDRESS_SIZE + header + length, 0);
+    const room = this.outbound.maxPayload - 4 - header - length;
+    for (let first = 0; first < count; ) {
+      let n = 0;
+      let addressBytes = 0;
+      while (first + n < count) {
+        const size = udpAddressSize(addresses[first + n].getIpString());
+        if (n > 0 && addressBytes + size > room) break;
+        addressBytes += size;
+        n++;
+      }
+      const at = this.place(RecordKind.SEND_TO_MANY, conn.id, 4 + addressBytes + header + length, 0);
       const target = this.target;
       this.targetView.setUint32(at, n, true);
+      let packet = at + 4;
       for (let i = 0; i < n; i++) {
         const to = addresses[first + i];
-        writeUdpAddress(target, at + 4 + i * UDP_ADDRESS_SIZE, to.getIpString(), to.getPort());
+        const ip = to.getIpString();
+        writeUdpAddress(target, packet, ip, to.getPort());
+        packet += udpAddressSize(ip);
       }
-      const packet = at + 4 + n * UDP_ADDRESS_SIZE;
       if (!raw) {
         target[packet] = sum & 0xff;
         target[packet + 1] = sum >>> 8;
       }
       copyWords(target, this.targetView, packet + header, payload, dg._view, 0, length);
       this.sends += n;
+      first += n;
       this.placed(maxQueue);
     }
   }
 
   /**
    * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header
-   * unless `raw`) into the outbound ring or its overflow.
+   * unless `raw`) into the outbound ring or its overflow. The writer checked the address.
    */
   sendTo(conn: Connection, dg: Datagram, to: NetAddress, raw: boolean, maxQueue: number): void {
     const length = dg.getLength();
     const payload = dg._bytes;
     const header = raw ? 0 : 2;
-    const at = this.place(RecordKind.SEND_TO, conn.id, UDP_ADDRESS_SIZE + header + length, 0);
+    const ip = to.getIpString();
+    const address = udpAddressSize(ip);
+    const at = this.place(RecordKind.SEND_TO, conn.id, address + header + length, 0);
     const target = this.target;
-    writeUdpAddress(target, at, to.getIpString(), to.getPort());
+    writeUdpAddress(target, at, ip, to.getPort());
     if (!raw) {
       const sum = udpChecksum(payload, 0, length);
-      target[at + UDP_ADDRESS_SIZE] = sum & 0xff;
-      target[at + UDP_ADDRESS_SIZE + 1] = sum >>> 8;
+      target[at + address] = sum & 0xff;
+      target[at + address + 1] = sum >>> 8;
     }
-    copyWords(target, this.targetView, at + UDP_ADDRESS_SIZE + header, payload, dg._view, 0, length);
+    copyWords(target, this.targetView, at + address + header, payload, dg._view, 0, length);
     this.sends++;
     this.placed(maxQueue);
   }
@@ -474,10 +487,13 @@ export class ShardHandle {
     return this.overflow.largest();
   }
 
-  /** Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows. */
+  /**
+   * Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows, and
+   * the backlog slot is read no more (the shard retires it).
+   */
   release(conn: Connection): void {
-    // A parked worker shard holds no half-closed peer that RELEASE would end: it holds
-    // nothing, so waking it for one would only cost a run.
+    // A parked worker shard holds no half-closed peer that RELEASE would end, and no slot
+    // it has not retired: it holds nothing, so waking it for one would only cost a run.
     if (this.closing || this.failed || (this.local === null && !this.running)) return;
     this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }

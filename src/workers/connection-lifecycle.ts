@@ -54,6 +54,7 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
       this.localSockets?.delete(id);
     }
     if (!socket) {
+      this.writer.retireSlot(slot);
       this.inbound.reportId(id, ResetReasonCode.ERROR);
       return;
     }
@@ -112,15 +113,20 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     this.writer.closing(conn);
   }
 
-  /** RELEASE: the main thread has seen CLOSED, so no SEND follows: a half-closed peer gets our FIN. */
+  /**
+   * RELEASE: the main thread has seen CLOSED, so no SEND follows and it reads the backlog
+   * slot no more: the slot is retired, and a half-closed peer gets our FIN.
+   */
   release(conn: ShardConnection): void {
+    this.retire(conn);
     if (conn.state === ConnectionState.HALF_CLOSED) this.close(conn);
   }
 
   /**
    * The peer sent FIN. The main thread sees the connection end ('closed-by-peer') after its
    * last datagram, but the socket still writes until the main thread releases it: a
-   * half-closed peer may be reading, and replies to what it sent before its FIN go out.
+   * half-closed peer may be reading, and replies to what it sent before its FIN go out,
+   * their backlog published as before (the main thread's send limits judge them).
    */
   private peerEnded(conn: ShardConnection): void {
     if (conn.state !== ConnectionState.OPEN) return; // closing: autoDestroy ends it once written
@@ -162,9 +168,11 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     this.inbound.report(conn);
   }
 
-  /** InboundHost: CLOSED is out, so the main thread owns the slot; a gone socket leaves. */
+  /**
+   * InboundHost: CLOSED is out; a gone socket leaves. One that still writes (a half-closed
+   * peer) keeps publishing its backlog: the main thread reads it until it takes the CLOSED.
+   */
   reported(conn: ShardConnection): void {
-    conn.backlogSlot = -1;
     if (conn.state === ConnectionState.GONE) this.remove(conn);
   }
 
@@ -173,8 +181,15 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     this.onProgress();
   }
 
+  /** `conn` publishes its backlog no more: its slot goes back to the main thread. */
+  private retire(conn: ShardConnection): void {
+    this.writer.retireSlot(conn.backlogSlot);
+    conn.backlogSlot = -1;
+  }
+
   private remove(conn: ShardConnection): void {
     if (this.connections.get(conn.id) !== conn) return;
+    this.retire(conn);
     this.connections.delete(conn.id);
     this.stats[StatSlot.CONNECTIONS] = this.connections.size;
     this.onProgress();

@@ -18,7 +18,7 @@ const EMPTY = new Uint8Array(0);
 export interface InboundHost {
   /** A header announced more than the reader allows: cut the connection. */
   cut(conn: ShardConnection, reason: number): void;
-  /** `conn`'s CLOSED record is written: the main thread owns its slot from now on. */
+  /** `conn`'s CLOSED record is written. */
   reported(conn: ShardConnection): void;
   /** Something the shard may be waiting for at shutdown has been written. */
   progressed(): void;

@@ -50,7 +50,10 @@ export class ShardConnection {
   blocked = false;
   /** The shard's clock when a datagram last completed (or reading began). */
   lastActivity = 0;
-  /** Slot in the send-backlog table, or -1; cleared when CLOSED is reported. */
+  /**
+   * Slot in the send-backlog table, or -1; retired (send-backlog.ts) when the main thread
+   * has taken the CLOSED record (RELEASE) or the connection leaves the shard.
+   */
   backlogSlot = -1;
   /** Bytes taken from the ring for this connection so far. */
   takenBytes = 0;

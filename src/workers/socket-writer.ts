@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { QUEUED, TAKEN } from '../shared/protocol/send-backlog.js';
+import { QUEUED, SlotState, TAKEN, slotStates } from '../shared/protocol/send-backlog.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
 import { copyBytes } from '../shared/copy-bytes.js';
 import { ConnectionState, type ShardConnection } from './shard-connection.js';
@@ -47,6 +47,8 @@ export class SocketWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly sweepMs: number;
   private readonly onSweep: () => void;
+  /** The send-backlog table's state words (send-backlog.ts). */
+  private readonly slotStates: Int32Array;
 
   constructor(
     private readonly limits: WriterLimits,
@@ -58,6 +60,7 @@ export class SocketWriter {
     // of the shorter bound keeps it from being judged much late.
     this.sweepMs = Math.min(250, Math.max(10, Math.min(limits.sendStallTimeoutMs, limits.closeLingerMs) >>> 2));
     this.onSweep = this.sweep.bind(this);
+    this.slotStates = slotStates(backlog);
   }
 
   /** Queues bytes for `conn`, coalescing every SEND of this batch into one socket write. */
@@ -129,6 +132,15 @@ export class SocketWriter {
     const table = this.backlog;
     table[slot * 2 + TAKEN] = conn.takenBytes;
     table[slot * 2 + QUEUED] = conn.socket.writableLength;
+  }
+
+  /**
+   * The main thread reads `slot` no more (or never will): this shard publishes nothing
+   * more to it, and the main thread may give it to another connection (send-backlog.ts).
+   * Ignores -1.
+   */
+  retireSlot(slot: number): void {
+    if (slot >= 0) Atomics.store(this.slotStates, slot, SlotState.RETIRED);
   }
 
   /** `conn` has begun to close: it lingers while its peer takes bytes, from now. */

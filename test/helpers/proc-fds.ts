@@ -32,3 +32,16 @@ export function socketInode(table: string, localPort: number, remotePort: number
   }
   return null;
 }
+
+/**
+ * Bytes the kernel holds unread for the socket in /proc/net/`table` (udp, udp6) bound to
+ * `localPort`: its rx_queue. 0 once the socket's owner has read every packet that came.
+ */
+export function receiveQueue(table: string, localPort: number): number {
+  for (const line of readFileSync(`/proc/net/${table}`, 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 10) continue;
+    if (parseInt(fields[1].split(':')[1], 16) === localPort) return parseInt(fields[4].split(':')[1], 16);
+  }
+  throw new Error(`receiveQueue: no socket on port ${localPort} in /proc/net/${table}`);
+}

@@ -14,6 +14,9 @@ import { NetDatagram } from '../../src/main/net-datagram.js';
 import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
 import type { Connection } from '../../src/main/connection.js';
 import { NetAddress } from '../../src/main/net-address.js';
+import type { ShardHandle } from '../../src/main/shard-handle.js';
+import { RecordKind } from '../../src/shared/protocol/record-kind.js';
+import { DATA_OFFSET, HEAD, OFF_CONNECTION, OFF_KIND, OFF_LENGTH, TAIL, WRAP_MARKER, recordSpan } from '../../src/shared/protocol/ring-layout.js';
 import {
   Peer,
   closeAll,
@@ -208,6 +211,46 @@ async function probeForRst(peer: Peer, what: string): Promise<void> {
     timeoutMs: 2000,
     label: `${what}: ECONNRESET on a write by the peer (no error: the stream was not cut with RST)`,
   });
+}
+
+/**
+ * True when `shard`'s inbound ring holds a record of `kind` for connection `id` that the
+ * reader has not released: looked at without consuming anything (the reader's own
+ * position is left alone).
+ */
+function inboundHolds(shard: ShardHandle, kind: number, id: number): boolean {
+  const { buffer, capacity } = shard.inbound;
+  const words = new Int32Array(buffer, 0, DATA_OFFSET >> 2);
+  const view = new DataView(buffer, DATA_OFFSET, capacity);
+  const head = Atomics.load(words, HEAD) >>> 0;
+  for (let at = Atomics.load(words, TAIL) >>> 0; at !== head; ) {
+    const pos = at & (capacity - 1);
+    const length = view.getUint32(pos + OFF_LENGTH, true);
+    if (length === WRAP_MARKER) {
+      at = (at + capacity - pos) >>> 0;
+      continue;
+    }
+    if (view.getUint8(pos + OFF_KIND) === kind && view.getUint32(pos + OFF_CONNECTION, true) === id) return true;
+    at = (at + recordSpan(length)) >>> 0;
+  }
+  return false;
+}
+
+/**
+ * A peer that sends one request together with its FIN and reads everything; returns the
+ * server's side once the reader has handed out the request and the shard has written the
+ * connection's CLOSED record, which the reader has not taken yet: the window in which the
+ * program replies to a half-closed peer.
+ */
+async function halfClosedAfterRequest(server: TestServer): Promise<{ peer: Peer; conn: Connection }> {
+  const peer = await Peer.connect(server.port, QUIET);
+  const conn = await server.accept();
+  peer.socket.end(frame([1, 2, 3]));
+  const dg = new NetDatagram();
+  await pollUntil(() => server.reader.getData(dg), { label: 'the request sent with the FIN' });
+  await pollUntil(() => inboundHolds(conn.shard!, RecordKind.CLOSED, conn.id), { label: "the shard's CLOSED record for the half-closed peer" });
+  expect(conn.getResetReason()).toBeNull();
+  return { peer, conn };
 }
 
 const MiB = 1024 * 1024;
@@ -491,6 +534,44 @@ describe.each([0, 2])('the send path (numThreads %i)', (n) => {
       { label: 'the closed-by-peer reset after the request' },
     );
     expect(conn.getResetReason()).toBe('closed-by-peer');
+  });
+
+  it('replies to a half-closed peer that reads leave no backlog: getSendBacklog falls to 0 and setMaxSendBacklog refuses none', async () => {
+    const server = await startServer(n);
+    server.writer.setMaxSendBacklog(64 * 1024);
+    const { peer, conn } = await halfClosedAfterRequest(server);
+    const reply = new Datagram();
+    reply.padBytes(4096 - 2);
+    const REPLIES = 64; // 256 KiB in all: four times the soft limit
+    for (let i = 0; i < REPLIES; i++) {
+      expect(server.writer.send(reply, conn), `reply ${i + 1}`).toBe(true);
+      await pollUntil(() => server.writer.getSendBacklog(conn) === 0, { timeoutMs: 3000, label: `the backlog to fall to 0 after reply ${i + 1}` });
+    }
+    await pollUntil(() => peer.frameCount === REPLIES, { label: 'every reply at the peer' });
+    // Moving past the request takes the CLOSED record: the peer gets our FIN after the replies.
+    expect(server.reader.getData(new NetDatagram())).toBe(false);
+    expect(conn.getResetReason()).toBe('closed-by-peer');
+    await pollUntil(() => peer.ended, { label: "the server's FIN at the peer" });
+    expect(peer.framesAtEnd).toBe(REPLIES);
+    expect(peer.error).toBeNull();
+  });
+
+  it('replies to a half-closed peer that reads never reach sendBacklogHardLimit', async () => {
+    const server = await startServer(n, { manager: { ringCapacity: 64 * 1024, sendBacklogLimit: 32 * 1024, sendBacklogHardLimit: 64 * 1024 } });
+    const { peer, conn } = await halfClosedAfterRequest(server);
+    const reply = new Datagram();
+    reply.padBytes(4096 - 2);
+    const REPLIES = 64; // 256 KiB in all: four times the hard limit, each taken before the next
+    for (let i = 0; i < REPLIES; i++) {
+      expect(server.writer.send(reply, conn), `reply ${i + 1}`).toBe(true);
+      await pollUntil(() => peer.frameCount === i + 1 || peer.error !== null, { label: `reply ${i + 1} at the peer` });
+    }
+    expect(peer.error).toBeNull();
+    expect(server.reader.getData(new NetDatagram())).toBe(false);
+    expect(conn.getResetReason()).toBe('closed-by-peer');
+    await pollUntil(() => peer.ended || peer.error !== null, { label: "the server's FIN at the peer" });
+    expect(peer.error).toBeNull();
+    expect(peer.framesAtEnd).toBe(REPLIES);
   });
 
   it('a responsive shard answers 95 % of pings within 250 ms, and all within 1 s, while the main thread sends 1 MiB a turn to 50 others', async () => {

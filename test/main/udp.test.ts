@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionWriter } from '../../src/main/connection-writer.js';
 import { NetAddress } from '../../src/main/net-address.js';
@@ -8,7 +9,9 @@ import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.
 import { Datagram } from '../../src/shared/datagram.js';
 import { DatagramIterator } from '../../src/shared/datagram-iterator.js';
 import type { Connection } from '../../src/main/connection.js';
-import { closeAll, onCleanup, pollUntil } from '../helpers/net-harness.js';
+import { UDP_HELD_PACKETS } from '../../src/workers/udp-endpoints.js';
+import { closeAll, expectNothingFor, onCleanup, pollUntil } from '../helpers/net-harness.js';
+import { receiveQueue } from '../helpers/proc-fds.js';
 
 afterEach(closeAll);
 
@@ -42,6 +45,39 @@ async function plainPeer(): Promise<{ socket: dgram.Socket; port: number; packet
 function pandaPacket(payload: number[]): Buffer {
   const sum = payload.reduce((a, b) => a + b, 0) & 0xffff;
   return Buffer.from([sum & 0xff, sum >>> 8, ...payload]);
+}
+
+/** Sends `packets` from `socket` to 127.0.0.1:`port`; resolves once the kernel has taken each. */
+function sendAll(socket: dgram.Socket, port: number, packets: readonly Buffer[]): Promise<void[]> {
+  return Promise.all(
+    packets.map((packet) => new Promise<void>((resolve, reject) => socket.send(packet, port, '127.0.0.1', (error) => (error ? reject(error) : resolve())))),
+  );
+}
+
+/**
+ * Waits until the socket bound to 127.0.0.1:`port` has read everything the kernel held for
+ * it: on loopback a packet is in the receiver's queue once its send completes, so after
+ * this the shard has seen every packet sent before.
+ */
+function shardHasRead(port: number): Promise<boolean> {
+  return pollUntil(() => receiveQueue('udp', port) === 0, { label: `the shard to read the packets sent to port ${port}` });
+}
+
+/** Takes every datagram the reader has now, as arrays of bytes. */
+function takeAll(reader: QueuedConnectionReader, into: number[][]): number[][] {
+  const dg = new NetDatagram();
+  while (reader.getData(dg)) into.push(Array.from(dg.getMessage()));
+  return into;
+}
+
+/** An IPv6 link-local address of this machine and its interface (the zone), or null. */
+function linkLocal(): { ip: string; zone: string } | null {
+  for (const [name, addresses] of Object.entries(os.networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.family === 'IPv6' && !a.internal && a.address.toLowerCase().startsWith('fe80:')) return { ip: a.address, zone: name };
+    }
+  }
+  return null;
 }
 
 async function openUdp(s: UdpSide, ...args: [] | [number] | [string, number, boolean?]): Promise<Connection> {
@@ -190,6 +226,92 @@ describe.each([0, 2])('UDP with %i shards', (n) => {
     expect(s.manager.closeConnection(conn)).toBe(true);
     expect(s.writer.send(dg, conn, to)).toBe(false);
     expect(s.manager.closeConnection(conn)).toBe(false);
+  });
+
+  it('a zero-length raw packet is never delivered, as in Panda3D: it is dropped and counted', async () => {
+    const server = side(n, true);
+    const conn = await openUdp(server, '127.0.0.1', 0);
+    server.reader.addConnection(conn);
+    const peer = await plainPeer();
+    const port = conn.getAddress().getPort();
+    await sendAll(peer.socket, port, [Buffer.alloc(0), Buffer.from([7])]);
+    const got = await pollUntil(() => takeAll(server.reader, []).at(0), { label: 'the one-byte packet' });
+    expect(got).toEqual([7]);
+    await pollUntil(() => server.manager.getStats().udpRejected === 1, { label: 'the empty packet counted as rejected' });
+    expect(takeAll(server.reader, [])).toEqual([]);
+  });
+
+  it('packets that come while the connection is in no reader wait, in order, for addConnection', async () => {
+    const server = side(n);
+    const conn = await openUdp(server, '127.0.0.1', 0);
+    const port = conn.getAddress().getPort();
+    const peer = await plainPeer();
+    // Before addConnection.
+    await sendAll(peer.socket, port, [pandaPacket([1]), pandaPacket([2]), pandaPacket([3])]);
+    await shardHasRead(port);
+    expect(server.reader.addConnection(conn)).toBe(true);
+    const got: number[][] = [];
+    await pollUntil(() => takeAll(server.reader, got).length >= 3, { label: 'the three packets sent before addConnection' });
+    expect(got).toEqual([[1], [2], [3]]);
+
+    // After removeConnection, until the next addConnection.
+    expect(server.reader.removeConnection(conn)).toBe(true);
+    await sendAll(peer.socket, port, [pandaPacket([4]), pandaPacket([5])]);
+    await shardHasRead(port);
+    await expectNothingFor(50, () => takeAll(server.reader, []).length > 0, 'datagram while in no reader');
+    expect(server.reader.addConnection(conn)).toBe(true);
+    await pollUntil(() => takeAll(server.reader, got).length >= 5, { label: 'the two packets sent after removeConnection' });
+    expect(got).toEqual([[1], [2], [3], [4], [5]]);
+    expect(server.manager.getStats().udpUnread).toBe(0);
+  });
+
+  it(`at most ${UDP_HELD_PACKETS} packets wait for a reader; later ones are dropped and counted (udpUnread)`, async () => {
+    const server = side(n);
+    const conn = await openUdp(server, '127.0.0.1', 0);
+    const port = conn.getAddress().getPort();
+    const peer = await plainPeer();
+    const total = UDP_HELD_PACKETS + 10;
+    // In batches the kernel's buffer holds whole, so every packet reaches the shard.
+    for (let first = 0; first < total; first += 50) {
+      const batch: Buffer[] = [];
+      for (let seq = first; seq < Math.min(total, first + 50); seq++) batch.push(pandaPacket([seq & 0xff, seq >>> 8]));
+      await sendAll(peer.socket, port, batch);
+      await shardHasRead(port);
+    }
+    expect(server.manager.getStats().udpUnread).toBe(10);
+    server.reader.addConnection(conn);
+    const got: number[][] = [];
+    await pollUntil(() => takeAll(server.reader, got).length >= UDP_HELD_PACKETS, { label: `the ${UDP_HELD_PACKETS} packets held` });
+    // The oldest wait, as in a kernel's buffer; the newest were dropped.
+    expect(got.map(([low, high]) => low | (high << 8))).toEqual(Array.from({ length: UDP_HELD_PACKETS }, (_, seq) => seq));
+    await expectNothingFor(50, () => takeAll(server.reader, got).length > UDP_HELD_PACKETS, 'datagram past the bound');
+  });
+
+  it("a link-local sender's address keeps its zone, and a reply to it arrives", async () => {
+    const local = linkLocal();
+    if (local === null) throw new Error('this test needs an interface with an IPv6 link-local (fe80::) address');
+    const server = side(n);
+    const conn = await openUdp(server, 0); // :: dual-stack
+    server.reader.addConnection(conn);
+    const peer = dgram.createSocket('udp6');
+    const replies: Buffer[] = [];
+    peer.on('message', (msg) => replies.push(msg));
+    await new Promise<void>((resolve) => peer.bind(0, '::', () => resolve()));
+    onCleanup(() => new Promise<void>((resolve) => peer.close(() => resolve())));
+    const zoned = `${local.ip}%${local.zone}`;
+    peer.send(pandaPacket([9]), conn.getAddress().getPort(), zoned);
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'the packet from the link-local sender' });
+    expect(dg.getAddress().getIpString()).toBe(zoned);
+    expect(dg.getAddress().getPort()).toBe(peer.address().port);
+    const reply = new Datagram();
+    reply.addUint8(10);
+    expect(server.writer.send(reply, conn, dg.getAddress())).toBe(true);
+    const many = new Datagram();
+    many.addUint8(11);
+    expect(server.writer.broadcast(many, conn, [dg.getAddress(), dg.getAddress()])).toBe(2);
+    await pollUntil(() => replies.length === 3, { label: 'the replies at the link-local sender' });
+    expect(replies.map((r) => Array.from(r))).toEqual([Array.from(pandaPacket([10])), Array.from(pandaPacket([11])), Array.from(pandaPacket([11]))]);
   });
 
   it('opening a UDP port in use resolves null with EADDRINUSE', async () => {

@@ -10,8 +10,11 @@
  * slot 3  BYTES_OUT       bytes (with headers) handed to its sockets
  * slot 4  CONNECTIONS     connections the shard holds now
  * slot 5  PAUSES          times a socket was paused because the inbound ring was full
- * slot 6  UDP_REJECTED    UDP packets dropped: shorter than the header or a bad checksum
+ * slot 6  UDP_REJECTED    UDP packets dropped: shorter than the header, a bad checksum,
+ *                         empty in raw mode, or too large for a ring record
  * slot 7  UDP_OVERFLOW    UDP packets dropped because the inbound ring was full
+ * slot 8  UDP_UNREAD      UDP packets dropped because their connection was in no reader
+ *                         and as many as it may hold were waiting already
  * ```
  */
 export const StatSlot = {
@@ -23,9 +26,10 @@ export const StatSlot = {
   PAUSES: 5,
   UDP_REJECTED: 6,
   UDP_OVERFLOW: 7,
+  UDP_UNREAD: 8,
 } as const;
 
-export const STAT_SLOTS = 8;
+export const STAT_SLOTS = 9;
 
 /** A zeroed stats block for one shard. */
 export function createShardStats(): Float64Array {

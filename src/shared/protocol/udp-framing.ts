@@ -6,17 +6,23 @@
  * A packet shorter than the header or whose checksum does not match is dropped.
  *
  * UDP records carry the peer's address before the payload (UDP_DATA inbound: the sender;
- * SEND_TO outbound: the destination):
+ * SEND_TO outbound: the destination; SEND_TO_MANY: one after another):
  * ```
  * +0  u8  family   4 or 6
- * +1  u8  reserved
+ * +1  u8  zone length z (0: none; IPv6 only)
  * +2  u16 port
  * +4  16 bytes IP  (IPv4 in the first 4)
- * +20 payload …
+ * +20 z bytes      the IPv6 zone's text (fe80::1%eth0: "eth0"), one byte per character
+ * +20+z payload …
  * ```
+ * An address takes {@link UDP_ADDRESS_SIZE} bytes plus its zone: a link-local peer stays
+ * reachable (a reply needs the zone to be routed), and every other address costs nothing more.
  */
 export const UDP_HEADER_SIZE = 2;
+/** The fixed part of an address: family, zone length, port, IP. */
 export const UDP_ADDRESS_SIZE = 20;
+/** The longest zone an address carries (characters; an interface name is at most 15 on Linux). */
+export const UDP_ZONE_MAX = 255;
 
 /** Panda3D's maximum_udp_datagram: what `isValidForUdp` accepts. */
 export const MAXIMUM_UDP_DATAGRAM = 1500;
@@ -32,8 +38,25 @@ export function udpChecksum(bytes: Uint8Array, start: number, end: number): numb
 }
 
 /**
- * Writes `ip` (an IPv4 or IPv6 literal) and `port` at bytes[offset, offset + 20). Returns
- * false, writing nothing useful, for text that is not an IP literal.
+ * The bytes {@link writeUdpAddress} writes for `ip`: {@link UDP_ADDRESS_SIZE}, plus the
+ * length of an IPv6 zone; -1 for a zone longer than {@link UDP_ZONE_MAX}.
+ */
+export function udpAddressSize(ip: string): number {
+  const zone = ip.indexOf('%');
+  if (zone < 0) return UDP_ADDRESS_SIZE;
+  const length = ip.length - zone - 1;
+  return length > UDP_ZONE_MAX ? -1 : UDP_ADDRESS_SIZE + length;
+}
+
+/** The bytes the address written at `offset` takes (where what follows it begins). */
+export function udpAddressSpan(bytes: Uint8Array, offset: number): number {
+  return UDP_ADDRESS_SIZE + bytes[offset + 1];
+}
+
+/**
+ * Writes `ip` (an IPv4 or IPv6 literal, an IPv6 one with its zone) and `port` at
+ * bytes[offset, offset + udpAddressSize(ip)). Returns false, writing nothing useful, for
+ * text that is not an IP literal or a zone past {@link UDP_ZONE_MAX}.
  */
 export function writeUdpAddress(bytes: Uint8Array, offset: number, ip: string, port: number): boolean {
   bytes.fill(0, offset, offset + UDP_ADDRESS_SIZE);
@@ -63,15 +86,19 @@ export function writeUdpAddress(bytes: Uint8Array, offset: number, ip: string, p
   // A dual-stack socket sees an IPv4 peer as ::ffff:a.b.c.d: it is that IPv4 address.
   if (MAPPED_V4.test(ip)) return writeUdpAddress(bytes, offset, ip.slice(7), port);
   bytes[offset] = 6;
-  return writeIpv6(bytes, offset + 4, ip);
+  const zone = ip.indexOf('%');
+  if (zone < 0) return writeIpv6(bytes, offset + 4, ip);
+  const length = ip.length - zone - 1;
+  if (length > UDP_ZONE_MAX) return false;
+  bytes[offset + 1] = length;
+  for (let i = 0; i < length; i++) bytes[offset + UDP_ADDRESS_SIZE + i] = ip.charCodeAt(zone + 1 + i);
+  return writeIpv6(bytes, offset + 4, ip.slice(0, zone));
 }
 
 const MAPPED_V4 = /^::ffff:\d+\.\d+\.\d+\.\d+$/i;
 
 function writeIpv6(bytes: Uint8Array, at: number, ip: string): boolean {
-  const zone = ip.indexOf('%');
-  const text = zone >= 0 ? ip.slice(0, zone) : ip;
-  const halves = text.split('::');
+  const halves = ip.split('::');
   if (halves.length > 2) return false;
   const head = halves[0] === '' ? [] : halves[0].split(':');
   const tail = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : [];
@@ -131,6 +158,7 @@ export class UdpAddressText {
     return text;
   }
 
+  /** The IP as text, an IPv6 zone included (fe80::1%eth0). */
   ip(bytes: Uint8Array, offset: number): string {
     if (bytes[offset] === 4) {
       const key = ((bytes[offset + 4] << 24) | (bytes[offset + 5] << 16) | (bytes[offset + 6] << 8) | bytes[offset + 7]) >>> 0;
@@ -144,7 +172,12 @@ export class UdpAddressText {
     }
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(((bytes[offset + 4 + i * 2] << 8) | bytes[offset + 5 + i * 2]).toString(16));
-    return compressIpv6(groups);
+    const text = compressIpv6(groups);
+    const zone = bytes[offset + 1];
+    if (zone === 0) return text;
+    let name = '';
+    for (let i = 0; i < zone; i++) name += String.fromCharCode(bytes[offset + UDP_ADDRESS_SIZE + i]);
+    return `${text}%${name}`;
   }
 }
 
