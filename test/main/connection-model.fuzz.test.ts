@@ -444,7 +444,7 @@ describe.each([0, 2])('the connection model (%i shards)', (n) => {
           if (process.env.RINGWIRE_MODEL_DEBUG) console.error('CLOSED');
         }
       }),
-      { numRuns: fuzzRuns(300), endOnFailure: process.env.RINGWIRE_MODEL_DEBUG === '1' },
+      { numRuns: fuzzRuns(500), endOnFailure: process.env.RINGWIRE_MODEL_DEBUG === '1' },
     );
   });
 });

@@ -437,10 +437,12 @@ describe('TaskManager.run', () => {
       expect(String(inside)).toMatch(/already running/);
       expect(() => tasks.run()).toThrow(/already running/);
       expect(() => tasks.run({ frameRate: 1000 })).toThrow(/already running/);
-      // Nothing comes for 0.5 s (a second wait on the same manager says so): one more frame,
-      // for the delayed task, where a loop that lost its wakeOn would turn thousands.
+      // Nothing comes for 0.5 s (a second wait on the same manager says so): a frame or two
+      // more, for the delayed task (a timer may wake the loop just before it is due), where
+      // a loop that lost its wakeOn would turn thousands.
       expect(await manager.waitForReaders(0.5)).toBe(false);
-      expect(tasks.frameCount).toBe(2);
+      expect(tasks.frameCount).toBeGreaterThanOrEqual(2);
+      expect(tasks.frameCount).toBeLessThanOrEqual(4);
       tasks.stop();
       await withDeadline(running, 2000, 'run');
     } finally {

@@ -55,20 +55,26 @@ export class BacklogSlots {
     this.states = slotStates(table);
   }
 
-  /** True when take() would find a slot. */
+  /** True when take() would find a slot (slots given back count once their shard retired them). */
   available(): boolean {
-    return this.free.length > 0 || this.next < BACKLOG_SLOTS;
+    if (this.free.length > 0 || this.next < BACKLOG_SLOTS) return true;
+    if (this.retiring.length > 0) this.collect();
+    return this.free.length > 0;
   }
 
-  /** A zeroed free slot, or -1 when all are taken. */
+  /**
+   * A zeroed free slot, or -1 when all are taken. Fresh slots go first; slots given back are
+   * looked at (once per call, and only then) when the fresh ones have run out.
+   */
   take(): number {
-    if (this.free.length === 0 && this.retiring.length > 0) this.collect();
-    const slot = this.free.pop();
-    if (slot !== undefined) {
-      Atomics.store(this.states, slot, SlotState.LIVE);
-      return slot;
+    if (this.free.length === 0) {
+      if (this.next < BACKLOG_SLOTS) return this.next++;
+      if (this.retiring.length > 0) this.collect();
     }
-    return this.next < BACKLOG_SLOTS ? this.next++ : -1;
+    const slot = this.free.pop();
+    if (slot === undefined) return -1;
+    Atomics.store(this.states, slot, SlotState.LIVE);
+    return slot;
   }
 
   /** Returns `slot` (ignores -1): the main thread reads it no more. */
