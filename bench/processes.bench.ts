@@ -1,7 +1,7 @@
 /**
  * How far two cores carry: the relay as 1 process against 2 processes behind one port
  * (`npm start -- --processes 2`, SO_REUSEPORT), each process in single-thread mode so that
- * a process is one core's worth of work, driven by the harness (bench/dist/cli.js).
+ * a process is one core's worth of work, driven by the harness (bench/harness/dist/cli.js).
  *
  *   npm run bench:processes -- [--connections 1000,2000] [--duration 10s] [--json FILE]
  *
@@ -79,7 +79,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'ringwire-processes-'));
 /** Runs the harness against `port`; returns its report's run. */
 function harness(workload: string, port: number, connections: number): Promise<Row> {
   const out = join(scratch, `${workload}-${port}-${connections}.json`);
-  const args = ['bench/dist/cli.js', workload, '--port', String(port), '-c', String(connections), '-d', values.duration, '--warmup', '2s'];
+  const args = ['bench/harness/dist/cli.js', workload, '--port', String(port), '-c', String(connections), '-d', values.duration, '--warmup', '2s'];
   args.push('--client-shards', '1', '--quiet', '--json', out);
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -17,7 +17,7 @@ function newest(path, keep) {
   return latest;
 }
 
-const outputs = ['dist/index.js', 'dist/workers/shard-worker.js', 'bench/dist/cli.js'].map((file) => join(root, file));
+const outputs = ['dist/index.js', 'dist/workers/shard-worker.js', 'bench/harness/dist/cli.js'].map((file) => join(root, file));
 const built = outputs.every((file) => existsSync(file)) ? Math.min(...outputs.map((file) => statSync(file).mtimeMs)) : 0;
 const sources = Math.max(
   newest(join(root, 'src'), (file) => file.endsWith('.ts')),

@@ -313,8 +313,8 @@ function environment(): ReportEnvironment {
 
 async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> {
   if (cli.version) {
-    // ../package.json is bench/package.json from bench/harness/ (sources) and bench/dist/ alike.
-    const bench = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+    // The package's own package.json: beside the sources (bench/harness/), one up from dist/.
+    const bench = (createRequire(import.meta.url)(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json') as { version: string }).version;
     process.stdout.write(`ringwire-bench ${bench} (ringwire ${ringwireVersion()}, Node ${process.version})\n`);
     return 0;
   }

@@ -2,8 +2,8 @@
  * `npm run bench:screenshot -- REPORT.html OUT.png`: opens an HTML report in headless
  * Chromium and saves a full-page PNG, so anyone can see the page renders.
  *
- *   node bench/dist/screenshot.js REPORT.html OUT.png
- *   node bench/dist/screenshot.js --demo [DIR]
+ *   node bench/harness/dist/screenshot.js REPORT.html OUT.png
+ *   node bench/harness/dist/screenshot.js --demo [DIR]
  *
  * `--demo` renders the built-in sample reports (a soak run against the faulty server, a
  * throughput comparison of every local target, a latency comparison) to DIR (default: a

@@ -1,6 +1,6 @@
 /**
  * The local servers the harness measures (`--compare`, the self-tests): each runs in its
- * own process, started from its compiled script in bench/dist/servers/, so a server
+ * own process, started from its compiled script in bench/harness/dist/servers/, so a server
  * never shares a CPU thread or an event loop with the load it is given.
  *
  * | kind           | script                       | transport | what it is                                     |
@@ -88,10 +88,10 @@ export function targetTransport(kind: LocalTargetKind): Transport {
 
 /**
  * The compiled server script. From the TypeScript sources (vitest) this is still the
- * compiled file in bench/dist/servers/: a server runs with plain `node`.
+ * compiled file in bench/harness/dist/servers/: a server runs with plain `node`.
  */
 function serverPath(script: string): string {
-  const base = import.meta.url.endsWith('.ts') ? '../dist/servers/' : './servers/';
+  const base = import.meta.url.endsWith('.ts') ? './dist/servers/' : './servers/';
   const path = fileURLToPath(new URL(base + script, import.meta.url));
   if (!existsSync(path)) {
     throw new Error(`startTarget: the server script ${path} does not exist: run npm run build`);

@@ -93,7 +93,7 @@ export function expectIntact(report: RunReport): void {
   expect(report.integrity).toEqual({ lost: 0, duplicated: 0, reordered: 0, corrupted: 0 });
 }
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('./dist/cli.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

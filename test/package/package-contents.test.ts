@@ -31,13 +31,13 @@ describe('the package', () => {
     expect(files.filter((file) => /test/.test(file))).toEqual([]);
   });
 
-  it('depends on piscina and msgpackr only; the harness is its own package, ringwire-bench, in bench/', () => {
+  it('depends on piscina and msgpackr only; the harness is its own package, ringwire-bench, in bench/harness/', () => {
     const library = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; bin?: unknown; workspaces: string[] };
     expect(Object.keys(library.dependencies).sort()).toEqual(['msgpackr', 'piscina']);
     expect(library.bin).toBeUndefined();
-    expect(library.workspaces).toEqual(['bench']);
+    expect(library.workspaces).toEqual(['bench/harness']);
     expect(packedFiles().filter((file) => /harness|bench/.test(file))).toEqual([]);
-    const bench = JSON.parse(readFileSync(join(root, 'bench/package.json'), 'utf8')) as {
+    const bench = JSON.parse(readFileSync(join(root, 'bench/harness/package.json'), 'utf8')) as {
       name: string;
       bin: Record<string, string>;
       dependencies: Record<string, string>;
