@@ -17,6 +17,8 @@ import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
 import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
 import { runCommand } from './run-command.js';
+import { runChildGenerator } from './scenario/generator-link.js';
+import { RUN_USAGE, parseRunCommandLine, runScenarioCommand } from './scenario/run-scenario.js';
 import { runWorkload } from './workloads/run-workload.js';
 import {
   DEFAULT_CLIENT_SHARDS,
@@ -35,6 +37,7 @@ import {
 
 const d = WORKLOAD_DEFAULTS;
 const USAGE = `usage: ringwire-bench <workload> [flags]
+       ringwire-bench run FILE [flags]     run a scenario file's bots (ringwire-bench run --help)
 
 Drives an echo server that speaks Panda3D's framing (a ringwire server, or any peer) —
 Panda3D's UDP packets with --udp, binary WebSocket messages with --ws — and reports
@@ -363,16 +366,38 @@ async function runBench(cli: CommandLine, signal: AbortSignal): Promise<number> 
   }
 }
 
-runCommand(
-  {
-    name: 'ringwire-bench',
-    usage: USAGE,
-    helpHint: 'run ringwire-bench --help for the flags',
-    closing: 'closing connections and stopping servers',
-    failurePrefix: '',
-    strayHandleNote: 'a handle was left open after the run; exiting',
-    parse: parseCommandLine,
-    run: runBench,
-  },
-  process.argv.slice(2),
-);
+const argv = process.argv.slice(2);
+if (argv[0] === 'run') {
+  runCommand(
+    {
+      name: 'ringwire-bench run',
+      usage: RUN_USAGE,
+      helpHint: 'run ringwire-bench run --help for the flags',
+      closing: 'ending the run; the summary of what was measured follows',
+      failurePrefix: '',
+      strayHandleNote: 'a handle was left open after the run; exiting',
+      parse: parseRunCommandLine,
+      run: runScenarioCommand,
+    },
+    argv.slice(1),
+  );
+} else if (argv[0] === 'generator') {
+  // A generator process of `run --processes N` (not for people: it takes its plan over IPC).
+  void runChildGenerator().then((code) => {
+    process.exitCode = code;
+  });
+} else {
+  runCommand(
+    {
+      name: 'ringwire-bench',
+      usage: USAGE,
+      helpHint: 'run ringwire-bench --help for the flags',
+      closing: 'closing connections and stopping servers',
+      failurePrefix: '',
+      strayHandleNote: 'a handle was left open after the run; exiting',
+      parse: parseCommandLine,
+      run: runBench,
+    },
+    argv,
+  );
+}

@@ -1,0 +1,349 @@
+/**
+ * `ringwire-bench run FILE [flags]`: runs a scenario file's bots against a server, in this
+ * process or in N generator processes (`--processes N`), and reports what they measured:
+ * a progress line a second, the end table, thresholds (✓/✗; exit status 99 when one
+ * fails), `--json`. Options in the file are the defaults; flags override them.
+ */
+import { parseArgs } from 'node:util';
+import { formatCount, formatMs, table } from '../output/console.js';
+import { outputFile, writeOutput } from '../output-file.js';
+import { UsageError } from '../workloads/workload-settings.js';
+import type { ScenarioOptions, Stage } from './define-scenario.js';
+import { ChildLink, type GeneratorLink, LocalLink } from './generator-link.js';
+import { loadScenario } from './load-scenario.js';
+import { BuiltIn, type MetricsSnapshot } from './metrics.js';
+import { RunAggregate, type MetricsSummary, type SeriesPoint, summarize } from './run-aggregate.js';
+import { type GeneratorPlan, type GeneratorResult, shareOf } from './scenario-generator.js';
+import { abortingFailure, parseSeconds, parseThresholds, type Threshold, type ThresholdResult } from './thresholds.js';
+
+export const RUN_USAGE = `usage: ringwire-bench run FILE [flags]
+
+Runs the bots of a scenario file (a .ts, .mts, .js or .mjs module whose default export
+is defineScenario({ options, setup?, bot, teardown? }), from 'ringwire-bench') against a
+server that speaks Panda3D's framing, and reports what they measured. Options in the
+file are the defaults; these flags override them.
+
+target
+  --host H              server address (default 127.0.0.1)
+  --port N              server port (default 9099)
+  --header-size 0|2|4   TCP length header (default: the scenario's headerSize, else 2)
+
+load
+  -c, --bots N          bots held for the duration (closed model)
+  -d, --duration T      how long: 30s, 1.5m, 500ms (default: the scenario's, else 10s)
+  --stages LIST         ramp the bots: DURATION:TARGET,… e.g. 30s:100,1m:100,10s:0
+  --arrival-rate N      open model: N new bots a second
+  --processes N         N generator processes on this machine, each with its share (default 1)
+  --client-shards N     worker shards of each generator's ringwire client (default 2)
+
+pass/fail
+  --threshold NAME:EXPR another threshold, e.g. 'echo_ms:p(99) < 50' (repeatable)
+
+output
+  --json FILE           every metric (histograms included, mergeable), the thresholds, the series
+  --quiet               no progress line
+  -h, --help            this text
+
+exit status: 0 ok · 99 a threshold failed · 1 the run failed · 2 bad usage · 130 interrupted
+`;
+
+export interface RunCommandLine {
+  help: boolean;
+  file: string;
+  host: string;
+  port: number;
+  headerSize: 0 | 2 | 4 | null;
+  bots: number | null;
+  durationSeconds: number | null;
+  stages: Stage[] | null;
+  arrivalRate: number | null;
+  processes: number;
+  clientShards: number;
+  thresholds: string[];
+  json: string | null;
+  quiet: boolean;
+}
+
+function integer(text: string | undefined, flag: string, min: number, max: number): number | null {
+  if (text === undefined) return null;
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function seconds(text: string | undefined, flag: string): number | null {
+  if (text === undefined) return null;
+  try {
+    return parseSeconds(/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text, `--${flag}`);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** "30s:100,1m:100,10s:0" → stages. */
+export function parseStages(text: string): Stage[] {
+  return text.split(',').map((part) => {
+    const match = /^\s*([\d.]+(?:ms|s|m|h)?)\s*:\s*(\d+)\s*$/.exec(part);
+    if (!match) throw new UsageError(`--stages must be DURATION:TARGET,… (e.g. 30s:100,1m:100,10s:0), got ${JSON.stringify(text)}`);
+    return { duration: match[1], target: Number(match[2]) };
+  });
+}
+
+export function parseRunCommandLine(argv: string[]): RunCommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'header-size': { type: 'string' },
+        bots: { type: 'string', short: 'c' },
+        duration: { type: 'string', short: 'd' },
+        stages: { type: 'string' },
+        'arrival-rate': { type: 'string' },
+        processes: { type: 'string' },
+        'client-shards': { type: 'string' },
+        threshold: { type: 'string', multiple: true },
+        json: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^Unknown option '(.*?)'.*$/s, 'unknown flag $1'));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true } as RunCommandLine;
+  if (positionals.length !== 1) throw new UsageError(`run takes one scenario file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  const headerSize = integer(values['header-size'], 'header-size', 0, 4);
+  if (headerSize !== null && headerSize !== 0 && headerSize !== 2 && headerSize !== 4) throw new UsageError(`--header-size must be 0, 2 or 4, got ${headerSize}`);
+  const arrival = values['arrival-rate'];
+  const arrivalRate = arrival === undefined ? null : Number(arrival);
+  if (arrivalRate !== null && (!Number.isFinite(arrivalRate) || arrivalRate < 0)) throw new UsageError(`--arrival-rate must be a number ≥ 0, got ${JSON.stringify(arrival)}`);
+  try {
+    parseThresholds(undefined, values.threshold ?? []);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return {
+    help: false,
+    file: positionals[0],
+    host: values.host ?? '127.0.0.1',
+    port: integer(values.port, 'port', 1, 65535) ?? 9099,
+    headerSize: headerSize as 0 | 2 | 4 | null,
+    bots: integer(values.bots, 'bots', 0, 1_000_000),
+    durationSeconds: seconds(values.duration, 'duration'),
+    stages: values.stages === undefined ? null : parseStages(values.stages),
+    arrivalRate,
+    processes: integer(values.processes, 'processes', 1, 256) ?? 1,
+    clientShards: integer(values['client-shards'], 'client-shards', 0, 64) ?? 2,
+    thresholds: values.threshold ?? [],
+    json: values.json === undefined ? null : outputFile(values.json, '--json'),
+    quiet: values.quiet === true,
+  };
+}
+
+/** The whole run's load, before it is shared out: the file's options under the flags. */
+export interface RunShape {
+  bots: number;
+  durationSeconds: number;
+  stages: { durationSeconds: number; target: number }[] | null;
+  arrivalRate: number | null;
+  maxBots: number;
+  headerSize: 0 | 2 | 4;
+  gracefulStopSeconds: number;
+}
+
+export function runShape(options: ScenarioOptions, cli: Pick<RunCommandLine, 'bots' | 'durationSeconds' | 'stages' | 'arrivalRate' | 'headerSize'>): RunShape {
+  const stagesSource = cli.stages ?? (cli.bots === null && cli.arrivalRate === null ? (options.stages ?? null) : null);
+  const stages = stagesSource === null ? null : stagesSource.map((stage, i) => ({ durationSeconds: parseSeconds(stage.duration, `stages[${i}].duration`), target: stage.target }));
+  const arrivalRate = cli.arrivalRate ?? (cli.bots === null && cli.stages === null ? (options.arrivalRate ?? null) : null);
+  const stagesSeconds = stages === null ? null : stages.reduce((sum, stage) => sum + stage.durationSeconds, 0);
+  return {
+    bots: cli.bots ?? options.bots ?? 1,
+    durationSeconds: cli.durationSeconds ?? stagesSeconds ?? (options.duration === undefined ? 10 : parseSeconds(options.duration, 'duration')),
+    stages,
+    arrivalRate,
+    maxBots: options.maxBots ?? 10_000,
+    headerSize: cli.headerSize ?? options.headerSize ?? 2,
+    gracefulStopSeconds: options.gracefulStop === undefined ? 1 : parseSeconds(options.gracefulStop, 'gracefulStop'),
+  };
+}
+
+/** Generator `index` of `count`'s share of `shape`. */
+export function planFor(shape: RunShape, target: { host: string; port: number; clientShards: number }, index: number, count: number): GeneratorPlan {
+  return {
+    index,
+    count,
+    host: target.host,
+    port: target.port,
+    clientShards: target.clientShards,
+    headerSize: shape.headerSize,
+    bots: shareOf(shape.bots, index, count),
+    durationSeconds: shape.durationSeconds,
+    stages: shape.stages === null ? null : shape.stages.map((stage) => ({ durationSeconds: stage.durationSeconds, target: shareOf(stage.target, index, count) })),
+    arrivalRate: shape.arrivalRate === null ? null : shape.arrivalRate / count,
+    maxBots: Math.max(1, shareOf(shape.maxBots, index, count)),
+    gracefulStopSeconds: shape.gracefulStopSeconds,
+  };
+}
+
+/** What --json holds. */
+export interface ScenarioReport {
+  kind: 'scenario';
+  scenario: string;
+  generators: number;
+  /** Generators that vanished before their report (their last figures are counted). */
+  vanished: string[];
+  durationSeconds: number;
+  shape: RunShape;
+  interrupted: boolean;
+  abortedBy: ThresholdResult | null;
+  summary: MetricsSummary;
+  thresholds: ThresholdResult[];
+  series: SeriesPoint[];
+  /** Each generator's final metrics, histograms included: runs can be merged or compared later. */
+  metrics: MetricsSnapshot[];
+}
+
+/** The progress line: elapsed, bots, datagrams/s each way, each trend's p99 so far, checks, thresholds. */
+export function formatScenarioProgress(point: SeriesPoint, aggregate: RunAggregate): string {
+  const parts = [`${point.t.toFixed(0)}s`, `bots ${formatCount(point.bots)}`, `sent ${formatCount(point.sentPerSecond)}/s`, `recv ${formatCount(point.receivedPerSecond)}/s`];
+  const summary = summarize(aggregate.merged, aggregate.elapsed);
+  for (const [name, trend] of Object.entries(summary.trends)) {
+    if (name === BuiltIn.CONNECT_TIME || trend.count === 0) continue;
+    parts.push(`${name} p99 ${formatMs(trend.p99)}`);
+  }
+  const checks = summary.checks[BuiltIn.CHECKS];
+  if (checks !== undefined && checks.rate !== null) parts.push(`checks ${(checks.rate * 100).toFixed(2)}%`);
+  const errors = summary.counters[BuiltIn.ERRORS]?.count ?? 0;
+  if (errors > 0) parts.push(`errors ${formatCount(errors)}`);
+  if (aggregate.results.length > 0) {
+    const failing = aggregate.results.filter((result) => !result.ok).length;
+    parts.push(`thresholds ✓${aggregate.results.length - failing} ✗${failing}`);
+  }
+  return parts.join('  ');
+}
+
+function percent(rate: number | null): string {
+  return rate === null ? '–' : `${(rate * 100).toFixed(2)} %`;
+}
+
+/** The end table: trends, counters, rates and checks, gauges, thresholds. */
+export function formatScenarioReport(report: ScenarioReport): string {
+  const { summary } = report;
+  const lines: string[] = [];
+  const vanished = report.vanished.length > 0 ? ` (${report.vanished.join(', ')} vanished: last figures counted)` : '';
+  lines.push(`scenario ${report.scenario} · ${report.generators} generator${report.generators === 1 ? '' : 's'}${vanished} · ${report.durationSeconds.toFixed(1)} s${report.interrupted ? ' · interrupted' : ''}`);
+  const trendRows = [['trend', 'count', 'min', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max']];
+  for (const [name, t] of Object.entries(summary.trends)) {
+    trendRows.push([name, formatCount(t.count), formatMs(t.min), formatMs(t.p50), formatMs(t.p90), formatMs(t.p95), formatMs(t.p99), formatMs(t.p999), formatMs(t.max)]);
+  }
+  lines.push('', table(trendRows));
+  const counterRows = [['counter', 'total', 'per second']];
+  for (const [name, c] of Object.entries(summary.counters)) counterRows.push([name, formatCount(c.count), formatCount(c.perSecond)]);
+  lines.push('', table(counterRows));
+  const rateRows = [['rate', 'share', 'true', 'of']];
+  for (const [name, r] of Object.entries(summary.rates)) rateRows.push([name, percent(r.rate), formatCount(r.passes), formatCount(r.total)]);
+  for (const [name, r] of Object.entries(summary.checks)) rateRows.push([name === BuiltIn.CHECKS ? 'checks (all)' : `check: ${name}`, percent(r.rate), formatCount(r.passes), formatCount(r.total)]);
+  if (rateRows.length > 1) lines.push('', table(rateRows));
+  const gaugeRows = [['gauge', 'last', 'min', 'max']];
+  for (const [name, g] of Object.entries(summary.gauges)) gaugeRows.push([name, formatCount(g.value), formatCount(g.min), formatCount(g.max)]);
+  lines.push('', table(gaugeRows));
+  if (report.thresholds.length > 0) {
+    lines.push('', '  thresholds');
+    for (const result of report.thresholds) {
+      const actual = result.actual === null ? 'no data' : formatMs(result.actual);
+      lines.push(`  ${result.ok ? '✓' : '✗'} ${result.metric}: ${result.source}  (${actual})`);
+    }
+  }
+  if (report.abortedBy !== null) lines.push(`  run ended early: ${report.abortedBy.metric}: ${report.abortedBy.source} failed (abortOnFail)`);
+  return lines.join('\n');
+}
+
+/** Runs the scenario over `links`, one plan each; the aggregate judges the thresholds. */
+export async function runScenario(
+  file: string,
+  shape: RunShape,
+  thresholds: readonly Threshold[],
+  links: readonly GeneratorLink[],
+  target: { host: string; port: number; clientShards: number },
+  signal: AbortSignal,
+  onSecond?: (point: SeriesPoint, aggregate: RunAggregate) => void,
+): Promise<ScenarioReport> {
+  const aggregate = new RunAggregate(thresholds);
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  signal.addEventListener('abort', onAbort);
+  let abortedBy: ThresholdResult | null = null;
+  const second = setInterval(() => {
+    const point = aggregate.closeSecond();
+    if (aggregate.elapsed > 0) onSecond?.(point, aggregate); // nothing to show before the first tick
+    const failure = abortingFailure(thresholds, aggregate.results, aggregate.elapsed);
+    if (failure !== null && abortedBy === null) {
+      abortedBy = failure;
+      controller.abort();
+    }
+  }, 1000);
+  const vanished: string[] = [];
+  try {
+    const results = await Promise.all(
+      links.map(async (link, index) => {
+        try {
+          const result = await link.run(planFor(shape, target, index, links.length), { onTick: (tick) => aggregate.add(tick), signal: controller.signal });
+          if (result === null) vanished.push(link.name);
+          return result;
+        } catch (error) {
+          controller.abort();
+          throw error;
+        }
+      }),
+    );
+    for (const result of results) if (result !== null) aggregate.add(result);
+  } finally {
+    clearInterval(second);
+    signal.removeEventListener('abort', onAbort);
+  }
+  aggregate.closeSecond();
+  const metrics = aggregate.snapshots();
+  const results = aggregate.results;
+  return {
+    kind: 'scenario',
+    scenario: file,
+    generators: links.length,
+    vanished,
+    durationSeconds: aggregate.elapsed,
+    shape,
+    interrupted: signal.aborted,
+    abortedBy,
+    summary: summarize(aggregate.merged, aggregate.elapsed),
+    thresholds: results,
+    series: aggregate.series,
+    metrics,
+  };
+}
+
+/** The command: parse, load, run, print, write, and the exit status. */
+export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSignal): Promise<number> {
+  const scenario = await loadScenario(cli.file);
+  const options = scenario.options ?? {};
+  const shape = runShape(options, cli);
+  const thresholds = parseThresholds(options.thresholds, cli.thresholds);
+  const target = { host: cli.host, port: cli.port, clientShards: cli.clientShards };
+  const links: GeneratorLink[] =
+    cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
+  const tty = process.stderr.isTTY === true;
+  const report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {
+    if (cli.quiet) return;
+    const line = formatScenarioProgress(point, aggregate);
+    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  });
+  if (tty && !cli.quiet) process.stderr.write('\n');
+  process.stdout.write(`${formatScenarioReport(report)}\n`);
+  if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
+  if (report.thresholds.some((result) => !result.ok)) return 99;
+  return signal.aborted ? 130 : 0;
+}

@@ -1,0 +1,173 @@
+/**
+ * Thresholds, as k6 writes them: per metric, a list of short expressions `AGG OP NUMBER`,
+ * judged on the metrics merged from every generator, once a second while the run goes on
+ * (a failing one with abortOnFail ends the run) and at its end (any failing one makes the
+ * exit status 99).
+ *
+ *   trends    p(N) (0–100), avg, min, max, med, count
+ *   counters  count, rate (per second of the run)
+ *   rates     rate (0–1), and `checks` is the rate of every check
+ *   gauges    value, min, max
+ *
+ * Operators: <, <=, >, >=, ==, !=. A threshold on a metric with no sample fails ("no data").
+ */
+import { type MetricSet, summarizeTrend, trendPercentile } from './metrics.js';
+
+export interface ThresholdSpec {
+  threshold: string;
+  /** End the run as soon as this threshold fails (after delayAbortEval). */
+  abortOnFail?: boolean;
+  /** How long into the run before abortOnFail is judged: '10s', '500ms', 10 (seconds). */
+  delayAbortEval?: string | number;
+}
+
+/** `options.thresholds`: metric name → expressions. */
+export type Thresholds = Record<string, (string | ThresholdSpec)[]>;
+
+export type Aggregate = { kind: 'p'; percentile: number } | { kind: 'avg' | 'min' | 'max' | 'med' | 'count' | 'rate' | 'value' };
+type Operator = '<' | '<=' | '>' | '>=' | '==' | '!=';
+
+export interface Threshold {
+  metric: string;
+  source: string;
+  aggregate: Aggregate;
+  operator: Operator;
+  bound: number;
+  abortOnFail: boolean;
+  delayAbortSeconds: number;
+}
+
+export interface ThresholdResult {
+  metric: string;
+  source: string;
+  ok: boolean;
+  /** The aggregate's value, or null when the metric has no data. */
+  actual: number | null;
+}
+
+const EXPRESSION = /^\s*(p\(\s*(\d+(?:\.\d+)?)\s*\)|avg|min|max|med|count|rate|value)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*$/i;
+
+/** Seconds in '10s', '1.5m', '500ms', '2h' or a number (seconds); throws a RangeError naming `what`. */
+export function parseSeconds(value: string | number, what: string): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return value;
+  } else {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+    if (match) return Number(match[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  }
+  throw new RangeError(`${what} must be a duration such as 30s, 1.5m, 500ms or a number of seconds, got ${JSON.stringify(value)}`);
+}
+
+/** Parses one expression for `metric`; throws a RangeError that quotes it. */
+export function parseThreshold(metric: string, spec: string | ThresholdSpec): Threshold {
+  const source = typeof spec === 'string' ? spec : spec?.threshold;
+  if (typeof source !== 'string') throw new RangeError(`threshold for ${metric} must be a string or { threshold, abortOnFail? }, got ${JSON.stringify(spec)}`);
+  const match = EXPRESSION.exec(source);
+  if (!match) {
+    throw new RangeError(`threshold ${JSON.stringify(source)} for ${metric} is not AGG OP NUMBER (AGG: p(N), avg, min, max, med, count, rate, value; OP: < <= > >= == !=)`);
+  }
+  let aggregate: Aggregate;
+  if (match[2] !== undefined) {
+    const percentile = Number(match[2]);
+    if (percentile > 100) throw new RangeError(`threshold ${JSON.stringify(source)} for ${metric}: a percentile is at most 100`);
+    aggregate = { kind: 'p', percentile };
+  } else {
+    aggregate = { kind: match[1].toLowerCase() as 'avg' };
+  }
+  const options: Partial<ThresholdSpec> = typeof spec === 'string' ? {} : spec;
+  return {
+    metric,
+    source: source.trim(),
+    aggregate,
+    operator: match[3] as Operator,
+    bound: Number(match[4]),
+    abortOnFail: options.abortOnFail === true,
+    delayAbortSeconds: options.delayAbortEval === undefined ? 0 : parseSeconds(options.delayAbortEval, `delayAbortEval of ${metric}`),
+  };
+}
+
+/** Every threshold of `options.thresholds` and of `--threshold NAME:EXPR` flags. */
+export function parseThresholds(thresholds: Thresholds | undefined, flags: readonly string[] = []): Threshold[] {
+  const out: Threshold[] = [];
+  for (const [metric, list] of Object.entries(thresholds ?? {})) {
+    if (!Array.isArray(list)) throw new RangeError(`options.thresholds.${metric} must be a list of expressions, got ${JSON.stringify(list)}`);
+    for (const spec of list) out.push(parseThreshold(metric, spec));
+  }
+  for (const flag of flags) {
+    const colon = flag.indexOf(':');
+    if (colon <= 0) throw new RangeError(`--threshold must be NAME:EXPR (e.g. 'input_to_state:p(99) < 50'), got ${JSON.stringify(flag)}`);
+    out.push(parseThreshold(flag.slice(0, colon).trim(), flag.slice(colon + 1)));
+  }
+  return out;
+}
+
+/** The aggregate's value on the merged metrics, or null without data. */
+function valueOf(threshold: Threshold, metrics: MetricSet, elapsedSeconds: number): number | null {
+  const { metric, aggregate } = threshold;
+  const trend = metrics.trends.get(metric);
+  if (trend !== undefined) {
+    if (aggregate.kind === 'p') return trendPercentile(trend, aggregate.percentile);
+    if (aggregate.kind === 'med') return trendPercentile(trend, 50);
+    if (aggregate.kind === 'count') return trend.totalCount;
+    const summary = summarizeTrend(trend);
+    if (aggregate.kind === 'avg') return summary.avg;
+    if (aggregate.kind === 'min') return summary.min;
+    if (aggregate.kind === 'max') return summary.max;
+    return null;
+  }
+  const counter = metrics.counters.get(metric);
+  if (counter !== undefined) {
+    if (aggregate.kind === 'count') return counter;
+    if (aggregate.kind === 'rate') return elapsedSeconds > 0 ? counter / elapsedSeconds : null;
+    return null;
+  }
+  const rate = metric === 'checks' ? metrics.checksTotal() : (metrics.rates.get(metric) ?? metrics.checks.get(metric));
+  if (rate !== undefined) {
+    if (rate.total === 0) return null;
+    if (aggregate.kind === 'rate') return rate.passes / rate.total;
+    if (aggregate.kind === 'count') return rate.passes;
+    return null;
+  }
+  const gauge = metrics.gauges.get(metric);
+  if (gauge !== undefined) {
+    if (aggregate.kind === 'value') return gauge.value;
+    if (aggregate.kind === 'min') return gauge.min;
+    if (aggregate.kind === 'max') return gauge.max;
+  }
+  return null;
+}
+
+function holds(actual: number, operator: Operator, bound: number): boolean {
+  switch (operator) {
+    case '<':
+      return actual < bound;
+    case '<=':
+      return actual <= bound;
+    case '>':
+      return actual > bound;
+    case '>=':
+      return actual >= bound;
+    case '==':
+      return actual === bound;
+    case '!=':
+      return actual !== bound;
+  }
+}
+
+/** Judges every threshold on `metrics` (merged), `elapsedSeconds` into the run. */
+export function judge(thresholds: readonly Threshold[], metrics: MetricSet, elapsedSeconds: number): ThresholdResult[] {
+  return thresholds.map((threshold) => {
+    const actual = valueOf(threshold, metrics, elapsedSeconds);
+    return { metric: threshold.metric, source: threshold.source, ok: actual !== null && holds(actual, threshold.operator, threshold.bound), actual };
+  });
+}
+
+/** The first threshold with abortOnFail that fails now (past its delay), or null. */
+export function abortingFailure(thresholds: readonly Threshold[], results: readonly ThresholdResult[], elapsedSeconds: number): ThresholdResult | null {
+  for (let i = 0; i < thresholds.length; i++) {
+    const threshold = thresholds[i];
+    // "No data" never aborts: a metric may simply not have started yet.
+    if (threshold.abortOnFail && elapsedSeconds >= threshold.delayAbortSeconds && !results[i].ok && results[i].actual !== null) return results[i];
+  }
+  return null;
+}
