@@ -234,13 +234,18 @@ export class ScenarioGenerator {
       for (;;) {
         const now = performance.now() - this.origin;
         if (now >= nextControl && !this.stopping) {
-          nextControl = now + CONTROL_MS;
           if (now >= end || signal?.aborted) {
+            // The end: no bot starts or is due any more, but connections stay open for the
+            // graceful stop, so replies to what was sent are still read; then the bots end.
             this.stopping = true;
             stopAt = now + (signal?.aborted ? 0 : this.plan.gracefulStopSeconds * 1000);
-            for (const bot of [...this.bots]) this.endBot(bot);
+            for (const bot of this.bots) {
+              for (const timer of bot.timers) timer.cancelled = true;
+              bot.timers.clear();
+            }
           } else {
             this.control(now / 1000);
+            nextControl = Math.min(now + CONTROL_MS, this.nextArrival(), end);
           }
         }
         this.fireTimers();
@@ -261,6 +266,7 @@ export class ScenarioGenerator {
         }
       }
       const elapsed = (performance.now() - this.origin) / 1000;
+      for (const bot of [...this.bots]) this.endBot(bot);
       if (this.scenario.teardown) {
         try {
           await this.scenario.teardown(this.data);
@@ -272,6 +278,12 @@ export class ScenarioGenerator {
     } finally {
       await this.manager.close();
     }
+  }
+
+  /** When the next arrival is due (ms into the run), or Infinity without an arrival rate. */
+  private nextArrival(): number {
+    const rate = this.plan.arrivalRate;
+    return rate === null || rate <= 0 ? Infinity : (this.started / rate) * 1000;
   }
 
   /** The load shape at `t` seconds: start bots up to the target, end the newest past it. */
@@ -394,7 +406,7 @@ export class ScenarioGenerator {
       throw new RangeError(`${what}: ms must be a number ${period !== 0 ? '> 0' : '≥ 0'}, got ${String(delay)}`);
     }
     if (typeof fn !== 'function') throw new TypeError(`${what}: expected a function`);
-    const entry: TimerEntry = { due: performance.now() + delay, period, fn, owner: bot, cancelled: bot.phase === 'ended' };
+    const entry: TimerEntry = { due: performance.now() + delay, period, fn, owner: bot, cancelled: bot.phase === 'ended' || this.stopping };
     if (!entry.cancelled) {
       bot.timers.add(entry);
       this.timers.push(entry);
