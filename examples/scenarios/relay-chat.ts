@@ -11,7 +11,7 @@ export default defineScenario({
     bots: 20,
     duration: '15s',
     thresholds: {
-      own_line_ms: ['p(99) < 50', 'p(50) < 10'],
+      own_line_ms: ['p(99) < 100', 'p(50) < 25'],
       checks: ['rate > 0.999'],
       errors: ['count == 0'],
     },
