@@ -39,6 +39,8 @@ export interface ManagerStats {
   rejectedBacklog: number;
   /** Clients reset at accept because every shard held 65,536 TCP streams (its send-backlog table was full). */
   rejectedShardFull: number;
+  /** Clients reset at accept because every shard had failed and waited to be replaced. */
+  rejectedNoShard: number;
   /** Worker shards that died; each is replaced, after a delay that grows while they keep failing. */
   shardFailures: number;
   /** Client addresses the per-address limits count now (0 when they are off). */
@@ -56,6 +58,7 @@ export type ManagerCounters = Pick<
   | 'rejectedAddressTable'
   | 'rejectedBacklog'
   | 'rejectedShardFull'
+  | 'rejectedNoShard'
   | 'trackedAddresses'
   | 'shardFailures'
 >;

@@ -160,6 +160,7 @@ export class QueuedConnectionManager {
   private rejectedBacklog = 0;
   /** Clients reset at accept because every shard's send-backlog table was full. */
   private rejectedShardFull = 0;
+  private rejectedNoShard = 0;
   /** Worker shards that died (each is replaced). */
   private shardFailures = 0;
   /** Clients reset at accept by the per-address limits, by Refusal. */
@@ -423,6 +424,7 @@ export class QueuedConnectionManager {
       rejectedAddressTable: this.refusals[Refusal.TABLE_FULL],
       rejectedBacklog: this.rejectedBacklog,
       rejectedShardFull: this.rejectedShardFull,
+      rejectedNoShard: this.rejectedNoShard,
       trackedAddresses: this.admission.size,
       shardFailures: this.shardFailures,
     });
@@ -658,8 +660,11 @@ export class QueuedConnectionManager {
       socket.destroy();
       return;
     }
-    if (this.shards.slotsFull()) {
-      this.rejectedShardFull++;
+    const room = this.shards.streamRoom();
+    if (room !== 'ok') {
+      // Every shard full, or every shard dead and waiting out its restart delay.
+      if (room === 'full') this.rejectedShardFull++;
+      else this.rejectedNoShard++;
       socket.resetAndDestroy();
       return;
     }
@@ -754,15 +759,24 @@ export class QueuedConnectionManager {
     else while (this.reader.drain(discardDatagram, 4096) > 0);
   }
 
-  /** A worker shard died: its connections are reset with reason 'error'. */
+  /**
+   * A worker shard died: its connections are reset with reason 'error'. Clients a
+   * rendezvous held that nobody took are dropped without a reset queued: the program never
+   * had them.
+   */
   private onShardFailed(shard: ShardHandle, error: Error): void {
     this.lastError = error;
     this.shardFailures++;
     this.reader?.shardFailed(shard.index);
+    const unclaimed = new Set<Connection>();
+    for (const state of this.rendezvous.values()) {
+      for (const conn of state.backlog) if (conn.shard === shard) unclaimed.add(conn);
+      if (unclaimed.size > 0) state.backlog = state.backlog.filter((conn) => !unclaimed.has(conn));
+    }
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
       this.forget(conn);
-      if (conn.end('error')) this.resets.push(conn);
+      if (conn.end('error') && !unclaimed.has(conn)) this.resets.push(conn);
     }
     shard.connections = 0;
     this.waits.notify();

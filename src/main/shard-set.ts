@@ -44,7 +44,6 @@ const RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
 const HEALTHY_RUN_MS = 10_000;
 
-
 /**
  * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
  * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
@@ -191,19 +190,24 @@ export class ShardSet {
     if (best !== null) return best;
     if (!live) throw new Error('ringwire: every shard has failed (they are being replaced)');
     throw new Error(
-      `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS}, all its send-backlog table has room for (more worker shards hold more)`,
+      `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS} already, as many as its send-backlog table has slots for (more worker shards hold more)`,
     );
   }
 
-  /** True when shards run and every live one holds as many TCP streams as its send-backlog table has slots. */
-  slotsFull(): boolean {
+  /**
+   * Whether a new TCP stream has a shard to go to: 'ok' (or no shard made yet), 'full' when
+   * every live shard holds as many streams as its send-backlog table has slots, 'none' when
+   * every shard has failed and waits to be replaced.
+   */
+  streamRoom(): 'ok' | 'full' | 'none' {
+    if (this.handles.length === 0) return 'ok';
     let live = false;
     for (const handle of this.handles) {
       if (handle.failed) continue;
-      if (handle.backlogSlots.available()) return false;
+      if (handle.backlogSlots.available()) return 'ok';
       live = true;
     }
-    return live;
+    return live ? 'full' : 'none';
   }
 
   /**

@@ -390,13 +390,25 @@ describe('worker shard faults', () => {
     (server.manager as unknown as { shards: { workerFile: string } }).shards.workerFile = fileURLToPath(
       new URL('../fixtures/failing-shard-worker.mjs', import.meta.url),
     );
+    // No listener: the client waits in the rendezvous's backlog, unclaimed, when its shard dies.
+    server.listener.removeConnection(server.rendezvous);
     const peer = await Peer.connect(server.port);
     await pollUntil(() => peer.closed, { label: 'the client of a failed shard to be closed' });
     await pollUntil(() => server.manager.getStats().shardFailures >= 4, { label: 'the first replacements to fail too' });
+    // The program never had that client: no reset is queued for it.
+    expect(server.manager.resetConnectionAvailable()).toBe(false);
+    server.listener.addConnection(server.rendezvous);
     // Replaced at once, then after 100, 200, 400, 800 ms…: a handful per shard in a second,
     // where a loop would fail thousands of times.
     await expectNothingFor(1000, () => server.manager.getStats().shardFailures > 14, 'a crash loop');
     expect(server.manager.getStats().shardFailures).toBeGreaterThan(4);
+    // Now every shard waits seconds for its next start: a client is reset at accept and
+    // counted, never closed as if served.
+    await pollUntil(() => server.manager.getShards().every((shard) => shard.failed), { label: 'every shard to be down' });
+    const late = await connectOrRefused(server.port);
+    await pollUntil(() => wasReset(late), { label: 'the client with no shard to be reset' });
+    expect(server.manager.getStats().rejectedNoShard).toBe(1);
+    expect(server.listener.newConnectionAvailable()).toBe(false);
     const started = Date.now();
     await server.close();
     expect(Date.now() - started).toBeLessThan(3000);

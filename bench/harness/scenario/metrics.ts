@@ -67,7 +67,8 @@ export const BuiltIn = {
   CHECKS: 'checks',
 } as const;
 
-function sampleOf(value: number): number {
+/** A value as the histograms keep it (thousandths, never negative). */
+export function sampleOf(value: number): number {
   const scaled = Math.round(value * SCALE);
   return scaled < 0 ? 0 : scaled;
 }

@@ -24,7 +24,8 @@ import {
   QueuedConnectionReader,
 } from 'ringwire';
 import type { Bot, BotTimer, ConnectOptions, CounterHandle, GaugeHandle, RateHandle, Scenario, TrendHandle } from './define-scenario.js';
-import { BuiltIn, MetricSet, type MetricsSnapshot } from './metrics.js';
+import type { Histogram } from 'hdr-histogram-js';
+import { BuiltIn, MetricSet, type MetricsSnapshot, newHistogram, sampleOf } from './metrics.js';
 import { TimerHeap, type TimerEntry } from './timer-heap.js';
 
 /** A timer due within this long is waited for by turning the event loop (ms). */
@@ -180,9 +181,14 @@ class BotRuntime implements Bot {
 }
 
 export class ScenarioGenerator {
-  /** Everything measured; `second` holds the trends of the current second. */
+  /** Everything measured (the built-in traffic counters are brought up to date at each tick). */
   readonly total = MetricSet.withBuiltIns();
-  private second = new MetricSet();
+  /** Each trend as it was at the last tick (the next second is the difference). */
+  private readonly lastTrends = new Map<string, Histogram>();
+  private sent = 0;
+  private sentBytes = 0;
+  private received = 0;
+  private receivedBytes = 0;
   /** performance.now() when the bots began. */
   origin = 0;
   private readonly manager = new QueuedConnectionManager();
@@ -387,7 +393,6 @@ export class ScenarioGenerator {
     this.total.addCounter(BuiltIn.BOTS_CONNECTED, 1);
     const ms = performance.now() - began;
     this.total.addTrend(BuiltIn.CONNECT_TIME, ms);
-    this.second.addTrend(BuiltIn.CONNECT_TIME, ms);
   }
 
   sendFrom(bot: BotRuntime, dg: Datagram): boolean {
@@ -395,8 +400,8 @@ export class ScenarioGenerator {
     if (conn === null) return false;
     const sent = bot.udpTarget !== null ? this.writer.send(dg, conn, bot.udpTarget) : this.writer.send(dg, conn);
     if (sent) {
-      this.total.addCounter(BuiltIn.DATAGRAMS_SENT, 1);
-      this.total.addCounter(BuiltIn.BYTES_SENT, dg.getLength());
+      this.sent++;
+      this.sentBytes += dg.getLength();
     }
     return sent;
   }
@@ -429,7 +434,6 @@ export class ScenarioGenerator {
       const bot = entry.owner as BotRuntime;
       const late = now - entry.due;
       this.total.addTrend(BuiltIn.SCHEDULE_LAG, late);
-      this.second.addTrend(BuiltIn.SCHEDULE_LAG, late);
       if (entry.period !== 0) {
         entry.due += entry.period;
         timers.push(entry);
@@ -452,8 +456,8 @@ export class ScenarioGenerator {
       count++;
       const bot = this.byConnection.get(dg.getConnection()!);
       if (bot === undefined) continue;
-      this.total.addCounter(BuiltIn.DATAGRAMS_RECEIVED, 1);
-      this.total.addCounter(BuiltIn.BYTES_RECEIVED, dg.getLength());
+      this.received++;
+      this.receivedBytes += dg.getLength();
       const handlers = bot.handlers;
       for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
         this.iterator.assign(dg, 0);
@@ -488,10 +492,30 @@ export class ScenarioGenerator {
     }
   }
 
+  /**
+   * The metrics now, and the last second's trends: each trend minus its copy of a second
+   * ago (so a sample is recorded once, in `total`, on the hot path).
+   */
   private tick(nowMs: number): GeneratorTick {
-    const tick = { index: this.plan.index, elapsed: nowMs / 1000, total: this.total, second: this.second };
-    this.second = new MetricSet();
-    return tick;
+    const counters = this.total.counters;
+    counters.set(BuiltIn.DATAGRAMS_SENT, this.sent);
+    counters.set(BuiltIn.BYTES_SENT, this.sentBytes);
+    counters.set(BuiltIn.DATAGRAMS_RECEIVED, this.received);
+    counters.set(BuiltIn.BYTES_RECEIVED, this.receivedBytes);
+    const second = new MetricSet();
+    for (const [name, histogram] of this.total.trends) {
+      let last = this.lastTrends.get(name);
+      if (last === undefined) {
+        last = newHistogram();
+        this.lastTrends.set(name, last);
+      }
+      const delta = second.trend(name);
+      delta.add(histogram);
+      delta.subtract(last);
+      last.reset();
+      last.add(histogram);
+    }
+    return { index: this.plan.index, elapsed: nowMs / 1000, total: this.total, second };
   }
 
   trendHandle(name: string): TrendHandle {
@@ -499,13 +523,8 @@ export class ScenarioGenerator {
     if (handle === undefined) {
       const key = String(name);
       this.total.trend(key);
-      handle = {
-        add: (value: number) => {
-          this.total.addTrend(key, value);
-          this.second.addTrend(key, value);
-        },
-      };
-      // (the per-second set is new every second: addTrend creates the trend there as needed)
+      const histogram = this.total.trend(key);
+      handle = { add: (value: number) => histogram.recordValue(sampleOf(value)) };
       this.trendHandles.set(name, handle);
     }
     return handle;
