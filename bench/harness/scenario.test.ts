@@ -3,7 +3,7 @@
  * sockets against a real ringwire echo server (started by the harness's own targets),
  * the scenario files in fixtures/. Needs `npm run build` first (npm test does it).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,10 @@ describe('ringwire-bench run', () => {
         ['errors', 'count == 0', true],
       ]);
       expect(stdout).toMatch(/✓ echo_ms: p\(99\) < 5000/);
+      // Each point of the series is one second of the run: never more than 4 bots × 50/s sent.
+      expect(report.series.length).toBeGreaterThanOrEqual(1);
+      for (const point of report.series) expect(point.sentPerSecond).toBeLessThanOrEqual(4 * 51);
+      expect(report.series.reduce((sum, point) => sum + point.sentPerSecond, 0)).toBe(sent);
       expect(stdout).toMatch(/check: echo is mine\s+100\.00 %/);
     });
   });
@@ -116,6 +120,32 @@ describe('ringwire-bench run', () => {
     expect(report.summary.counters.bots_started.count).toBe(9);
     expect(report.summary.gauges.bots.max).toBe(6);
     expect(report.summary.counters.ticks.count).toBeGreaterThan(6 * 15);
+    // What they threw is in the report, by message.
+    expect(report.errors).toEqual({ 'Error: bot 0 gives up': 1, 'Error: bot 1 gives up': 1, 'Error: bot 2 gives up': 1 });
+  });
+
+  it('forgets what the warm-up measured (but for errors), and says why a threshold has no value', async () => {
+    const { code, report, stdout } = await runScenario('fixed-samples.ts', [
+      '--warmup',
+      '300ms',
+      '--threshold',
+      'sample:count == 0',
+      '--threshold',
+      'no_such_metric:p(99) < 1',
+      '--threshold',
+      'samples:p(99) < 1',
+    ]);
+    expect(code).toBe(99);
+    // Every sample was recorded at the bots' start, in the warm-up.
+    expect(report.summary.trends.sample.count).toBe(0);
+    expect(report.summary.counters.samples.count).toBe(0);
+    expect(report.summary.counters.bots_started.count).toBe(10);
+    expect(report.thresholds.map((t) => [t.ok, t.note])).toEqual([
+      [true, undefined],
+      [false, 'no metric named no_such_metric (yet)'],
+      [false, 'p(N) does not apply to a counter: use count, rate'],
+    ]);
+    expect(stdout).toMatch(/✗ samples: p\(99\) < 1 {2}\(p\(N\) does not apply to a counter/);
   });
 
   it('every() reports lateness when the process is starved, and makes the missed calls late rather than skipping them', async () => {
@@ -149,6 +179,7 @@ describe('ringwire-bench run', () => {
       [['run', 'x.ts', '--threshold', 'p99<5'], /--threshold must be NAME:EXPR/],
       [['run', 'x.ts', '--threshold', 'x:p99 < 5'], /is not AGG OP NUMBER/],
       [['run', 'x.ts', '--processes', '0'], /--processes must be an integer from 1/],
+      [['run', 'x.ts', '-c', '5', '--stages', '1s:2'], /give one load shape, got -c\/--bots and --stages/],
     ] as const) {
       const result = await runCli([...args]);
       expect(result.code, String(args)).toBe(2);
@@ -157,5 +188,11 @@ describe('ringwire-bench run', () => {
     const missing = await runCli(['run', join(tmp, 'nothing-here.ts')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/scenario file .*nothing-here\.ts does not exist/);
+    // TypeScript with no "type": "module" above it would load as CommonJS: said before loading.
+    const cjs = join(tmp, 'plain.ts');
+    writeFileSync(cjs, "import { defineScenario } from 'ringwire-bench';\nexport default defineScenario({ bot() {} });\n");
+    const commonjs = await runCli(['run', cjs]);
+    expect(commonjs.code).toBe(1);
+    expect(commonjs.stderr).toMatch(/would load as CommonJS .* name it \.mts/);
   });
 });

@@ -47,6 +47,11 @@ export interface ScenarioOptions {
   headerSize?: 0 | 2 | 4;
   /** After the run, how long bots' datagrams are still read before the report (default 1 s). */
   gracefulStop?: string | number;
+  /**
+   * Load before measuring: bots run for this long first, and what they measure meanwhile
+   * (connects, JIT, caches filling) is forgotten, errors excepted. Default 0. `--warmup` overrides it.
+   */
+  warmup?: string | number;
 }
 
 /** What `b.connect()` takes. */
@@ -135,12 +140,15 @@ export function defineScenario<Data = unknown, State = Record<string, unknown>>(
   return scenario;
 }
 
-const OPTION_KEYS = new Set(['bots', 'duration', 'stages', 'arrivalRate', 'maxBots', 'thresholds', 'headerSize', 'gracefulStop']);
+const OPTION_KEYS = new Set(['bots', 'duration', 'stages', 'arrivalRate', 'maxBots', 'thresholds', 'headerSize', 'gracefulStop', 'warmup']);
 
 /** Throws a RangeError or TypeError naming the first bad option. */
 export function checkOptions(options: ScenarioOptions): void {
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`scenario option ${key} is unknown (known: ${[...OPTION_KEYS].join(', ')})`);
+    if (!OPTION_KEYS.has(key)) {
+      const hint = key === 'host' || key === 'port' ? ' (the server is given on the command line: --host, --port)' : '';
+      throw new TypeError(`scenario option ${key} is unknown${hint} (known: ${[...OPTION_KEYS].join(', ')})`);
+    }
   }
   const count = (value: unknown, name: string, min: number): void => {
     if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < min)) {
@@ -152,6 +160,7 @@ export function checkOptions(options: ScenarioOptions): void {
   count(options.maxBots, 'maxBots', 1);
   if (options.duration !== undefined) parseSeconds(options.duration, 'scenario option duration');
   if (options.gracefulStop !== undefined) parseSeconds(options.gracefulStop, 'scenario option gracefulStop');
+  if (options.warmup !== undefined) parseSeconds(options.warmup, 'scenario option warmup');
   if (options.headerSize !== undefined && ![0, 2, 4].includes(options.headerSize)) {
     throw new RangeError(`scenario option headerSize must be 0, 2 or 4, got ${JSON.stringify(options.headerSize)}`);
   }

@@ -138,9 +138,16 @@ export class MetricSet {
     return { passes, total };
   }
 
-  /** Empties every trend histogram (keeps the names): the per-second sets start again. */
-  resetTrends(): void {
+  /**
+   * Forgets what was measured, in place (handles to its histograms stay valid), except the
+   * counters named in `keep`: the end of a warm-up. Gauges keep their level.
+   */
+  restart(keep: readonly string[]): void {
     for (const histogram of this.trends.values()) histogram.reset();
+    for (const name of this.counters.keys()) if (!keep.includes(name)) this.counters.set(name, 0);
+    for (const value of this.rates.values()) value.passes = value.total = 0;
+    for (const value of this.checks.values()) value.passes = value.total = 0;
+    for (const gauge of this.gauges.values()) gauge.min = gauge.max = gauge.value;
   }
 
   snapshot(): MetricsSnapshot {

@@ -1,10 +1,14 @@
 /**
- * The coordinator's view of a run: the latest snapshot of every generator, merged into
- * one MetricSet a second (counters summed, histograms added), the time series of the run
- * (each second's rates and each trend's p50/p99 over every generator's samples of that
- * second), and the thresholds judged on the merged metrics.
+ * The coordinator's view of a run: the latest metrics of every generator, merged (counters
+ * summed, histograms added), the time series of the run, and the thresholds judged on the
+ * merged metrics.
+ *
+ * Seconds are closed by the generators' ticks, not by a clock of the coordinator's: second
+ * n is closed once every generator still running has sent its n-th tick (a generator that
+ * ended or vanished is not waited for), so each point holds exactly each generator's n-th
+ * second: its datagrams, its errors and its trends' samples.
  */
-import { BuiltIn, MetricSet, type MetricsSnapshot, summarizeTrend, trendPercentile, type TrendSummary, type RateValue, type GaugeValue } from './metrics.js';
+import { BuiltIn, type GaugeValue, MetricSet, type MetricsSnapshot, type RateValue, summarizeTrend, trendPercentile, type TrendSummary } from './metrics.js';
 import type { GeneratorTick } from './scenario-generator.js';
 import { judge, type Threshold, type ThresholdResult } from './thresholds.js';
 
@@ -45,23 +49,44 @@ export function summarize(metrics: MetricSet, elapsedSeconds: number): MetricsSu
 
 export class RunAggregate {
   private readonly latest = new Map<number, GeneratorTick>();
-  private pendingSecond = new MetricSet();
-  private lastSent = 0;
-  private lastReceived = 0;
-  private lastErrors = 0;
+  /** The highest second each running generator has sent. */
+  private readonly reported = new Map<number, number>();
+  private readonly finished = new Set<number>();
+  /** Each second's sets from every generator, merged, until the second is closed. */
+  private readonly pending = new Map<number, MetricSet>();
+  private closed = 0;
   readonly series: SeriesPoint[] = [];
-  /** The merged metrics as of the last second (or the end). */
+  /** The merged metrics as of the last closed second (or the end). */
   merged: MetricSet = MetricSet.withBuiltIns();
   elapsed = 0;
   results: ThresholdResult[] = [];
+  /** What the bots threw, by message, over every generator. */
+  errors: Record<string, number> = {};
 
-  constructor(private readonly thresholds: readonly Threshold[]) {}
+  constructor(
+    private readonly thresholds: readonly Threshold[],
+    private readonly generators: number,
+  ) {}
 
-  /** A generator's tick (or its final result): kept until the next second is closed. */
-  add(tick: GeneratorTick): void {
+  /** A generator's tick, or its final result (then `final`): returns the seconds it let close. */
+  add(tick: GeneratorTick, final = false): SeriesPoint[] {
     this.latest.set(tick.index, tick);
-    this.pendingSecond.merge(tick.second);
+    let pending = this.pending.get(tick.sequence);
+    if (pending === undefined) {
+      pending = new MetricSet();
+      this.pending.set(tick.sequence, pending);
+    }
+    pending.merge(tick.second);
     if (tick.elapsed > this.elapsed) this.elapsed = tick.elapsed;
+    this.reported.set(tick.index, tick.sequence);
+    if (final) this.finished.add(tick.index);
+    return this.closeReady();
+  }
+
+  /** A generator that ended without a result (it vanished): the run stops waiting for it. */
+  finish(index: number): SeriesPoint[] {
+    this.finished.add(index);
+    return this.closeReady();
   }
 
   /** The latest total of each generator. */
@@ -74,32 +99,57 @@ export class RunAggregate {
     return [...this.latest.values()].map((tick) => (tick.total instanceof MetricSet ? tick.total.snapshot() : tick.total));
   }
 
-  /** Merges what the generators sent into the run's figures, adds a series point, judges the thresholds. */
-  closeSecond(): SeriesPoint {
+  /** Closes every second that each generator still running has reported. */
+  private closeReady(): SeriesPoint[] {
+    const points: SeriesPoint[] = [];
+    for (;;) {
+      const next = this.closed + 1;
+      if (!this.pending.has(next)) break;
+      let ready = true;
+      for (let index = 0; index < this.generators; index++) {
+        if (this.finished.has(index)) continue;
+        if ((this.reported.get(index) ?? 0) < next) ready = false;
+      }
+      if (!ready) break;
+      points.push(this.closeSecond(next));
+    }
+    return points;
+  }
+
+  private closeSecond(second: number): SeriesPoint {
+    this.closed = second;
     const merged = MetricSet.merged(this.totals());
     if (!merged.gauges.has(BuiltIn.BOTS)) merged.gauges.set(BuiltIn.BOTS, { value: 0, min: 0, max: 0 });
     this.merged = merged;
-    const sent = merged.counters.get(BuiltIn.DATAGRAMS_SENT) ?? 0;
-    const received = merged.counters.get(BuiltIn.DATAGRAMS_RECEIVED) ?? 0;
-    const errors = merged.counters.get(BuiltIn.ERRORS) ?? 0;
+    const errors: Record<string, number> = {};
+    for (const tick of this.latest.values()) for (const [message, count] of Object.entries(tick.errors)) errors[message] = (errors[message] ?? 0) + count;
+    this.errors = errors;
+    const pending = this.pending.get(second)!;
+    this.pending.delete(second);
     const trends: SeriesPoint['trends'] = {};
-    for (const [name, histogram] of this.pendingSecond.trends) {
+    for (const [name, histogram] of pending.trends) {
       trends[name] = { count: histogram.totalCount, p50: trendPercentile(histogram, 50), p99: trendPercentile(histogram, 99) };
     }
     const point: SeriesPoint = {
-      t: Math.round(this.elapsed * 10) / 10,
+      t: second,
       bots: merged.gauges.get(BuiltIn.BOTS)?.value ?? 0,
-      sentPerSecond: sent - this.lastSent,
-      receivedPerSecond: received - this.lastReceived,
-      errors: errors - this.lastErrors,
+      sentPerSecond: pending.counters.get(BuiltIn.DATAGRAMS_SENT) ?? 0,
+      receivedPerSecond: pending.counters.get(BuiltIn.DATAGRAMS_RECEIVED) ?? 0,
+      errors: pending.counters.get(BuiltIn.ERRORS) ?? 0,
       trends,
     };
-    this.lastSent = sent;
-    this.lastReceived = received;
-    this.lastErrors = errors;
-    this.pendingSecond = new MetricSet();
     this.series.push(point);
     this.results = judge(this.thresholds, merged, this.elapsed);
     return point;
+  }
+
+  /** After the last result: closes what is left, and judges the thresholds on the final figures. */
+  end(): void {
+    for (let index = 0; index < this.generators; index++) this.finished.add(index);
+    this.closeReady();
+    for (const second of [...this.pending.keys()].sort((a, b) => a - b)) if (second > this.closed) this.closeSecond(second);
+    this.merged = MetricSet.merged(this.totals());
+    if (!this.merged.gauges.has(BuiltIn.BOTS)) this.merged.gauges.set(BuiltIn.BOTS, { value: 0, min: 0, max: 0 });
+    this.results = judge(this.thresholds, this.merged, this.elapsed);
   }
 }

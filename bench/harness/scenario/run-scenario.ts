@@ -31,6 +31,7 @@ target
 load
   -c, --bots N          bots held for the duration (closed model)
   -d, --duration T      how long: 30s, 1.5m, 500ms (default: the scenario's, else 10s)
+  --warmup T            load before measuring, forgotten but for errors (default: the scenario's, else 0)
   --stages LIST         ramp the bots: DURATION:TARGET,… e.g. 30s:100,1m:100,10s:0
   --arrival-rate N      open model: N new bots a second
   --processes N         N generator processes on this machine, each with its share (default 1)
@@ -55,6 +56,7 @@ export interface RunCommandLine {
   headerSize: 0 | 2 | 4 | null;
   bots: number | null;
   durationSeconds: number | null;
+  warmupSeconds: number | null;
   stages: Stage[] | null;
   arrivalRate: number | null;
   processes: number;
@@ -103,6 +105,7 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
         'header-size': { type: 'string' },
         bots: { type: 'string', short: 'c' },
         duration: { type: 'string', short: 'd' },
+        warmup: { type: 'string' },
         stages: { type: 'string' },
         'arrival-rate': { type: 'string' },
         processes: { type: 'string' },
@@ -120,6 +123,8 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
   if (positionals.length !== 1) throw new UsageError(`run takes one scenario file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   const headerSize = integer(values['header-size'], 'header-size', 0, 4);
   if (headerSize !== null && headerSize !== 0 && headerSize !== 2 && headerSize !== 4) throw new UsageError(`--header-size must be 0, 2 or 4, got ${headerSize}`);
+  const shapes = [values.bots !== undefined && '-c/--bots', values.stages !== undefined && '--stages', values['arrival-rate'] !== undefined && '--arrival-rate'].filter(Boolean);
+  if (shapes.length > 1) throw new UsageError(`give one load shape, got ${shapes.join(' and ')}`);
   const arrival = values['arrival-rate'];
   const arrivalRate = arrival === undefined ? null : Number(arrival);
   if (arrivalRate !== null && (!Number.isFinite(arrivalRate) || arrivalRate < 0)) throw new UsageError(`--arrival-rate must be a number ≥ 0, got ${JSON.stringify(arrival)}`);
@@ -136,6 +141,7 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
     headerSize: headerSize as 0 | 2 | 4 | null,
     bots: integer(values.bots, 'bots', 0, 1_000_000),
     durationSeconds: seconds(values.duration, 'duration'),
+    warmupSeconds: seconds(values.warmup, 'warmup'),
     stages: values.stages === undefined ? null : parseStages(values.stages),
     arrivalRate,
     processes: integer(values.processes, 'processes', 1, 256) ?? 1,
@@ -155,13 +161,16 @@ export interface RunShape {
   maxBots: number;
   headerSize: 0 | 2 | 4;
   gracefulStopSeconds: number;
+  warmupSeconds: number;
 }
 
-export function runShape(options: ScenarioOptions, cli: Pick<RunCommandLine, 'bots' | 'durationSeconds' | 'stages' | 'arrivalRate' | 'headerSize'>): RunShape {
+export function runShape(options: ScenarioOptions, cli: Pick<RunCommandLine, 'bots' | 'durationSeconds' | 'warmupSeconds' | 'stages' | 'arrivalRate' | 'headerSize'>): RunShape {
   const stagesSource = cli.stages ?? (cli.bots === null && cli.arrivalRate === null ? (options.stages ?? null) : null);
   const stages = stagesSource === null ? null : stagesSource.map((stage, i) => ({ durationSeconds: parseSeconds(stage.duration, `stages[${i}].duration`), target: stage.target }));
   const arrivalRate = cli.arrivalRate ?? (cli.bots === null && cli.stages === null ? (options.arrivalRate ?? null) : null);
   const stagesSeconds = stages === null ? null : stages.reduce((sum, stage) => sum + stage.durationSeconds, 0);
+  const warmupSeconds = cli.warmupSeconds ?? (options.warmup === undefined ? 0 : parseSeconds(options.warmup, 'warmup'));
+  if (stages !== null && warmupSeconds > 0) throw new RangeError('a warm-up does not combine with stages: ramp up in a first stage instead (its figures count)');
   return {
     bots: cli.bots ?? options.bots ?? 1,
     durationSeconds: cli.durationSeconds ?? stagesSeconds ?? (options.duration === undefined ? 10 : parseSeconds(options.duration, 'duration')),
@@ -170,6 +179,7 @@ export function runShape(options: ScenarioOptions, cli: Pick<RunCommandLine, 'bo
     maxBots: options.maxBots ?? 10_000,
     headerSize: cli.headerSize ?? options.headerSize ?? 2,
     gracefulStopSeconds: options.gracefulStop === undefined ? 1 : parseSeconds(options.gracefulStop, 'gracefulStop'),
+    warmupSeconds,
   };
 }
 
@@ -188,6 +198,7 @@ export function planFor(shape: RunShape, target: { host: string; port: number; c
     arrivalRate: shape.arrivalRate === null ? null : shape.arrivalRate / count,
     maxBots: Math.max(1, shareOf(shape.maxBots, index, count)),
     gracefulStopSeconds: shape.gracefulStopSeconds,
+    warmupSeconds: shape.warmupSeconds,
   };
 }
 
@@ -204,6 +215,8 @@ export interface ScenarioReport {
   abortedBy: ThresholdResult | null;
   summary: MetricsSummary;
   thresholds: ThresholdResult[];
+  /** What the bots threw, by message (the first 20 kinds per generator), with counts. */
+  errors: Record<string, number>;
   series: SeriesPoint[];
   /** Each generator's final metrics, histograms included: runs can be merged or compared later. */
   metrics: MetricsSnapshot[];
@@ -253,10 +266,16 @@ export function formatScenarioReport(report: ScenarioReport): string {
   const gaugeRows = [['gauge', 'last', 'min', 'max']];
   for (const [name, g] of Object.entries(summary.gauges)) gaugeRows.push([name, formatCount(g.value), formatCount(g.min), formatCount(g.max)]);
   lines.push('', table(gaugeRows));
+  const errorKinds = Object.entries(report.errors ?? {}).sort((a, b) => b[1] - a[1]);
+  if (errorKinds.length > 0) {
+    lines.push('', '  errors (what the bots threw)');
+    for (const [message, count] of errorKinds.slice(0, 10)) lines.push(`  ${formatCount(count).padStart(8)} × ${message}`);
+    if (errorKinds.length > 10) lines.push(`  … and ${errorKinds.length - 10} more kinds (--json has them)`);
+  }
   if (report.thresholds.length > 0) {
     lines.push('', '  thresholds');
     for (const result of report.thresholds) {
-      const actual = result.actual === null ? 'no data' : formatMs(result.actual);
+      const actual = result.actual === null ? (result.note ?? 'no data') : formatMs(result.actual);
       lines.push(`  ${result.ok ? '✓' : '✗'} ${result.metric}: ${result.source}  (${actual})`);
     }
   }
@@ -274,42 +293,43 @@ export async function runScenario(
   signal: AbortSignal,
   onSecond?: (point: SeriesPoint, aggregate: RunAggregate) => void,
 ): Promise<ScenarioReport> {
-  const aggregate = new RunAggregate(thresholds);
+  const aggregate = new RunAggregate(thresholds, links.length);
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
   signal.addEventListener('abort', onAbort);
   let abortedBy: ThresholdResult | null = null;
-  const second = setInterval(() => {
-    const point = aggregate.closeSecond();
-    if (aggregate.elapsed > 0) onSecond?.(point, aggregate); // nothing to show before the first tick
-    const failure = abortingFailure(thresholds, aggregate.results, aggregate.elapsed);
-    if (failure !== null && abortedBy === null) {
-      abortedBy = failure;
-      controller.abort();
+  const closed = (points: SeriesPoint[]): void => {
+    for (const point of points) {
+      onSecond?.(point, aggregate);
+      const failure = abortingFailure(thresholds, aggregate.results, aggregate.elapsed);
+      if (failure !== null && abortedBy === null) {
+        abortedBy = failure;
+        controller.abort();
+      }
     }
-  }, 1000);
+  };
   const vanished: string[] = [];
   try {
-    const results = await Promise.all(
+    await Promise.all(
       links.map(async (link, index) => {
         try {
-          const result = await link.run(planFor(shape, target, index, links.length), { onTick: (tick) => aggregate.add(tick), signal: controller.signal });
-          if (result === null) vanished.push(link.name);
-          return result;
+          const result = await link.run(planFor(shape, target, index, links.length), { onTick: (tick) => closed(aggregate.add(tick)), signal: controller.signal });
+          if (result === null) {
+            vanished.push(link.name);
+            closed(aggregate.finish(index));
+          } else {
+            closed(aggregate.add(result, true));
+          }
         } catch (error) {
           controller.abort();
           throw error;
         }
       }),
     );
-    for (const result of results) if (result !== null) aggregate.add(result);
   } finally {
-    clearInterval(second);
     signal.removeEventListener('abort', onAbort);
   }
-  aggregate.closeSecond();
-  const metrics = aggregate.snapshots();
-  const results = aggregate.results;
+  aggregate.end();
   return {
     kind: 'scenario',
     scenario: file,
@@ -320,9 +340,10 @@ export async function runScenario(
     interrupted: signal.aborted,
     abortedBy,
     summary: summarize(aggregate.merged, aggregate.elapsed),
-    thresholds: results,
+    thresholds: aggregate.results,
+    errors: aggregate.errors,
     series: aggregate.series,
-    metrics,
+    metrics: aggregate.snapshots(),
   };
 }
 

@@ -38,6 +38,8 @@ const MAX_SLEEP_MS = 50;
 const CONTROL_MS = 100;
 /** Most datagrams read per turn before timers get their turn again. */
 const READS_PER_TURN = 16_384;
+/** Distinct error messages kept (each with its count); more kinds are only counted. */
+const MAX_ERROR_KINDS = 20;
 
 const NAP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -65,6 +67,8 @@ export interface GeneratorPlan {
   arrivalRate: number | null;
   maxBots: number;
   gracefulStopSeconds: number;
+  /** Load before measuring: what is measured in the first warmupSeconds is forgotten (errors excepted). */
+  warmupSeconds: number;
 }
 
 /**
@@ -80,6 +84,10 @@ export interface GeneratorTick {
   total: MetricSet | MetricsSnapshot;
   /** The trends of the last second alone (for the time series and the progress line). */
   second: MetricSet | MetricsSnapshot;
+  /** Which second of this generator's run the tick closes (1, 2, …); the final result's is its last, partial, one. */
+  sequence: number;
+  /** What its bots threw, by message, with counts. */
+  errors: Record<string, number>;
 }
 
 /** A tick as data, to send to another process. */
@@ -185,6 +193,9 @@ export class ScenarioGenerator {
   readonly total = MetricSet.withBuiltIns();
   /** Each trend as it was at the last tick (the next second is the difference). */
   private readonly lastTrends = new Map<string, Histogram>();
+  /** Each counter as it was at the last tick. */
+  private readonly lastCounters = new Map<string, number>();
+  private ticks = 0;
   private sent = 0;
   private sentBytes = 0;
   private received = 0;
@@ -235,10 +246,16 @@ export class ScenarioGenerator {
       this.origin = performance.now();
       let nextControl = 0;
       let nextTick = 1000;
-      const end = this.plan.durationSeconds * 1000;
+      const end = (this.plan.warmupSeconds + this.plan.durationSeconds) * 1000;
       let stopAt = Infinity;
+      let warming = this.plan.warmupSeconds > 0;
+      const measureFrom = this.plan.warmupSeconds * 1000;
       for (;;) {
         const now = performance.now() - this.origin;
+        if (warming && now >= measureFrom) {
+          warming = false;
+          this.endWarmup();
+        }
         if (now >= nextControl && !this.stopping) {
           if (now >= end || signal?.aborted) {
             // The end: no bot starts or is due any more, but connections stay open for the
@@ -276,14 +293,22 @@ export class ScenarioGenerator {
       if (this.scenario.teardown) {
         try {
           await this.scenario.teardown(this.data);
-        } catch {
-          this.total.addCounter(BuiltIn.ERRORS, 1);
+        } catch (error) {
+          this.noteError(error);
         }
       }
       return { ...this.tick(elapsed * 1000), aborted: signal?.aborted === true };
     } finally {
       await this.manager.close();
     }
+  }
+
+  /** The warm-up is over: what it measured is forgotten, but for its errors. */
+  private endWarmup(): void {
+    this.total.restart([BuiltIn.ERRORS, BuiltIn.BOTS_STARTED, BuiltIn.BOTS_CONNECTED]);
+    this.sent = this.sentBytes = this.received = this.receivedBytes = 0;
+    for (const [name, count] of this.total.counters) this.lastCounters.set(name, count);
+    for (const histogram of this.lastTrends.values()) histogram.reset();
   }
 
   /** When the next arrival is due (ms into the run), or Infinity without an arrival rate. */
@@ -337,13 +362,21 @@ export class ScenarioGenerator {
     // A bot the run ended (a ramp down, the end of the run) may still be in the middle of a
     // connect or an await: what it throws then is not its fault.
     if (bot.phase === 'ended') return;
-    this.total.addCounter(BuiltIn.ERRORS, 1);
-    this.lastError = error;
+    this.noteError(error);
     this.endBot(bot);
   }
 
-  /** The last error a bot threw (for the report). */
-  lastError: unknown = null;
+  /** Counts an error and keeps its message (the first MAX_ERROR_KINDS kinds, each with its count). */
+  private noteError(error: unknown): void {
+    this.total.addCounter(BuiltIn.ERRORS, 1);
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const count = this.errorMessages.get(message);
+    if (count !== undefined) this.errorMessages.set(message, count + 1);
+    else if (this.errorMessages.size < MAX_ERROR_KINDS) this.errorMessages.set(message, 1);
+  }
+
+  /** What bots threw, by message, with how often (the first MAX_ERROR_KINDS kinds). */
+  private readonly errorMessages = new Map<string, number>();
 
   endBot(bot: BotRuntime): void {
     if (bot.phase === 'ended') return;
@@ -484,8 +517,7 @@ export class ScenarioGenerator {
         try {
           handler(conn.getResetReason());
         } catch (error) {
-          this.total.addCounter(BuiltIn.ERRORS, 1);
-          this.lastError = error;
+          this.noteError(error);
         }
       }
       this.endBot(bot);
@@ -503,6 +535,11 @@ export class ScenarioGenerator {
     counters.set(BuiltIn.DATAGRAMS_RECEIVED, this.received);
     counters.set(BuiltIn.BYTES_RECEIVED, this.receivedBytes);
     const second = new MetricSet();
+    // The second's counters: how much each grew since the last tick.
+    for (const [name, count] of counters) {
+      second.counters.set(name, count - (this.lastCounters.get(name) ?? 0));
+      this.lastCounters.set(name, count);
+    }
     for (const [name, histogram] of this.total.trends) {
       let last = this.lastTrends.get(name);
       if (last === undefined) {
@@ -515,7 +552,7 @@ export class ScenarioGenerator {
       last.reset();
       last.add(histogram);
     }
-    return { index: this.plan.index, elapsed: nowMs / 1000, total: this.total, second };
+    return { index: this.plan.index, elapsed: nowMs / 1000, total: this.total, second, sequence: ++this.ticks, errors: Object.fromEntries(this.errorMessages) };
   }
 
   trendHandle(name: string): TrendHandle {

@@ -9,7 +9,8 @@
  *   rates     rate (0–1), and `checks` is the rate of every check
  *   gauges    value, min, max
  *
- * Operators: <, <=, >, >=, ==, !=. A threshold on a metric with no sample fails ("no data").
+ * Operators: <, <=, >, >=, ==, !=. A threshold without a value fails, and says why: no
+ * sample yet ("no data"), no metric of that name, or an aggregate its kind has not.
  */
 import { type MetricSet, summarizeTrend, trendPercentile } from './metrics.js';
 
@@ -41,8 +42,10 @@ export interface ThresholdResult {
   metric: string;
   source: string;
   ok: boolean;
-  /** The aggregate's value, or null when the metric has no data. */
+  /** The aggregate's value, or null when there is none (then `note` says why). */
   actual: number | null;
+  /** Why there is no value: no such metric, an aggregate that does not apply to its kind, or no data yet. */
+  note?: string;
 }
 
 const EXPRESSION = /^\s*(p\(\s*(\d+(?:\.\d+)?)\s*\)|avg|min|max|med|count|rate|value)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*$/i;
@@ -101,40 +104,47 @@ export function parseThresholds(thresholds: Thresholds | undefined, flags: reado
   return out;
 }
 
-/** The aggregate's value on the merged metrics, or null without data. */
-function valueOf(threshold: Threshold, metrics: MetricSet, elapsedSeconds: number): number | null {
+const APPLIES: Record<string, readonly string[]> = {
+  trend: ['p', 'med', 'count', 'avg', 'min', 'max'],
+  counter: ['count', 'rate'],
+  rate: ['rate', 'count'],
+  gauge: ['value', 'min', 'max'],
+};
+
+/** The aggregate's value on the merged metrics, or why there is none. */
+function valueOf(threshold: Threshold, metrics: MetricSet, elapsedSeconds: number): { actual: number | null; note?: string } {
   const { metric, aggregate } = threshold;
+  const kind = aggregate.kind;
+  const shown = kind === 'p' ? 'p(N)' : kind;
+  const notFor = (what: string): { actual: null; note: string } => ({ actual: null, note: `${shown} does not apply to a ${what}: use ${APPLIES[what].map((k) => (k === 'p' ? 'p(N)' : k)).join(', ')}` });
   const trend = metrics.trends.get(metric);
   if (trend !== undefined) {
-    if (aggregate.kind === 'p') return trendPercentile(trend, aggregate.percentile);
-    if (aggregate.kind === 'med') return trendPercentile(trend, 50);
-    if (aggregate.kind === 'count') return trend.totalCount;
+    if (!APPLIES.trend.includes(kind)) return notFor('trend');
+    if (kind === 'count') return { actual: trend.totalCount };
+    if (trend.totalCount === 0) return { actual: null, note: 'no data' };
+    if (aggregate.kind === 'p') return { actual: trendPercentile(trend, aggregate.percentile) };
+    if (kind === 'med') return { actual: trendPercentile(trend, 50) };
     const summary = summarizeTrend(trend);
-    if (aggregate.kind === 'avg') return summary.avg;
-    if (aggregate.kind === 'min') return summary.min;
-    if (aggregate.kind === 'max') return summary.max;
-    return null;
+    return { actual: kind === 'avg' ? summary.avg : kind === 'min' ? summary.min : summary.max };
   }
   const counter = metrics.counters.get(metric);
   if (counter !== undefined) {
-    if (aggregate.kind === 'count') return counter;
-    if (aggregate.kind === 'rate') return elapsedSeconds > 0 ? counter / elapsedSeconds : null;
-    return null;
+    if (!APPLIES.counter.includes(kind)) return notFor('counter');
+    if (kind === 'count') return { actual: counter };
+    return elapsedSeconds > 0 ? { actual: counter / elapsedSeconds } : { actual: null, note: 'no data' };
   }
-  const rate = metric === 'checks' ? metrics.checksTotal() : (metrics.rates.get(metric) ?? metrics.checks.get(metric));
+  const rate = metric === 'checks' && metrics.checks.size > 0 ? metrics.checksTotal() : (metrics.rates.get(metric) ?? metrics.checks.get(metric));
   if (rate !== undefined) {
-    if (rate.total === 0) return null;
-    if (aggregate.kind === 'rate') return rate.passes / rate.total;
-    if (aggregate.kind === 'count') return rate.passes;
-    return null;
+    if (!APPLIES.rate.includes(kind)) return notFor('rate');
+    if (rate.total === 0) return { actual: null, note: 'no data' };
+    return { actual: kind === 'rate' ? rate.passes / rate.total : rate.passes };
   }
   const gauge = metrics.gauges.get(metric);
   if (gauge !== undefined) {
-    if (aggregate.kind === 'value') return gauge.value;
-    if (aggregate.kind === 'min') return gauge.min;
-    if (aggregate.kind === 'max') return gauge.max;
+    if (!APPLIES.gauge.includes(kind)) return notFor('gauge');
+    return { actual: kind === 'value' ? gauge.value : kind === 'min' ? gauge.min : gauge.max };
   }
-  return null;
+  return { actual: null, note: metric === 'checks' ? 'no check was made' : `no metric named ${metric} (yet)` };
 }
 
 function holds(actual: number, operator: Operator, bound: number): boolean {
@@ -157,8 +167,10 @@ function holds(actual: number, operator: Operator, bound: number): boolean {
 /** Judges every threshold on `metrics` (merged), `elapsedSeconds` into the run. */
 export function judge(thresholds: readonly Threshold[], metrics: MetricSet, elapsedSeconds: number): ThresholdResult[] {
   return thresholds.map((threshold) => {
-    const actual = valueOf(threshold, metrics, elapsedSeconds);
-    return { metric: threshold.metric, source: threshold.source, ok: actual !== null && holds(actual, threshold.operator, threshold.bound), actual };
+    const { actual, note } = valueOf(threshold, metrics, elapsedSeconds);
+    const result: ThresholdResult = { metric: threshold.metric, source: threshold.source, ok: actual !== null && holds(actual, threshold.operator, threshold.bound), actual };
+    if (note !== undefined) result.note = note;
+    return result;
   });
 }
 
