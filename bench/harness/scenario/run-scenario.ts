@@ -44,7 +44,8 @@ pass/fail
 output
   --json FILE           every metric (histograms included, mergeable), the thresholds, the series
   --html FILE           a self-contained page: each trend's percentile curve and time series, the rest
-  --metrics-port P      serve the live figures at http://127.0.0.1:P/metrics (Prometheus text format)
+  --metrics-port P      serve the live figures at http://127.0.0.1:P/metrics while the run goes
+                        (Prometheus text format; 0: a free port, printed)
   --quiet               no progress line
   -h, --help            this text
 
@@ -347,7 +348,8 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
     cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
   const tty = process.stderr.isTTY === true;
   const metricsServer = cli.metricsPort === null ? null : await MetricsServer.start(cli.metricsPort);
-  if (metricsServer !== null && !cli.quiet) process.stderr.write(`metrics at ${metricsServer.url}\n`);
+  // With port 0 this line is the only way to learn the port: --quiet keeps it.
+  if (metricsServer !== null && (!cli.quiet || cli.metricsPort === 0)) process.stderr.write(`metrics at ${metricsServer.url}\n`);
   let report: ScenarioReport;
   try {
     report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {

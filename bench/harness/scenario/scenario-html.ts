@@ -20,6 +20,7 @@ import {
   CHART_CSS,
   legend,
   lineChart,
+  MARGIN,
   linearAxis,
   logAxis,
   type Mark,
@@ -211,7 +212,9 @@ function curveFigure(name: string, summary: TrendSummary, histogram: Histogram |
   ] as const) {
     if (isFiniteNumber(value) && nines(percentile) <= maxNines) marks.push({ x: nines(percentile), y: value, color, title: `p${percentile} = ${formatMs(value)}` });
   }
-  const xTicks: Tick[] = [{ value: 0, label: '0%' }, { value: nines(50), label: '50%', minor: true }];
+  // 50 % sits close to 0 % on an axis of many nines: its label only where it fits.
+  const room = (nines(50) / maxNines) * (HALF_WIDTH - MARGIN.left - MARGIN.right);
+  const xTicks: Tick[] = [{ value: 0, label: '0%' }, { value: nines(50), label: room >= 40 ? '50%' : '', minor: true }];
   for (let k = 1; k <= maxNines; k++) xTicks.push({ value: k, label: `${percentileLabel(k)}%` });
   const values = points.map((p) => p[1]);
   const maxY = Math.max(0, ...values);
@@ -243,10 +246,15 @@ function secondsFigure(report: ScenarioReport, name: string): string {
     { name: 'p50', color: PALETTE[0], dashed: false, points: pick('p50') },
   ];
   if (lines.every((s) => s.points.every((p) => !Number.isFinite(p[1])))) return figure('Each second', '<p class="note">No per-second figures for this trend.</p>', '');
+  const positive = lines.flatMap((s) => s.points.map((p) => p[1])).filter((v) => Number.isFinite(v) && v > 0);
+  const medians = lines[1].points.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0).sort((a, b) => a - b);
+  const median = medians.length === 0 ? 0 : medians[medians.length >> 1];
+  // A second whose p99 is thirty times the usual p50 would flatten the p50 line: go logarithmic.
+  const logScale = median > 0 && Math.max(...positive) / median > 30;
   const chart = lineChart({
     label: `${name}: p50 and p99 of each second`,
     x: linearAxis(lines, 0, 'seconds into the run', formatCompact),
-    y: linearAxis(lines, 1, name, formatMsTick),
+    y: logScale ? logAxis(Math.min(...positive), Math.max(...positive), `${name} (log scale)`, formatMsTick) : linearAxis(lines, 1, name, formatMsTick),
     series: lines,
     width: HALF_WIDTH,
     height: HALF_HEIGHT,
