@@ -106,7 +106,7 @@ function header(report: ScenarioReport): string {
   if (report.abortedBy) badges.push(`<span class="badge bad">ended early: ${esc(`${report.abortedBy.metric}: ${report.abortedBy.source}`)} failed</span>`);
   const failed = report.thresholds.filter((result) => !result.ok).length;
   if (report.thresholds.length > 0) {
-    badges.push(failed === 0 ? `<span class="badge good">✓ ${report.thresholds.length} thresholds passed</span>` : `<span class="badge bad">✗ ${failed} of ${report.thresholds.length} thresholds failed</span>`);
+    badges.push(failed === 0 ? `<span class="badge good">✓ ${report.thresholds.length === 1 ? 'the threshold' : `all ${report.thresholds.length} thresholds`} passed</span>` : `<span class="badge bad">✗ ${failed} of ${report.thresholds.length} thresholds failed</span>`);
   }
   return `<header>
 <h1>ringwire-bench <span class="workload">${esc(report.scenario)}</span></h1>
@@ -115,7 +115,7 @@ ${badges.length > 0 ? `<p class="badges">${badges.join(' ')}</p>` : ''}
 </header>`;
 }
 
-/** "20 bots for 15 s", "stages 30s→100, 1m→100", "5 new bots/s for 30 s". */
+/** "20 bots for 15 s", "stages 30 s → 100, 60 s → 0", "5 new bots/s for 30 s (at most 10,000)". */
 function shapeText(shape: RunShape | undefined): string {
   if (shape === undefined || shape === null) return '—';
   if (Array.isArray(shape.stages) && shape.stages.length > 0) {
