@@ -13,6 +13,37 @@
  *
  * Every string taken from the report is escaped; every number is checked to be finite.
  */
+import {
+  esc,
+  formatBytes,
+  formatCompact,
+  formatDate,
+  formatFixed,
+  formatInt,
+  formatMs,
+  formatMsTick,
+  formatNumber,
+  formatRatio,
+  isFiniteNumber,
+  PAGE_CSS,
+  section,
+} from './output/html-page.js';
+import {
+  CHART_CSS,
+  CHART_WIDTH,
+  coord,
+  legend,
+  lineChart,
+  linearAxis,
+  logAxis,
+  type Mark,
+  niceAxis,
+  nines,
+  PALETTE,
+  percentileLabel,
+  type Series,
+  type Tick,
+} from './output/svg-chart.js';
 import type { HarnessReport, RunReport, RunSettings } from './report.js';
 
 /** Renders `report` (one run or a comparison) as a complete HTML document. */
@@ -26,7 +57,7 @@ export function renderHtml(report: HarnessReport): string {
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${esc(title)}</title>`,
-    `<style>${CSS}</style>`,
+    `<style>${PAGE_CSS}${CHART_CSS}</style>`,
     '</head>',
     '<body>',
     '<main>',
@@ -64,9 +95,6 @@ interface PageModel {
   /** Versions, machine and command line (null in older reports). */
   environment: HarnessReport['environment'] | null;
 }
-
-/** Okabe–Ito-like colors that stay apart for color-blind readers; cycled past eight runs. */
-const PALETTE = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#7f7f7f', '#000000'];
 
 function pageModel(report: HarnessReport): PageModel {
   const runs = report.kind === 'run' ? [report.run] : report.comparison.runs;
@@ -452,105 +480,7 @@ function footer(): string {
   return '<footer>Made by ringwire-bench. Counts that must be zero are green at zero and red otherwise; "not checked" means the workload does not verify them (only soak does).</footer>';
 }
 
-function section(title: string, body: string): string {
-  return `<section>\n<h2>${esc(title)}</h2>\n${body}\n</section>`;
-}
-
-function legend(items: { name: string; color: string; dashed: boolean }[]): string {
-  const spans = items
-    .map((item) => `<span class="key"><span class="line${item.dashed ? ' dashed' : ''}" style="border-color:${item.color}"></span>${esc(item.name)}</span>`)
-    .join('');
-  return `<div class="legend">${spans}</div>`;
-}
-
 // ── charts ──────────────────────────────────────────────────────────────────
-
-interface Series {
-  name: string;
-  color: string;
-  dashed: boolean;
-  /** [x, y]; a non-finite y breaks the line. */
-  points: [number, number][];
-}
-
-interface Tick {
-  value: number;
-  label: string;
-  /** A lighter grid line. */
-  minor?: boolean;
-}
-
-interface Axis {
-  min: number;
-  max: number;
-  ticks: Tick[];
-  title: string;
-  /** A log10 scale (min > 0); values below min are drawn at min. */
-  log?: boolean;
-}
-
-/** A dot with a tooltip. */
-interface Mark {
-  x: number;
-  y: number;
-  color: string;
-  title: string;
-}
-
-const CHART_WIDTH = 960;
-const MARGIN = { top: 14, right: 40, bottom: 52, left: 84 };
-
-function lineChart(options: { label: string; x: Axis; y: Axis; series: Series[]; marks?: Mark[]; height?: number }): string {
-  const { x, y } = options;
-  const height = options.height ?? 320;
-  const plotW = CHART_WIDTH - MARGIN.left - MARGIN.right;
-  const plotH = height - MARGIN.top - MARGIN.bottom;
-  const sx = (v: number): number => MARGIN.left + (x.max === x.min ? 0 : ((v - x.min) / (x.max - x.min)) * plotW);
-  const sy = y.log
-    ? (v: number): number =>
-        MARGIN.top + plotH - ((Math.log10(Math.max(v, y.min)) - Math.log10(y.min)) / (Math.log10(y.max) - Math.log10(y.min))) * plotH
-    : (v: number): number => MARGIN.top + plotH - (y.max === y.min ? 0 : ((v - y.min) / (y.max - y.min)) * plotH);
-  const out: string[] = [];
-  out.push(
-    `<svg class="chart" viewBox="0 0 ${CHART_WIDTH} ${height}" role="img" aria-label="${esc(options.label)}"><title>${esc(options.label)}</title>`,
-  );
-  out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" class="plot"/>`);
-  for (const tick of y.ticks) {
-    const py = n(sy(tick.value));
-    out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${py}" y2="${py}" class="${tick.minor ? 'grid minor' : 'grid'}"/>`);
-    out.push(`<text x="${MARGIN.left - 8}" y="${py}" class="tick" text-anchor="end" dominant-baseline="middle">${esc(tick.label)}</text>`);
-  }
-  for (const tick of x.ticks) {
-    const px = n(sx(tick.value));
-    out.push(`<line x1="${px}" x2="${px}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" class="${tick.minor ? 'grid minor' : 'grid'}"/>`);
-    out.push(`<text x="${px}" y="${MARGIN.top + plotH + 18}" class="tick" text-anchor="middle">${esc(tick.label)}</text>`);
-  }
-  out.push(`<text x="${n(MARGIN.left + plotW / 2)}" y="${height - 10}" class="axis-title" text-anchor="middle">${esc(x.title)}</text>`);
-  out.push(
-    `<text transform="translate(18 ${n(MARGIN.top + plotH / 2)}) rotate(-90)" class="axis-title" text-anchor="middle">${esc(y.title)}</text>`,
-  );
-  for (const s of options.series) {
-    for (const segment of segments(s.points)) {
-      if (segment.length === 1) {
-        out.push(`<circle cx="${n(sx(segment[0][0]))}" cy="${n(sy(segment[0][1]))}" r="3" fill="${s.color}"><title>${esc(s.name)}</title></circle>`);
-        continue;
-      }
-      const d = segment.map(([px, py]) => `${n(sx(px))},${n(sy(py))}`).join(' ');
-      out.push(
-        `<polyline points="${d}" fill="none" stroke="${s.color}" stroke-width="${s.dashed ? 1.6 : 2.2}"${s.dashed ? ' stroke-dasharray="6 4"' : ''} stroke-linejoin="round" stroke-linecap="round"><title>${esc(s.name)}</title></polyline>`,
-      );
-    }
-  }
-  for (const mark of options.marks ?? []) {
-    out.push(
-      `<circle cx="${n(sx(mark.x))}" cy="${n(sy(mark.y))}" r="3.5" fill="#fff" stroke="${mark.color}" stroke-width="2"><title>${esc(mark.title)}</title></circle>`,
-    );
-  }
-  out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${MARGIN.top + plotH}" y2="${MARGIN.top + plotH}" class="axis"/>`);
-  out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" class="axis"/>`);
-  out.push('</svg>');
-  return out.join('\n');
-}
 
 interface Bar {
   name: string;
@@ -584,85 +514,12 @@ function barChart(bars: Bar[]): string {
     const label = `${amount} · ${ratio}${bar.baseline ? ' (baseline)' : ''}`;
     out.push(`<g><title>${esc(`${bar.name}: ${label}`)}</title>`);
     out.push(`<text x="${labelW - 10}" y="${y + rowH / 2}" class="bar-label${bar.baseline ? ' strong' : ''}" text-anchor="end" dominant-baseline="middle">${esc(name)}</text>`);
-    out.push(`<rect x="${labelW}" y="${y + 7}" width="${n(w)}" height="${rowH - 14}" rx="3" fill="${bar.color}"${bar.baseline ? ' stroke="#111" stroke-width="1.5"' : ''}/>`);
-    out.push(`<text x="${n(labelW + w + 8)}" y="${y + rowH / 2}" class="bar-value${bar.baseline ? ' strong' : ''}" dominant-baseline="middle">${esc(label)}</text>`);
+    out.push(`<rect x="${labelW}" y="${y + 7}" width="${coord(w)}" height="${rowH - 14}" rx="3" fill="${bar.color}"${bar.baseline ? ' stroke="#111" stroke-width="1.5"' : ''}/>`);
+    out.push(`<text x="${coord(labelW + w + 8)}" y="${y + rowH / 2}" class="bar-value${bar.baseline ? ' strong' : ''}" dominant-baseline="middle">${esc(label)}</text>`);
     out.push('</g>');
   });
   out.push('</svg>');
   return out.join('\n');
-}
-
-/** Splits a series where y is not finite. */
-function segments(points: [number, number][]): [number, number][][] {
-  const out: [number, number][][] = [];
-  let current: [number, number][] = [];
-  for (const p of points) {
-    if (Number.isFinite(p[0]) && Number.isFinite(p[1])) {
-      current.push(p);
-    } else if (current.length > 0) {
-      out.push(current);
-      current = [];
-    }
-  }
-  if (current.length > 0) out.push(current);
-  return out;
-}
-
-/** An axis from 0 (or the data's minimum, if negative) to a round number above the data. */
-function linearAxis(series: Series[], index: 0 | 1, title: string, format: (v: number) => string): Axis {
-  const values = series.flatMap((s) => s.points.map((p) => p[index])).filter(Number.isFinite);
-  return niceAxis(Math.min(0, ...values), Math.max(0, ...values), title, format);
-}
-
-function niceAxis(min: number, max: number, title: string, format: (v: number) => string): Axis {
-  if (!(max > min)) max = min + 1;
-  const step = niceStep((max - min) / 5);
-  const lo = Math.floor(min / step) * step;
-  const hi = Math.ceil(max / step) * step;
-  const ticks: Tick[] = [];
-  for (let i = 0, v = lo; v <= hi + step / 2 && i < 50; i++, v = lo + i * step) ticks.push({ value: v, label: format(cleanFloat(v)) });
-  return { min: lo, max: hi, ticks, title };
-}
-
-/**
- * A log10 axis ticked at 1-2-5 values (1-3, or only powers of ten, for wide ranges),
- * from the tick at or below `min` (> 0) to the tick at or above `max`.
- */
-function logAxis(min: number, max: number, title: string, format: (v: number) => string): Axis {
-  const decades = Math.log10(Math.max(max, min * 10) / min);
-  // Fewer ticks as the range grows, so labels never crowd.
-  const steps = decades <= 2.5 ? [1, 2, 5] : decades <= 4.5 ? [1, 3] : [1];
-  const ticks: Tick[] = [];
-  let decade = 10 ** Math.floor(Math.log10(min));
-  for (let guard = 0; guard < 40; guard++, decade *= 10) {
-    for (const step of steps) {
-      const value = cleanFloat(decade * step);
-      if (ticks.length > 0 && ticks[ticks.length - 1].value >= max * 0.9999) break;
-      // Keep only the last value at or below min as the first tick.
-      if (value <= min * 1.0001) ticks.length = 0;
-      ticks.push({ value, label: format(value), minor: step !== 1 });
-    }
-    if (ticks[ticks.length - 1].value >= max * 0.9999) break;
-  }
-  if (ticks.length === 1) ticks.push({ value: cleanFloat(ticks[0].value * 10), label: format(cleanFloat(ticks[0].value * 10)) });
-  return { min: ticks[0].value, max: ticks[ticks.length - 1].value, ticks, title, log: true };
-}
-
-function niceStep(rough: number): number {
-  const power = 10 ** Math.floor(Math.log10(rough));
-  const fraction = rough / power;
-  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 2.5 ? 2.5 : fraction <= 5 ? 5 : 10) * power;
-}
-
-function cleanFloat(v: number): number {
-  return Number.parseFloat(v.toPrecision(12));
-}
-
-/** The "nines" of a percentile: 0 → 0, 90 → 1, 99 → 2, 99.9 → 3 (HdrHistogram's plots). */
-function nines(percentile: number): number {
-  if (percentile >= 100) return Infinity;
-  if (percentile <= 0) return 0;
-  return -Math.log10(1 - percentile / 100);
 }
 
 /** How many nines the x axis shows: enough for the deepest finite percentile, 2 to 6. */
@@ -677,82 +534,7 @@ function ninesRange(runs: RunReport[]): number {
   return Math.min(6, Math.max(2, Math.ceil(deepest - 1e-9)));
 }
 
-/** 1 → "90", 2 → "99", 3 → "99.9". */
-function percentileLabel(ninesCount: number): string {
-  return ninesCount <= 2 ? String(100 - 10 ** (2 - ninesCount)) : `99.${'9'.repeat(ninesCount - 2)}`;
-}
-
 // ── formatting ──────────────────────────────────────────────────────────────
-
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-/** Rounds an SVG coordinate. */
-function n(value: number): string {
-  return Number.isFinite(value) ? String(Math.round(value * 10) / 10) : '0';
-}
-
-function group(digits: string): string {
-  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-function formatInt(value: number | null | undefined): string {
-  if (!isFiniteNumber(value)) return '—';
-  const rounded = Math.round(value);
-  return (rounded < 0 ? '-' : '') + group(String(Math.abs(rounded)));
-}
-
-function formatFixed(value: number | null | undefined, digits: number): string {
-  if (!isFiniteNumber(value)) return '—';
-  const [whole, fraction] = Math.abs(value).toFixed(digits).split('.');
-  return (value < 0 ? '-' : '') + group(whole) + (fraction === undefined ? '' : `.${fraction}`);
-}
-
-/** Up to two decimals, trailing zeros dropped: 10 → "10", 2.5 → "2.5". */
-function formatNumber(value: number | null | undefined): string {
-  if (!isFiniteNumber(value)) return '—';
-  return String(Math.round(value * 100) / 100);
-}
-
-/** Milliseconds with about three significant digits: 0.412, 4.12, 41.2, 412, 4,120. */
-function formatMs(value: number | null | undefined): string {
-  if (!isFiniteNumber(value)) return '—';
-  const abs = Math.abs(value);
-  return formatFixed(value, abs < 1 ? 3 : abs < 10 ? 2 : abs < 100 ? 1 : 0);
-}
-
-function formatMsTick(value: number): string {
-  return Math.abs(value) >= 1000 ? formatInt(value) : String(cleanFloat(value));
-}
-
-/** Axis labels: 950, 1.2k, 3.5M. */
-function formatCompact(value: number): string {
-  const abs = Math.abs(value);
-  if (abs >= 1e9) return `${cleanFloat(value / 1e9)}G`;
-  if (abs >= 1e6) return `${cleanFloat(value / 1e6)}M`;
-  if (abs >= 1e3) return `${cleanFloat(value / 1e3)}k`;
-  return String(cleanFloat(value));
-}
-
-function formatRatio(ratio: number): string {
-  return `${ratio.toFixed(2)}×`;
-}
-
-function formatBytes(bytes: number): string {
-  const abs = Math.abs(bytes);
-  if (abs >= 1024 * 1024) return `${formatFixed(bytes / (1024 * 1024), 1)} MiB`;
-  if (abs >= 1024) return `${formatFixed(bytes / 1024, 1)} KiB`;
-  return `${formatInt(bytes)} B`;
-}
-
-/** An ISO date as "2025-06-01 14:03:22 UTC"; anything else as it is. */
-function formatDate(value: unknown): string {
-  const text = String(value ?? '');
-  const date = new Date(text);
-  if (text === '' || Number.isNaN(date.getTime())) return text || '—';
-  return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
 
 function headerSizeText(size: number): string {
   if (size === 0) return '0 (raw: no length header)';
@@ -766,67 +548,3 @@ function transportText(transport: string): string {
   return transport === 'ws' ? 'WebSocket (binary messages)' : transport === 'tcp' ? 'TCP (Panda3D framing)' : String(transport);
 }
 
-/** Escapes text for HTML content and attribute values. */
-function esc(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-// ── style ───────────────────────────────────────────────────────────────────
-
-const CSS = `
-:root { color-scheme: light; --ink: #1b1f24; --muted: #5b6470; --line: #d9dee4; --panel: #ffffff; --bg: #f4f6f8;
-  --good: #11703a; --good-bg: #e3f5ea; --bad: #b42318; --bad-bg: #fde8e6; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--ink);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1040px; margin: 0 auto; padding: 24px 20px 40px; }
-header h1 { font-size: 24px; margin: 0 0 6px; font-weight: 650; }
-header .workload { color: #0072b2; }
-.meta { display: flex; flex-wrap: wrap; gap: 6px 22px; margin: 0; color: var(--muted); }
-.meta b { color: var(--ink); font-weight: 600; margin-right: 4px; }
-.target { display: inline-flex; align-items: center; margin-right: 10px; color: var(--ink); }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: baseline; }
-section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px 18px; margin-top: 18px; }
-h2 { font-size: 17px; margin: 0 0 12px; font-weight: 650; }
-h3 { font-size: 14px; margin: 14px 0 6px; font-weight: 600; color: var(--muted); }
-h2 + h3 { margin-top: 0; }
-.settings { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px 18px; margin: 0; }
-.settings div { border-left: 3px solid var(--line); padding-left: 10px; }
-.settings dt { color: var(--muted); font-size: 12px; }
-.settings dd { margin: 0; font-weight: 550; }
-.table-wrap { overflow-x: auto; }
-table.summary { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-.summary th, .summary td { padding: 5px 10px; border-bottom: 1px solid #eceff2; text-align: right; white-space: nowrap; }
-.summary thead th { border-bottom: 2px solid var(--line); font-weight: 650; }
-.summary th[scope="row"], .summary thead th:first-child { text-align: left; font-weight: 500; color: var(--muted); }
-.summary tr.group th { text-align: left; background: #f7f9fb; color: var(--ink); font-weight: 650; padding-top: 9px; }
-.summary td.good { color: var(--good); background: var(--good-bg); font-weight: 600; }
-.summary td.bad { color: var(--bad); background: var(--bad-bg); font-weight: 700; }
-.summary td.na { color: #98a1ab; }
-.summary td.ratio { font-weight: 600; }
-.summary tr.note-row td { text-align: left; color: #98a1ab; font-style: italic; }
-table.summary.narrow { width: auto; min-width: 560px; }
-.summary thead th { white-space: normal; overflow-wrap: anywhere; max-width: 12em; vertical-align: bottom; }
-.tag { font-size: 11px; font-weight: 600; color: var(--muted); border: 1px solid var(--line); border-radius: 8px; padding: 0 6px; margin-left: 4px; }
-svg.chart { display: block; width: 100%; height: auto; }
-svg.chart .plot { fill: #fcfdfe; stroke: none; }
-svg.chart .grid { stroke: #e3e7ec; stroke-width: 1; }
-svg.chart .grid.minor { stroke-dasharray: 3 4; }
-svg.chart .axis { stroke: #8a939d; stroke-width: 1; }
-svg.chart text { fill: #3d4550; font-size: 13px; font-family: inherit; }
-svg.chart .tick { font-variant-numeric: tabular-nums; }
-svg.chart .axis-title { fill: var(--muted); font-size: 13px; }
-svg.chart .bar-label { font-size: 14px; }
-svg.chart .bar-value { font-size: 13px; font-variant-numeric: tabular-nums; }
-svg.chart .strong { font-weight: 700; }
-.legend { display: flex; flex-wrap: wrap; gap: 6px 20px; margin: 8px 0 0 ${MARGIN.left * (100 / CHART_WIDTH)}%; color: var(--ink); }
-.key { display: inline-flex; align-items: center; }
-.key .line { display: inline-block; width: 26px; border-top: 3px solid; margin-right: 7px; }
-.key .line.dashed { border-top-style: dashed; }
-.note { color: var(--muted); margin: 8px 0 0; }
-.failures { margin-top: 12px; padding: 10px 14px; border: 1px solid #f3b7b1; background: var(--bad-bg); color: var(--bad); border-radius: 6px; }
-.failures ul { margin: 4px 0 0; padding-left: 20px; }
-footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
-`;

@@ -11,9 +11,11 @@ import { UsageError } from '../workloads/workload-settings.js';
 import type { ScenarioOptions, Stage } from './define-scenario.js';
 import { ChildLink, type GeneratorLink, LocalLink } from './generator-link.js';
 import { loadScenario } from './load-scenario.js';
+import { MetricsServer } from './metrics-server.js';
 import { BuiltIn, type MetricsSnapshot } from './metrics.js';
 import { RunAggregate, type MetricsSummary, type SeriesPoint, summarize } from './run-aggregate.js';
 import { type GeneratorPlan, type GeneratorResult, shareOf } from './scenario-generator.js';
+import { renderScenarioHtml } from './scenario-html.js';
 import { abortingFailure, parseSeconds, parseThresholds, type Threshold, type ThresholdResult } from './thresholds.js';
 
 export const RUN_USAGE = `usage: ringwire-bench run FILE [flags]
@@ -42,6 +44,9 @@ pass/fail
 
 output
   --json FILE           every metric (histograms included, mergeable), the thresholds, the series
+  --html FILE           a self-contained page: each trend's percentile curve and time series, the rest
+  --metrics-port P      serve the live figures at http://127.0.0.1:P/metrics while the run goes
+                        (Prometheus text format; 0: a free port, printed)
   --quiet               no progress line
   -h, --help            this text
 
@@ -63,6 +68,8 @@ export interface RunCommandLine {
   clientShards: number;
   thresholds: string[];
   json: string | null;
+  html: string | null;
+  metricsPort: number | null;
   quiet: boolean;
 }
 
@@ -112,6 +119,8 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
         'client-shards': { type: 'string' },
         threshold: { type: 'string', multiple: true },
         json: { type: 'string' },
+        html: { type: 'string' },
+        'metrics-port': { type: 'string' },
         quiet: { type: 'boolean' },
       },
     });
@@ -147,7 +156,9 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
     processes: integer(values.processes, 'processes', 1, 256) ?? 1,
     clientShards: integer(values['client-shards'], 'client-shards', 0, 64) ?? 2,
     thresholds: values.threshold ?? [],
-    json: values.json === undefined ? null : outputFile(values.json, '--json'),
+    json: values.json === undefined ? null : outputFile(values.json, 'json'),
+    html: values.html === undefined ? null : outputFile(values.html, 'html'),
+    metricsPort: integer(values['metrics-port'], 'metrics-port', 0, 65535),
     quiet: values.quiet === true,
   };
 }
@@ -357,14 +368,24 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
   const links: GeneratorLink[] =
     cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
   const tty = process.stderr.isTTY === true;
-  const report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {
-    if (cli.quiet) return;
-    const line = formatScenarioProgress(point, aggregate);
-    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-  });
+  const metricsServer = cli.metricsPort === null ? null : await MetricsServer.start(cli.metricsPort);
+  // With port 0 this line is the only way to learn the port: --quiet keeps it.
+  if (metricsServer !== null && (!cli.quiet || cli.metricsPort === 0)) process.stderr.write(`metrics at ${metricsServer.url}\n`);
+  let report: ScenarioReport;
+  try {
+    report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {
+      metricsServer?.publish(aggregate);
+      if (cli.quiet) return;
+      const line = formatScenarioProgress(point, aggregate);
+      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    });
+  } finally {
+    await metricsServer?.close();
+  }
   if (tty && !cli.quiet) process.stderr.write('\n');
   process.stdout.write(`${formatScenarioReport(report)}\n`);
   if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
+  if (cli.html !== null) writeOutput(cli.html, renderScenarioHtml(report), 'HTML report', cli.quiet);
   if (report.thresholds.some((result) => !result.ok)) return 99;
   return signal.aborted ? 130 : 0;
 }
