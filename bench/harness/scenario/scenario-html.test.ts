@@ -32,7 +32,7 @@ function report(): ScenarioReport {
     generators: 2,
     vanished: [],
     durationSeconds: 3,
-    shape: { bots: 20, durationSeconds: 3, stages: null, arrivalRate: null, maxBots: 10_000, headerSize: 2, gracefulStopSeconds: 1 },
+    shape: { bots: 20, durationSeconds: 3, stages: null, arrivalRate: null, maxBots: 10_000, headerSize: 2, gracefulStopSeconds: 1, warmupSeconds: 0 },
     interrupted: false,
     abortedBy: null,
     summary: summarize(merged, 3),
@@ -40,6 +40,7 @@ function report(): ScenarioReport {
       { metric: 'input_to_state', source: 'p(99) < 50', ok: false, actual: 99.5 },
       { metric: 'checks', source: 'rate > 0.5', ok: true, actual: 0.75 },
     ],
+    errors: {},
     series: [1, 2, 3].map((t) => ({
       t,
       bots: 20,

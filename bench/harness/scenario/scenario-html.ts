@@ -86,6 +86,7 @@ export function renderScenarioHtml(report: ScenarioReport): string {
     loadSection(report),
     trendsSection(report, trendNames),
     ...trendNames.map((name, i) => trendSection(report, name, i, merged.trends.get(name))),
+    errorsSection(report),
     countersSection(report),
     ratesSection(report),
     gaugesSection(report),
@@ -260,6 +261,14 @@ function secondsFigure(report: ScenarioReport, name: string): string {
     height: HALF_HEIGHT,
   });
   return figure('p50 and p99 of each second', chart, legend(lines.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed })), HALF_WIDTH));
+}
+
+/** What the bots threw, by message, most frequent first (absent when nothing was thrown). */
+function errorsSection(report: ScenarioReport): string {
+  const entries = Object.entries(report.errors ?? {}).sort((a, b) => b[1] - a[1]);
+  if (entries.length === 0) return '';
+  const rows = entries.map(([message, count]) => `<tr><th scope="row">${esc(message)}</th><td>${esc(formatInt(count))}</td></tr>`);
+  return section('Errors: what the bots threw', table(['message', 'times'], rows));
 }
 
 function countersSection(report: ScenarioReport): string {
