@@ -226,6 +226,22 @@ describe('agents over NATS', () => {
     rmSync(join(RECEIVED_DIR, left[0]));
   });
 
+  it('agents whose coordinator died end its run, and the next coordinator has them', async () => {
+    const { url, port, agents } = await startRig();
+    const first = startCli(['run', SCENARIO, '--port', String(port), '-c', '4', '-d', '30s', '--nats', url, '--agents', '2']);
+    await first.waitFor(/^[1-9]s\s+bots 4 /m);
+    first.child.kill('SIGKILL');
+    await Promise.all(agents.map((agent) => agent.waitFor(/the coordinator went silent; ending the run\n.*: ended early: [\d.]+ s, 2 bots/)));
+
+    const json = join(tempDir(), 'report.json');
+    const next = startCli(['run', SCENARIO, '--port', String(port), '-c', '4', '-d', '1s', '--nats', url, '--agents', '2', '--agents-timeout', '5s', '--json', json]);
+    const code = await exitCode(next);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as ScenarioReport;
+    expect(report.vanished).toEqual([]);
+    expect(report.summary.counters.bots_started.count).toBe(4);
+    expect(code).toBe(report.thresholds.every((result) => result.ok) ? 0 : 99);
+  });
+
   it('says which flag to change when the agents do not come, and checks the flags before it waits', async () => {
     const nats = await startNats();
     const url = `nats://127.0.0.1:${nats.port}`;

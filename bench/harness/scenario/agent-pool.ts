@@ -22,6 +22,7 @@ import {
   CLAIM_TIMEOUT_MS,
   type ClaimReply,
   type ClaimRequest,
+  closeNats,
   HEARTBEAT_MS,
   parseMessage,
   PRESENCE_SUBJECT,
@@ -235,6 +236,6 @@ export class AgentPool {
     for (const id of [...this.claimed.keys(), ...this.pending]) {
       if (!this.linkById.has(id)) this.nc.publish(agentSubject(id, 'abort'), JSON.stringify({ runId: this.runId }));
     }
-    await this.nc.drain();
+    await closeNats(this.nc);
   }
 }

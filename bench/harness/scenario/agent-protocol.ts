@@ -18,7 +18,7 @@
  * coordinator went silent ends its run and waits for the next.
  */
 import { randomUUID } from 'node:crypto';
-import type { Msg } from '@nats-io/transport-node';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import type { GeneratorPlan, GeneratorResult, GeneratorTick } from './scenario-generator.js';
 
 /** Bumped when a message changes shape; a coordinator ignores agents of another version. */
@@ -40,6 +40,9 @@ export const CLAIM_TIMEOUT_MS = 10_000;
 
 /** How long an agent may take to take its plan (ms). */
 export const START_TIMEOUT_MS = 5000;
+
+/** How long closing waits to flush what was published before it gives up on the server (ms). */
+export const DRAIN_MS = 2000;
 
 export const PRESENCE_SUBJECT = `${PREFIX}.presence`;
 
@@ -108,6 +111,18 @@ export function parseMessage<T>(msg: Msg): T | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Flushes what was published and closes the connection; a server that is gone (the client
+ * reconnecting) is not waited for longer than DRAIN_MS.
+ */
+export async function closeNats(nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([nc.drain().catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close();
 }
 
 /** A random id that is a valid subject token. */

@@ -21,6 +21,7 @@ import {
   aliveSubject,
   type ClaimReply,
   type ClaimRequest,
+  closeNats,
   HEARTBEAT_MS,
   PRESENCE_SUBJECT,
   type Presence,
@@ -299,7 +300,7 @@ export async function runAgentCommand(cli: AgentCommandLine, signal: AbortSignal
   const closed = nc.closed();
   await Promise.race([new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve()))), closed]);
   await agent.stop();
-  if (!nc.isClosed()) await nc.drain();
+  await closeNats(nc);
   const error = await closed;
   if (error instanceof Error && !signal.aborted) throw new Error(`NATS at --nats ${cli.nats} closed the connection: ${error.message}`);
   return 0;
