@@ -162,7 +162,7 @@ describe('agents over NATS', () => {
     const json = join(tempDir(), 'report.json');
     const coordinator = startCli(['run', SCENARIO, '--port', String(port), '-c', '6', '-d', '3s', '--nats', url, '--agents', '2', '--agents-timeout', '10s', '--json', json]);
     const code = await exitCode(coordinator);
-    expect(coordinator.output()).toMatch(/2 agents: a, b; starting in 1 s/);
+    expect(coordinator.output()).toMatch(/2 agents: a, b; starting in 1.5 s/);
 
     const report = JSON.parse(readFileSync(json, 'utf8')) as ScenarioReport;
     expect(report.generators).toBe(2);

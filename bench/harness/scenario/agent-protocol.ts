@@ -32,8 +32,13 @@ export const HEARTBEAT_MS = 500;
 /** Nothing heard from the other side for this long: it has vanished (ms). */
 export const VANISH_MS = 3000;
 
-/** How far ahead of now the coordinator sets the start, so every agent gets it in time (ms). */
-export const START_DELAY_MS = 1000;
+/**
+ * How far ahead of now the coordinator sets the start, so every agent gets it in time (ms).
+ * The half second is for the progress line: the coordinator closes a second on each whole
+ * second after the run began, and agents that tick half-way between never have a tick
+ * land in the wrong second.
+ */
+export const START_DELAY_MS = 1500;
 
 /** How long a claim may take: the agent writes and loads (compiles) the scenario first (ms). */
 export const CLAIM_TIMEOUT_MS = 10_000;

@@ -368,16 +368,11 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
   const links: GeneratorLink[] =
     pool !== null ? pool.links : cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
   const tty = process.stderr.isTTY === true;
-  let report: ScenarioReport;
-  try {
-    report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {
-      if (cli.quiet) return;
-      const line = formatScenarioProgress(point, aggregate);
-      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-    });
-  } finally {
-    await pool?.close();
-  }
+  const report = await runScenario(cli.file, shape, thresholds, links, target, signal, (point, aggregate) => {
+    if (cli.quiet) return;
+    const line = formatScenarioProgress(point, aggregate);
+    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  }).finally(() => pool?.close());
   if (tty && !cli.quiet) process.stderr.write('\n');
   process.stdout.write(`${formatScenarioReport(report)}\n`);
   if (cli.json !== null) writeOutput(cli.json, `${JSON.stringify(report, null, 2)}\n`, 'report', cli.quiet);
