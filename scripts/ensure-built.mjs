@@ -7,13 +7,21 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The newest modification time (ms) of the files under `path` that `keep` accepts. */
+/**
+ * The newest modification time (ms) of the files under `path` that `keep` accepts. What
+ * the build writes or never reads is skipped: bench/harness/dist's .d.ts files would
+ * otherwise always be newer than its cli.js, and dot folders (an agent's received
+ * scenarios) are not sources (tsc's include skips them too).
+ */
 function newest(path, keep) {
   if (!existsSync(path)) return 0;
   const stat = statSync(path);
   if (!stat.isDirectory()) return keep(path) ? stat.mtimeMs : 0;
   let latest = 0;
-  for (const entry of readdirSync(path)) latest = Math.max(latest, newest(join(path, entry), keep));
+  for (const entry of readdirSync(path)) {
+    if (entry === 'dist' || entry === 'node_modules' || entry.startsWith('.')) continue;
+    latest = Math.max(latest, newest(join(path, entry), keep));
+  }
   return latest;
 }
 

@@ -17,6 +17,7 @@ import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
 import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
 import { runCommand } from './run-command.js';
+import { AGENT_USAGE, parseAgentCommandLine, runAgentCommand } from './scenario/agent.js';
 import { runChildGenerator } from './scenario/generator-link.js';
 import { RUN_USAGE, parseRunCommandLine, runScenarioCommand } from './scenario/run-scenario.js';
 import { runWorkload } from './workloads/run-workload.js';
@@ -38,6 +39,7 @@ import {
 const d = WORKLOAD_DEFAULTS;
 const USAGE = `usage: ringwire-bench <workload> [flags]
        ringwire-bench run FILE [flags]     run a scenario file's bots (ringwire-bench run --help)
+       ringwire-bench agent --nats URL     a load generator for runs over NATS (ringwire-bench agent --help)
 
 Drives an echo server that speaks Panda3D's framing (a ringwire server, or any peer) —
 Panda3D's UDP packets with --udp, binary WebSocket messages with --ws — and reports
@@ -378,6 +380,20 @@ if (argv[0] === 'run') {
       strayHandleNote: 'a handle was left open after the run; exiting',
       parse: parseRunCommandLine,
       run: runScenarioCommand,
+    },
+    argv.slice(1),
+  );
+} else if (argv[0] === 'agent') {
+  runCommand(
+    {
+      name: 'ringwire-bench agent',
+      usage: AGENT_USAGE,
+      helpHint: 'run ringwire-bench agent --help for the flags',
+      closing: 'stopping the agent; a run in progress ends early and sends its figures',
+      failurePrefix: '',
+      strayHandleNote: 'a handle was left open after the agent stopped; exiting',
+      parse: parseAgentCommandLine,
+      run: runAgentCommand,
     },
     argv.slice(1),
   );

@@ -45,7 +45,8 @@ describe('the package', () => {
     };
     expect(bench.name).toBe('ringwire-bench');
     expect(bench.bin).toEqual({ 'ringwire-bench': './bin/ringwire-bench.js' });
-    expect(Object.keys(bench.dependencies).sort()).toEqual(['hdr-histogram-js', 'ringwire', 'ws']);
+    // tsx loads TypeScript scenario files; the NATS client carries agents' runs.
+    expect(Object.keys(bench.dependencies).sort()).toEqual(['@nats-io/transport-node', 'hdr-histogram-js', 'ringwire', 'tsx', 'ws']);
     expect(Object.keys(bench.optionalDependencies)).toEqual(['playwright-core']);
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '-w', 'ringwire-bench'], { cwd: root, encoding: 'utf8' });
     const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((file) => file.path);

@@ -1,6 +1,7 @@
 /**
  * `ringwire-bench run FILE [flags]`: runs a scenario file's bots against a server, in this
- * process or in N generator processes (`--processes N`), and reports what they measured:
+ * process, in N generator processes (`--processes N`) or on N agents over NATS
+ * (`--nats URL --agents N`), and reports what they measured:
  * a progress line a second, the end table, thresholds (✓/✗; exit status 99 when one
  * fails), `--json`. Options in the file are the defaults; flags override them.
  */
@@ -9,6 +10,7 @@ import { formatCount, formatMs, table } from '../output/console.js';
 import { outputFile, writeOutput } from '../output-file.js';
 import { UsageError } from '../workloads/workload-settings.js';
 import type { ScenarioOptions, Stage } from './define-scenario.js';
+import { AgentPool } from './agent-pool.js';
 import { ChildLink, type GeneratorLink, LocalLink } from './generator-link.js';
 import { loadScenario } from './load-scenario.js';
 import { MetricsServer } from './metrics-server.js';
@@ -39,6 +41,13 @@ load
   --processes N         N generator processes on this machine, each with its share (default 1)
   --client-shards N     worker shards of each generator's ringwire client (default 2)
 
+many machines (ringwire-bench agent --help)
+  --nats URL            the NATS server the agents listen on, e.g. nats://10.0.0.5:4222
+  --agents N            wait for N agents there, give each its share of the bots and the
+                        scenario file, start them at one time, and merge what they measure;
+                        an agent that goes silent is reported as vanished, its last figures count
+  --agents-timeout T    how long to wait for the agents (default 30s)
+
 pass/fail
   --threshold NAME:EXPR another threshold, e.g. 'echo_ms:p(99) < 50' (repeatable)
 
@@ -66,6 +75,9 @@ export interface RunCommandLine {
   arrivalRate: number | null;
   processes: number;
   clientShards: number;
+  nats: string | null;
+  agents: number | null;
+  agentsTimeoutSeconds: number;
   thresholds: string[];
   json: string | null;
   html: string | null;
@@ -116,6 +128,9 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
         stages: { type: 'string' },
         'arrival-rate': { type: 'string' },
         processes: { type: 'string' },
+        nats: { type: 'string' },
+        agents: { type: 'string' },
+        'agents-timeout': { type: 'string' },
         'client-shards': { type: 'string' },
         threshold: { type: 'string', multiple: true },
         json: { type: 'string' },
@@ -137,6 +152,13 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
   const arrival = values['arrival-rate'];
   const arrivalRate = arrival === undefined ? null : Number(arrival);
   if (arrivalRate !== null && (!Number.isFinite(arrivalRate) || arrivalRate < 0)) throw new UsageError(`--arrival-rate must be a number ≥ 0, got ${JSON.stringify(arrival)}`);
+  const agents = integer(values.agents, 'agents', 1, 1024);
+  const nats = values.nats?.trim() ?? null;
+  if (nats === '') throw new UsageError('--nats needs a URL, e.g. nats://127.0.0.1:4222');
+  if (agents !== null && nats === null) throw new UsageError(`--agents ${agents} needs --nats URL: the NATS server the agents listen on`);
+  if (nats !== null && agents === null) throw new UsageError(`--nats ${nats} needs --agents N: how many agents to wait for`);
+  if (agents !== null && values.processes !== undefined) throw new UsageError(`--processes ${values.processes} forks generators on this machine and --agents ${agents} uses agents: give one of them`);
+  if (agents === null && values['agents-timeout'] !== undefined) throw new UsageError('--agents-timeout goes with --nats URL --agents N');
   try {
     parseThresholds(undefined, values.threshold ?? []);
   } catch (error) {
@@ -155,6 +177,9 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
     arrivalRate,
     processes: integer(values.processes, 'processes', 1, 256) ?? 1,
     clientShards: integer(values['client-shards'], 'client-shards', 0, 64) ?? 2,
+    nats,
+    agents,
+    agentsTimeoutSeconds: seconds(values['agents-timeout'], 'agents-timeout') ?? 30,
     thresholds: values.threshold ?? [],
     json: values.json === undefined ? null : outputFile(values.json, 'json'),
     html: values.html === undefined ? null : outputFile(values.html, 'html'),
@@ -358,6 +383,12 @@ export async function runScenario(
   };
 }
 
+/** --nats URL --agents N: the agents, claimed (agent-pool.ts). */
+function claimAgents(cli: RunCommandLine, signal: AbortSignal): Promise<AgentPool> {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  return AgentPool.claim({ url: cli.nats!, count: cli.agents!, timeoutMs: cli.agentsTimeoutSeconds * 1000, file: cli.file, targetHost: cli.host, signal, log });
+}
+
 /** The command: parse, load, run, print, write, and the exit status. */
 export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSignal): Promise<number> {
   const scenario = await loadScenario(cli.file);
@@ -365,8 +396,9 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
   const shape = runShape(options, cli);
   const thresholds = parseThresholds(options.thresholds, cli.thresholds);
   const target = { host: cli.host, port: cli.port, clientShards: cli.clientShards };
+  const pool = cli.agents === null ? null : await claimAgents(cli, signal);
   const links: GeneratorLink[] =
-    cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
+    pool !== null ? pool.links : cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));
   const tty = process.stderr.isTTY === true;
   const metricsServer = cli.metricsPort === null ? null : await MetricsServer.start(cli.metricsPort);
   // With port 0 this line is the only way to learn the port: --quiet keeps it.
@@ -381,6 +413,7 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
     });
   } finally {
     await metricsServer?.close();
+    await pool?.close();
   }
   if (tty && !cli.quiet) process.stderr.write('\n');
   process.stdout.write(`${formatScenarioReport(report)}\n`);
