@@ -3,9 +3,11 @@
  * ringwire echo server (2 shards, its own process), ramped until the generator's
  * scheduling lag p99 passes 1 ms; beside the same bots written by hand on plain node:net
  * (bench/fixtures/plain-bots.ts), and the harness with --processes 2. Each run is measured
- * after a 2 s warm-up for `--duration`; the CPU time of the generator process (and its
- * children) is read with the shell's `time`, less that of a 1-bot run, and divided by the
- * datagrams sent: the harness's cost per bot send, as a ratio to the hand-written loop's.
+ * after a 2 s warm-up for `--duration`. The comparison is the lag at each load: both loops
+ * turn the event loop rather than sleep when a call is due within a millisecond or two (a
+ * sleep on this VM oversleeps by up to a millisecond), so at 20 Hz × hundreds of bots both
+ * keep a core busy whatever they send, and the CPU time of the generator (read with the
+ * shell's `time`, children included, shown for the record) cannot price a send.
  *
  *   npm run bench:bots -- [--bots 250,500,1000,2000,4000] [--duration 5s] [--json FILE]
  *
@@ -65,21 +67,14 @@ function plain(port: number, bots: number): Measure {
   return { bots, lagP99Ms: result.lagP99Ms, cpuSeconds: cpu, sent: result.sent };
 }
 
-/** CPU µs per datagram sent, less the fixed cost of a 1-bot run, over the whole run (warm-up included). */
-function usPerSend(measure: Measure, idle: Measure): number {
-  const sends = measure.bots * HZ * (WARMUP + duration);
-  return ((measure.cpuSeconds - idle.cpuSeconds) / sends) * 1e6;
-}
-
 const target = await startTarget('ringwire-2', { headerSize: 2 });
-const rows: { bots: number; harness: Measure; harness2: Measure; plain: Measure; harnessUs: number; harness2Us: number; plainUs: number }[] = [];
+const rows: { bots: number; harness: Measure; harness2: Measure; plain: Measure }[] = [];
 try {
-  const idle = { harness: harness(target.port, 1, 1), harness2: harness(target.port, 2, 2), plain: plain(target.port, 1) };
   for (const bots of botCounts) {
     const h = harness(target.port, bots, 1);
     const h2 = harness(target.port, bots, 2);
     const p = plain(target.port, bots);
-    const row = { bots, harness: h, harness2: h2, plain: p, harnessUs: usPerSend(h, idle.harness), harness2Us: usPerSend(h2, idle.harness2), plainUs: usPerSend(p, idle.plain) };
+    const row = { bots, harness: h, harness2: h2, plain: p };
     rows.push(row);
     process.stderr.write(`${bots} bots: harness lag p99 ${h.lagP99Ms.toFixed(2)} ms, ×2 ${h2.lagP99Ms.toFixed(2)} ms, plain ${p.lagP99Ms.toFixed(2)} ms\n`);
   }
@@ -89,15 +84,17 @@ try {
 }
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '–');
-const header = ['bots', 'harness lag p99 ms', 'harness µs/send', '--processes 2 lag p99 ms', 'plain node:net lag p99 ms', 'plain µs/send', 'harness / plain'];
-const lines = rows.map((r) => [String(r.bots), fmt(r.harness.lagP99Ms), fmt(r.harnessUs, 1), fmt(r.harness2.lagP99Ms), fmt(r.plain.lagP99Ms), fmt(r.plainUs, 1), `${fmt(r.harnessUs / r.plainUs)}×`]);
+const header = ['bots', 'datagrams/s', 'harness lag p99 ms', '--processes 2 lag p99 ms', 'plain node:net lag p99 ms', 'harness CPU s', 'plain CPU s'];
+const lines = rows.map((r) => [String(r.bots), String(r.bots * HZ), fmt(r.harness.lagP99Ms), fmt(r.harness2.lagP99Ms), fmt(r.plain.lagP99Ms), fmt(r.harness.cpuSeconds, 1), fmt(r.plain.cpuSeconds, 1)]);
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
 process.stdout.write(`${[header, ...lines].map((l) => l.map((c, i) => c.padStart(widths[i])).join('  ')).join('\n')}\n`);
-const most = (pick: (r: (typeof rows)[number]) => number): string => {
-  const ok = rows.filter((r) => pick(r) < 1);
+const most = (limitMs: number, pick: (r: (typeof rows)[number]) => number): string => {
+  const ok = rows.filter((r) => pick(r) < limitMs);
   return ok.length === 0 ? `none of ${botCounts.join(', ')}` : String(Math.max(...ok.map((r) => r.bots)));
 };
-process.stdout.write(
-  `\nmost bots with scheduling lag p99 under 1 ms: harness ${most((r) => r.harness.lagP99Ms)}, --processes 2 ${most((r) => r.harness2.lagP99Ms)}, plain node:net ${most((r) => r.plain.lagP99Ms)}\n`,
-);
+for (const limit of [1, 10]) {
+  process.stdout.write(
+    `most bots with scheduling lag p99 under ${limit} ms: harness ${most(limit, (r) => r.harness.lagP99Ms)}, --processes 2 ${most(limit, (r) => r.harness2.lagP99Ms)}, plain node:net ${most(limit, (r) => r.plain.lagP99Ms)}\n`,
+  );
+}
 if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ duration, warmup: WARMUP, hz: HZ, rows }, null, 2)}\n`);
