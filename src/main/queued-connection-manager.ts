@@ -160,6 +160,7 @@ export class QueuedConnectionManager {
   private rejectedBacklog = 0;
   /** Clients reset at accept because every shard's send-backlog table was full. */
   private rejectedShardFull = 0;
+  /** Clients reset at accept because every shard had failed and waited out its restart delay. */
   private rejectedNoShard = 0;
   /** Worker shards that died (each is replaced). */
   private shardFailures = 0;
