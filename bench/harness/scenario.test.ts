@@ -60,9 +60,10 @@ describe('ringwire-bench run', () => {
         ['errors', 'count == 0', true],
       ]);
       expect(stdout).toMatch(/✓ echo_ms: p\(99\) < 5000/);
-      // Each point of the series is one second of the run: never more than 4 bots × 50/s sent.
+      // Each point of the series is one second of the run: about 4 bots × 50/s sent, never
+      // two seconds' worth (a tick may come a little late on a busy machine: 25 % slack).
       expect(report.series.length).toBeGreaterThanOrEqual(1);
-      for (const point of report.series) expect(point.sentPerSecond).toBeLessThanOrEqual(4 * 51);
+      for (const point of report.series) expect(point.sentPerSecond).toBeLessThanOrEqual(4 * 50 * 1.25);
       expect(report.series.reduce((sum, point) => sum + point.sentPerSecond, 0)).toBe(sent);
       expect(stdout).toMatch(/check: echo is mine\s+100\.00 %/);
     });
