@@ -16,6 +16,7 @@ import type { HarnessReport, ReportEnvironment, RunReport, RunSettings, Workload
 import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
 import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
+import { decimal, duration, integer } from './flag-values.js';
 import { runCommand } from './run-command.js';
 import { AGENT_USAGE, parseAgentCommandLine, runAgentCommand } from './scenario/agent.js';
 import { runChildGenerator } from './scenario/generator-link.js';
@@ -111,36 +112,6 @@ interface CommandLine {
   json: string | null;
   html: string | null;
   quiet: boolean;
-}
-
-function integer(text: string, flag: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${flag} must be an integer from ${min} to ${formatCount(max)}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
-
-/** Seconds from `10`, `10s`, `1.5m`, `500ms` or `1h`; a bare number is seconds. */
-function duration(text: string, flag: string, min: number, max: number, minExclusive = false): number {
-  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$/.exec(text);
-  const value = match === null ? Number.NaN : Number(match[1]) * DURATION_UNITS[match[2] ?? 's'];
-  if (!Number.isFinite(value) || value < min || (minExclusive && value === min) || value > max) {
-    const range = minExclusive ? `greater than ${min} s and at most ${formatCount(max)} s` : `from ${min} to ${formatCount(max)} s`;
-    throw new UsageError(`--${flag} must be a duration ${range} (10, 10s, 1.5m, 500ms), got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
-function decimal(text: string, flag: string, min: number, max: number, minExclusive = false): number {
-  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!Number.isFinite(value) || value < min || (minExclusive && value === min) || value > max) {
-    const range = minExclusive ? `greater than ${min} and at most ${formatCount(max)}` : `from ${min} to ${formatCount(max)}`;
-    throw new UsageError(`--${flag} must be a number ${range}, got ${JSON.stringify(text)}`);
-  }
-  return value;
 }
 
 /** Parses and checks `argv`. Throws a UsageError naming the flag and the value. */

@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { formatCount, formatMs, table } from '../output/console.js';
 import { outputFile, writeOutput } from '../output-file.js';
+import { decimal, duration, integer } from '../flag-values.js';
 import { UsageError } from '../workloads/workload-settings.js';
 import type { ScenarioOptions, Stage } from './define-scenario.js';
 import { AgentPool } from './agent-pool.js';
@@ -85,20 +86,9 @@ export interface RunCommandLine {
   quiet: boolean;
 }
 
-function integer(text: string | undefined, flag: string, min: number, max: number): number | null {
-  if (text === undefined) return null;
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-function seconds(text: string | undefined, flag: string): number | null {
-  if (text === undefined) return null;
-  try {
-    return parseSeconds(/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text, `--${flag}`);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+/** A flag's value, or null when it was not given. */
+function optional<T>(text: string | undefined, parse: (text: string) => T): T | null {
+  return text === undefined ? null : parse(text);
 }
 
 /** "30s:100,1m:100,10s:0" → stages. */
@@ -145,14 +135,12 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
   const { values, positionals } = parsed;
   if (values.help) return { help: true } as RunCommandLine;
   if (positionals.length !== 1) throw new UsageError(`run takes one scenario file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
-  const headerSize = integer(values['header-size'], 'header-size', 0, 4);
+  const headerSize = optional(values['header-size'], (text) => integer(text, 'header-size', 0, 4));
   if (headerSize !== null && headerSize !== 0 && headerSize !== 2 && headerSize !== 4) throw new UsageError(`--header-size must be 0, 2 or 4, got ${headerSize}`);
   const shapes = [values.bots !== undefined && '-c/--bots', values.stages !== undefined && '--stages', values['arrival-rate'] !== undefined && '--arrival-rate'].filter(Boolean);
   if (shapes.length > 1) throw new UsageError(`give one load shape, got ${shapes.join(' and ')}`);
-  const arrival = values['arrival-rate'];
-  const arrivalRate = arrival === undefined ? null : Number(arrival);
-  if (arrivalRate !== null && (!Number.isFinite(arrivalRate) || arrivalRate < 0)) throw new UsageError(`--arrival-rate must be a number ≥ 0, got ${JSON.stringify(arrival)}`);
-  const agents = integer(values.agents, 'agents', 1, 1024);
+  const arrivalRate = optional(values['arrival-rate'], (text) => decimal(text, 'arrival-rate', 0, 1_000_000));
+  const agents = optional(values.agents, (text) => integer(text, 'agents', 1, 1024));
   const nats = values.nats?.trim() ?? null;
   if (nats === '') throw new UsageError('--nats needs a URL, e.g. nats://127.0.0.1:4222');
   if (agents !== null && nats === null) throw new UsageError(`--agents ${agents} needs --nats URL: the NATS server the agents listen on`);
@@ -168,22 +156,22 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
     help: false,
     file: positionals[0],
     host: values.host ?? '127.0.0.1',
-    port: integer(values.port, 'port', 1, 65535) ?? 9099,
+    port: optional(values.port, (text) => integer(text, 'port', 1, 65535)) ?? 9099,
     headerSize: headerSize as 0 | 2 | 4 | null,
-    bots: integer(values.bots, 'bots', 0, 1_000_000),
-    durationSeconds: seconds(values.duration, 'duration'),
-    warmupSeconds: seconds(values.warmup, 'warmup'),
+    bots: optional(values.bots, (text) => integer(text, 'bots', 0, 1_000_000)),
+    durationSeconds: optional(values.duration, (text) => duration(text, 'duration', 0, 86_400)),
+    warmupSeconds: optional(values.warmup, (text) => duration(text, 'warmup', 0, 86_400)),
     stages: values.stages === undefined ? null : parseStages(values.stages),
     arrivalRate,
-    processes: integer(values.processes, 'processes', 1, 256) ?? 1,
-    clientShards: integer(values['client-shards'], 'client-shards', 0, 64) ?? 2,
+    processes: optional(values.processes, (text) => integer(text, 'processes', 1, 256)) ?? 1,
+    clientShards: optional(values['client-shards'], (text) => integer(text, 'client-shards', 0, 64)) ?? 2,
     nats,
     agents,
-    agentsTimeoutSeconds: seconds(values['agents-timeout'], 'agents-timeout') ?? 30,
+    agentsTimeoutSeconds: optional(values['agents-timeout'], (text) => duration(text, 'agents-timeout', 0, 86_400)) ?? 30,
     thresholds: values.threshold ?? [],
     json: values.json === undefined ? null : outputFile(values.json, 'json'),
     html: values.html === undefined ? null : outputFile(values.html, 'html'),
-    metricsPort: integer(values['metrics-port'], 'metrics-port', 0, 65535),
+    metricsPort: optional(values['metrics-port'], (text) => integer(text, 'metrics-port', 0, 65535)),
     quiet: values.quiet === true,
   };
 }

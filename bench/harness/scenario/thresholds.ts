@@ -12,6 +12,7 @@
  * Operators: <, <=, >, >=, ==, !=. A threshold without a value fails, and says why: no
  * sample yet ("no data"), no metric of that name, or an aggregate its kind has not.
  */
+import { secondsIn } from '../flag-values.js';
 import { type MetricSet, summarizeTrend, trendPercentile } from './metrics.js';
 
 export interface ThresholdSpec {
@@ -52,12 +53,8 @@ const EXPRESSION = /^\s*(p\(\s*(\d+(?:\.\d+)?)\s*\)|avg|min|max|med|count|rate|v
 
 /** Seconds in '10s', '1.5m', '500ms', '2h' or a number (seconds); throws a RangeError naming `what`. */
 export function parseSeconds(value: string | number, what: string): number {
-  if (typeof value === 'number') {
-    if (Number.isFinite(value) && value >= 0) return value;
-  } else {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-    if (match) return Number(match[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  }
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' ? secondsIn(value) : Number.NaN;
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
   throw new RangeError(`${what} must be a duration such as 30s, 1.5m, 500ms or a number of seconds, got ${JSON.stringify(value)}`);
 }
 
