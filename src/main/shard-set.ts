@@ -82,6 +82,13 @@ function withoutLoaders(argv: readonly string[]): string[] {
  * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
  * helper). Picks the least-loaded shard for each new connection.
  */
+/** One shard slot's replacements: failures in a row (each within HEALTHY_RUN_MS of its start), when the last was made, a pending one. */
+interface SlotRestart {
+  failuresInARow: number;
+  replacedAt: number;
+  timer: NodeJS.Timeout | null;
+}
+
 export class ShardSet {
   readonly handles: ShardHandle[] = [];
   private pool: Piscina | null = null;
@@ -92,10 +99,8 @@ export class ShardSet {
   /** Worker mode: the compiled shard worker; null in single-thread mode. */
   private workerFile: string | null = null;
   private stopping = false;
-  /** Per shard slot: replacements in a row that died within HEALTHY_RUN_MS, when the last was made, and a pending one. */
-  private readonly failuresInARow: number[] = [];
-  private readonly replacedAt: number[] = [];
-  private readonly restartTimers = new Map<number, NodeJS.Timeout>();
+  /** Per shard slot, once its shard has failed: how its replacements go (RESTART_DELAY_MS). */
+  private readonly restarts: SlotRestart[] = [];
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -216,8 +221,12 @@ export class ShardSet {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
-    for (const timer of this.restartTimers.values()) clearTimeout(timer);
-    this.restartTimers.clear();
+    for (const restart of this.restarts) {
+      if (restart?.timer) {
+        clearTimeout(restart.timer);
+        restart.timer = null;
+      }
+    }
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
     // A parked shard holds nothing: it is marked closing (nothing more is sent to it) and
     // not started again for a SHUTDOWN.
@@ -291,17 +300,17 @@ export class ShardSet {
    */
   private scheduleReplacement(handle: ShardHandle): void {
     const index = handle.index;
+    const restart = (this.restarts[index] ??= { failuresInARow: 0, replacedAt: -Infinity, timer: null });
     const now = performance.now();
-    const last = this.replacedAt[index];
-    const inARow = last !== undefined && now - last < HEALTHY_RUN_MS ? (this.failuresInARow[index] ?? 0) + 1 : 0;
-    this.failuresInARow[index] = inARow;
+    restart.failuresInARow = now - restart.replacedAt < HEALTHY_RUN_MS ? restart.failuresInARow + 1 : 0;
+    const inARow = restart.failuresInARow;
     const delay = inARow === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (inARow - 1));
     const replace = (): void => {
-      this.restartTimers.delete(index);
+      restart.timer = null;
       if (this.stopping || this.handles[index] !== handle) return;
       const fresh = this.createHandle(index, null, this.helper);
       this.handles[index] = fresh;
-      this.replacedAt[index] = performance.now();
+      restart.replacedAt = performance.now();
       log('shard %d replaced', index);
       this.start(fresh);
     };
@@ -311,8 +320,7 @@ export class ShardSet {
     }
     log('shard %d failed %d times in a row: replaced in %d ms', index, inARow + 1, delay);
     // The failed shard holds nothing: waiting to replace it must not keep the process alive.
-    const timer = setTimeout(replace, delay);
-    timer.unref();
-    this.restartTimers.set(index, timer);
+    restart.timer = setTimeout(replace, delay);
+    restart.timer.unref();
   }
 }
