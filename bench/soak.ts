@@ -23,7 +23,7 @@ import {
   formatSoakCheck,
   runSoakCheck,
 } from './harness/soak-check.js';
-import type { Progress } from './harness/workloads/load-run.js';
+import type { Progress } from './harness/workloads/run-workload.js';
 import { UsageError } from './harness/workloads/workload-settings.js';
 
 /** Without a TTY, a progress line every this many seconds. */

@@ -15,7 +15,7 @@ import type { RunReport, RunSettings } from './report.js';
 import { formatCount, formatMs, table } from './output/console.js';
 import { type RssSample, RssSampler } from './stats/rss-sampler.js';
 import { type LocalTargetKind, startTarget } from './targets.js';
-import type { Progress } from './workloads/load-run.js';
+import type { Progress } from './workloads/run-workload.js';
 import { settingsFor } from './workloads/local-targets.js';
 import { runWorkload } from './workloads/run-workload.js';
 import { resolveSettings } from './workloads/workload-settings.js';

@@ -5,7 +5,7 @@
  */
 import type { ComparisonReport, ReportEnvironment, RunReport, RunSettings } from '../report.js';
 import { integrityFaults } from '../stats/integrity-checker.js';
-import type { Progress } from '../workloads/load-run.js';
+import type { Progress } from '../workloads/run-workload.js';
 
 // ── numbers ────────────────────────────────────────────────────────────────
 

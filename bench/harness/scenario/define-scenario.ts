@@ -58,6 +58,11 @@ export interface ScenarioOptions {
 export interface ConnectOptions {
   /** UDP with Panda3D's checksum framing instead of TCP. */
   udp?: boolean;
+  /**
+   * A WebSocket instead of Panda's TCP framing: each datagram one binary message (the header
+   * size does not apply). `true` connects to `ws://host:port/`; `{ path }` names the path.
+   */
+  websocket?: boolean | { path?: string };
   /** The TCP header size for this bot (default: the scenario's, then --header-size, then 2). */
   headerSize?: 0 | 2 | 4;
   /** The server (default --host and --port). */
@@ -67,7 +72,13 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** A timer made by every() or after(). */
+/** What `every` takes besides its period. */
+export interface EveryOptions {
+  /** The first call is due this long from now (ms, ≥ 0); later ones a period apart. Default: one period. */
+  delay?: number;
+}
+
+/** A timer made by every(), after() or saturate(). */
 export interface BotTimer {
   cancel(): void;
 }
@@ -100,15 +111,29 @@ export interface Bot<State = Record<string, unknown>> {
   send(dg: Datagram): boolean;
   /** Called for each datagram the bot receives; the iterator is at its start. */
   onDatagram(handler: (iterator: DatagramIterator, datagram: NetDatagram) => void): void;
-  /** Called when the bot's connection ends (the server closed or reset it); the bot ends after. */
+  /** Called when the bot's connection ends (the server closed or reset it, or a WebSocket close); the bot ends after. */
   onClose(handler: (reason: string | null) => void): void;
   /**
    * Calls `fn` every `ms`, by intended time: the n-th call is due at start + n × ms. A call
    * that comes late still comes (and its lateness, `lateMs`, is in the schedule_lag trend).
    */
-  every(ms: number, fn: (lateMs: number) => void): BotTimer;
+  every(ms: number, fn: (lateMs: number) => void, options?: EveryOptions): BotTimer;
   /** Calls `fn` once, `ms` from now (its lateness is in schedule_lag too). */
   after(ms: number, fn: (lateMs: number) => void): BotTimer;
+  /**
+   * Calls `fn` on every turn of the generator's loop, as often as it turns (the loop does not
+   * sleep while a bot saturates), until the run's duration is over: load as fast as the server
+   * takes it. `fn` sends what it may (bounded by its own window) and returns true when it sent
+   * and could send more, to be called again in the same turn (up to the turn's budget of
+   * sends); anything else means it is done until the next turn.
+   */
+  saturate(fn: () => boolean | void): BotTimer;
+  /**
+   * Called once when the run's duration is over and the graceful stop begins: timers and
+   * saturate stop, replies are still read. A bot that has all it waits for may close() then;
+   * the run ends as soon as every bot has ended (or when the graceful stop is over).
+   */
+  onStop(handler: () => void): void;
   /** Ends the bot: its timers stop, its connection closes (after what it sent is written). */
   close(): void;
   trend(name: string): TrendHandle;

@@ -11,7 +11,10 @@
  * Every CONTROL_MS the load shape is applied (bots started or ended); every second the
  * metrics go to `onTick`.
  */
+import { lookup } from 'node:dns/promises';
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
 import {
   type Connection,
   ConnectionWriter,
@@ -23,7 +26,7 @@ import {
   QueuedConnectionManager,
   QueuedConnectionReader,
 } from 'ringwire';
-import type { Bot, BotTimer, ConnectOptions, CounterHandle, GaugeHandle, RateHandle, Scenario, TrendHandle } from './define-scenario.js';
+import type { Bot, BotTimer, ConnectOptions, CounterHandle, EveryOptions, GaugeHandle, RateHandle, Scenario, TrendHandle } from './define-scenario.js';
 import type { Histogram } from 'hdr-histogram-js';
 import { BuiltIn, MetricSet, type MetricsSnapshot, newHistogram, sampleOf } from './metrics.js';
 import { TimerHeap, type TimerEntry } from './timer-heap.js';
@@ -42,6 +45,12 @@ const CONTROL_MS = 100;
 const READS_PER_TURN = 16_384;
 /** Distinct error messages kept (each with its count); more kinds are only counted. */
 const MAX_ERROR_KINDS = 20;
+/** Most datagrams the saturating bots send in one turn, so replies are read in between. */
+const SATURATE_SENDS_PER_TURN = 2048;
+/** Bytes a WebSocket may have buffered before send() refuses (the bot retries later). */
+const WS_HIGH_WATER = 1024 * 1024;
+/** How long the end waits for WebSocket closing handshakes before it terminates them (ms). */
+const WS_CLOSE_TIMEOUT_MS = 2000;
 
 const NAP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -67,6 +76,8 @@ export interface GeneratorPlan {
   stages: PlanStage[] | null;
   /** Open model: new bots per second (this generator's share). */
   arrivalRate: number | null;
+  /** Open model: how many bots start in all (null or absent: no bound; they arrive for the whole run). */
+  arrivals?: number | null;
   maxBots: number;
   gracefulStopSeconds: number;
   /** Load before measuring: what is measured in the first warmupSeconds is forgotten (errors excepted). */
@@ -109,6 +120,10 @@ export interface GeneratorResult extends GeneratorTick {
 export interface GeneratorOptions {
   signal?: AbortSignal;
   onTick?: (tick: GeneratorTick) => void;
+  /** The run's duration is over (or it was aborted): called before the bots' onStop handlers. */
+  onStop?: () => void;
+  /** Every bot has ended; called before the client side closes (its stats are still readable). */
+  onStopped?: () => void;
 }
 
 /** The share of `total` that generator `index` of `count` takes (the first ones take the rest). */
@@ -119,15 +134,37 @@ export function shareOf(total: number, index: number, count: number): number {
 
 type BotPhase = 'running' | 'ended';
 
+/** The reader and writer of one TCP header size. */
+interface Framing {
+  reader: QueuedConnectionReader;
+  writer: ConnectionWriter;
+}
+
+/** One saturate() call of a bot. */
+interface Saturator {
+  fn: () => boolean | void;
+  owner: BotRuntime;
+  cancelled: boolean;
+  /** The turn in which it last said it was done (it is not called again in that turn). */
+  doneTurn: number;
+}
+
 /** One bot: the handle its script gets. */
 class BotRuntime implements Bot {
   readonly state: Record<string, unknown> = {};
   phase: BotPhase = 'running';
   conn: Connection | null = null;
   udpTarget: NetAddress | null = null;
+  /** The writer of the bot's framing, once connected. */
+  writer: ConnectionWriter | null = null;
+  /** The bot's WebSocket, when it connected with `websocket`. */
+  ws: WebSocket | null = null;
   readonly handlers: ((iterator: DatagramIterator, datagram: NetDatagram) => void)[] = [];
   readonly closeHandlers: ((reason: string | null) => void)[] = [];
+  readonly stopHandlers: (() => void)[] = [];
   readonly timers = new Set<TimerEntry>();
+  /** The bot's saturate() calls, while they last. */
+  readonly saturators = new Set<Saturator>();
 
   constructor(
     readonly id: number,
@@ -156,8 +193,21 @@ class BotRuntime implements Bot {
     this.closeHandlers.push(handler);
   }
 
-  every(ms: number, fn: (lateMs: number) => void): BotTimer {
-    return this.engine.addTimer(this, ms, ms, fn, 'every');
+  every(ms: number, fn: (lateMs: number) => void, options?: EveryOptions): BotTimer {
+    const delay = options?.delay;
+    if (delay !== undefined && (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0)) {
+      throw new RangeError(`every: options.delay must be a number ≥ 0, got ${String(delay)}`);
+    }
+    return this.engine.addTimer(this, ms, ms, fn, 'every', delay);
+  }
+
+  saturate(fn: () => boolean | void): BotTimer {
+    return this.engine.addSaturator(this, fn);
+  }
+
+  onStop(handler: () => void): void {
+    if (typeof handler !== 'function') throw new TypeError('onStop: expected a function');
+    this.stopHandlers.push(handler);
   }
 
   after(ms: number, fn: (lateMs: number) => void): BotTimer {
@@ -205,13 +255,31 @@ export class ScenarioGenerator {
   /** performance.now() when the bots began. */
   origin = 0;
   private readonly manager = new QueuedConnectionManager();
-  private readonly reader: QueuedConnectionReader;
-  private readonly writer: ConnectionWriter;
+  /** A reader and a writer per TCP header size in use (UDP and WebSocket bots take the plan's). */
+  private readonly framings = new Map<0 | 2 | 4, Framing>();
+  private readonly readers: QueuedConnectionReader[] = [];
   private readonly timers = new TimerHeap();
   private readonly bots: BotRuntime[] = [];
-  private readonly byConnection = new Map<Connection, BotRuntime>();
+  /** Each connected bot by its connection's id (ids are small integers, handed out in order). */
+  private readonly byConnectionId: (BotRuntime | undefined)[] = [];
   private readonly datagram = new NetDatagram();
   private readonly iterator: DatagramIterator;
+  /** Every saturate() call in force, in the order made; `saturateCursor` is where the next turn begins. */
+  private saturators: Saturator[] = [];
+  private saturateCursor = 0;
+  private saturateTurn = 0;
+  /** Every WebSocket open or closing (the end waits for them). */
+  private readonly sockets = new Set<WebSocket>();
+  /** WebSockets corked during this turn's sends; uncorked together in a microtask. */
+  private readonly corked: Socket[] = [];
+  private readonly uncorkAll = (): void => {
+    for (const socket of this.corked) socket.uncork();
+    this.corked.length = 0;
+  };
+  /** Host names resolved for UDP bots (each once). */
+  private readonly resolved = new Map<string, Promise<string>>();
+  /** When the run's duration ends (ms into the run): the plan's, or what setEnd said. */
+  private endMs = Infinity;
   private readonly resetPointer = new PointerToConnection();
   private readonly trendHandles = new Map<string, TrendHandle>();
   private readonly counterHandles = new Map<string, CounterHandle>();
@@ -227,17 +295,32 @@ export class ScenarioGenerator {
     private readonly plan: GeneratorPlan,
     private readonly options: GeneratorOptions = {},
   ) {
-    this.reader = new QueuedConnectionReader(this.manager, plan.clientShards);
-    this.writer = new ConnectionWriter(this.manager, plan.clientShards);
-    this.writer.setMaxUdpDatagramSize(65_505);
-    if (plan.headerSize === 0) {
-      this.reader.setRawMode(true);
-      this.writer.setRawMode(true);
-    } else {
-      this.reader.setTcpHeaderSize(plan.headerSize);
-      this.writer.setTcpHeaderSize(plan.headerSize);
-    }
     this.iterator = new DatagramIterator(this.datagram);
+    this.framingFor(plan.headerSize);
+  }
+
+  /**
+   * The reader and writer of one TCP header size (0: raw mode), made when a bot first asks
+   * for it: Panda's header size is a reader's and a writer's, not a connection's.
+   */
+  private framingFor(headerSize: 0 | 2 | 4): Framing {
+    let framing = this.framings.get(headerSize);
+    if (framing === undefined) {
+      const reader = new QueuedConnectionReader(this.manager, this.plan.clientShards);
+      const writer = new ConnectionWriter(this.manager, this.plan.clientShards);
+      writer.setMaxUdpDatagramSize(65_505);
+      if (headerSize === 0) {
+        reader.setRawMode(true);
+        writer.setRawMode(true);
+      } else {
+        reader.setTcpHeaderSize(headerSize);
+        writer.setTcpHeaderSize(headerSize);
+      }
+      framing = { reader, writer };
+      this.framings.set(headerSize, framing);
+      this.readers.push(reader);
+    }
+    return framing;
   }
 
   /** Runs the plan: setup, the bots over the load shape, the graceful stop, teardown. */
@@ -248,7 +331,7 @@ export class ScenarioGenerator {
       this.origin = performance.now();
       let nextControl = 0;
       let nextTick = 1000;
-      const end = (this.plan.warmupSeconds + this.plan.durationSeconds) * 1000;
+      this.endMs = Math.min(this.endMs, (this.plan.warmupSeconds + this.plan.durationSeconds) * 1000);
       let stopAt = Infinity;
       let warming = this.plan.warmupSeconds > 0;
       const measureFrom = this.plan.warmupSeconds * 1000;
@@ -258,42 +341,41 @@ export class ScenarioGenerator {
           warming = false;
           this.endWarmup();
         }
-        if (now >= nextControl && !this.stopping) {
-          if (now >= end || signal?.aborted) {
-            // The end: no bot starts or is due any more, but connections stay open for the
-            // graceful stop, so replies to what was sent are still read; then the bots end.
-            this.stopping = true;
-            stopAt = now + (signal?.aborted ? 0 : this.plan.gracefulStopSeconds * 1000);
-            for (const bot of this.bots) {
-              for (const timer of bot.timers) timer.cancelled = true;
-              bot.timers.clear();
-            }
-          } else {
-            this.control(now / 1000);
-            nextControl = Math.min(now + CONTROL_MS, this.nextArrival(), end);
-          }
+        if (!this.stopping && (now >= this.endMs || signal?.aborted)) {
+          stopAt = now + (signal?.aborted ? 0 : this.plan.gracefulStopSeconds * 1000);
+          this.stop(signal?.aborted === true);
+        } else if (now >= nextControl && !this.stopping) {
+          this.control(now / 1000);
+          nextControl = Math.min(now + CONTROL_MS, this.nextArrival());
         }
-        this.fireTimers();
+        this.fireTimers(performance.now());
         const read = this.readAll();
         this.collectResets();
+        const sentBefore = this.sent;
+        if (this.saturators.length > 0 && !this.stopping) this.runSaturators();
+        const sent = this.sent - sentBefore;
         if (now >= nextTick) {
           nextTick += 1000;
           this.options.onTick?.(this.tick(now));
         }
-        if (this.stopping && (now >= stopAt || signal?.aborted)) break;
+        if (this.stopping && (now >= stopAt || signal?.aborted || this.alive === 0)) break;
         if (read === READS_PER_TURN) continue;
-        const due = Math.min(this.timers.nextDue() - this.origin, nextControl, nextTick, stopAt) - (performance.now() - this.origin);
+        const saturating = this.saturators.length > 0 && !this.stopping;
+        const next = saturating ? 0 : Math.min(this.timers.nextDue() - this.origin, nextControl, this.stopping ? Infinity : this.endMs, nextTick, stopAt);
+        const due = next - (performance.now() - this.origin);
         if (due > SPIN_AHEAD_MS) {
           await this.manager.waitForReaders(Math.min(due - SPIN_AHEAD_MS, MAX_SLEEP_MS) / 1000);
         } else {
           // A nap oversleeps (on a VM, 0.05 ms is 0.15 ms typically and 1 ms at p99): only
-          // when the next call is further than that is the CPU given away.
-          if (read === 0 && due > NAP_AHEAD_MS) Atomics.wait(NAP, 0, 0, NAP_MS);
+          // when the next call is further than that is the CPU given away. Saturating bots
+          // nap on a turn that neither read nor sent: the CPU goes to the server and the shards.
+          if (read === 0 && (saturating ? sent === 0 : due > NAP_AHEAD_MS)) Atomics.wait(NAP, 0, 0, NAP_MS);
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
       const elapsed = (performance.now() - this.origin) / 1000;
       for (const bot of [...this.bots]) this.endBot(bot);
+      this.options.onStopped?.();
       if (this.scenario.teardown) {
         try {
           await this.scenario.teardown(this.data);
@@ -303,8 +385,118 @@ export class ScenarioGenerator {
       }
       return { ...this.tick(elapsed * 1000), aborted: signal?.aborted === true };
     } finally {
-      await this.manager.close();
+      await Promise.all([this.manager.close(), this.closeSockets()]);
     }
+  }
+
+  /**
+   * Ends the run's duration at `ms` into the run (sooner than the plan's, or for a plan
+   * without an end): what a workload that sets its own measured window uses.
+   */
+  setEnd(ms: number): void {
+    this.endMs = Math.min(this.endMs, ms);
+  }
+
+  /** The client side's statistics (its manager's getStats()), e.g. the UDP packets it dropped. */
+  clientStats(): ReturnType<QueuedConnectionManager['getStats']> {
+    return this.manager.getStats();
+  }
+
+  /**
+   * The duration is over: every timer call intended before the end is still made (late, if
+   * the loop is behind: a stall is never hidden), then no bot starts, no timer fires and no
+   * bot saturates any more; connections stay open for the graceful stop, so replies to what
+   * was sent are still read, and each bot's onStop handlers are called.
+   */
+  private stop(aborted: boolean): void {
+    if (!aborted && Number.isFinite(this.endMs)) this.fireTimers(this.origin + this.endMs);
+    this.stopping = true;
+    for (const bot of this.bots) {
+      for (const timer of bot.timers) timer.cancelled = true;
+      bot.timers.clear();
+      for (const saturator of bot.saturators) saturator.cancelled = true;
+      bot.saturators.clear();
+    }
+    this.saturators = [];
+    this.options.onStop?.();
+    for (const bot of [...this.bots]) {
+      for (const handler of bot.stopHandlers) {
+        if (bot.phase === 'ended') break;
+        try {
+          handler();
+        } catch (error) {
+          this.botFailed(bot, error);
+        }
+      }
+    }
+  }
+
+  /**
+   * Calls the saturating bots round the list, from where the last turn stopped, until none
+   * asks to go on or the turn's budget of sends is spent.
+   */
+  private runSaturators(): void {
+    const start = this.sent;
+    let list = this.saturators;
+    if (list.some((saturator) => saturator.cancelled)) {
+      list = this.saturators = list.filter((saturator) => !saturator.cancelled);
+    }
+    const count = list.length;
+    const turn = ++this.saturateTurn;
+    let progress = true;
+    while (progress && count > 0 && this.sent - start < SATURATE_SENDS_PER_TURN) {
+      progress = false;
+      for (let visited = 0; visited < count && this.sent - start < SATURATE_SENDS_PER_TURN; visited++) {
+        const at = this.saturateCursor >= count ? 0 : this.saturateCursor;
+        this.saturateCursor = at + 1;
+        const saturator = list[at];
+        if (saturator.cancelled || saturator.doneTurn === turn) continue;
+        try {
+          if (saturator.fn() === true) progress = true;
+          else saturator.doneTurn = turn;
+        } catch (error) {
+          this.botFailed(saturator.owner, error);
+        }
+      }
+    }
+  }
+
+  addSaturator(bot: BotRuntime, fn: () => boolean | void): BotTimer {
+    if (typeof fn !== 'function') throw new TypeError('saturate: expected a function');
+    const saturator: Saturator = { fn, owner: bot, cancelled: bot.phase === 'ended' || this.stopping, doneTurn: 0 };
+    if (!saturator.cancelled) {
+      bot.saturators.add(saturator);
+      this.saturators.push(saturator);
+    }
+    return {
+      cancel: () => {
+        saturator.cancelled = true;
+        bot.saturators.delete(saturator);
+      },
+    };
+  }
+
+  /** Closes every WebSocket still open (a close handshake, then a terminate after WS_CLOSE_TIMEOUT_MS). */
+  private async closeSockets(): Promise<void> {
+    const sockets = [...this.sockets];
+    if (sockets.length === 0) return;
+    const closed = sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === WebSocket.CLOSED) {
+            resolve();
+            return;
+          }
+          socket.once('close', () => resolve());
+          if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+          else socket.terminate();
+        }),
+    );
+    const timer = setTimeout(() => {
+      for (const socket of sockets) socket.terminate();
+    }, WS_CLOSE_TIMEOUT_MS);
+    await Promise.all(closed);
+    clearTimeout(timer);
   }
 
   /** The warm-up is over: what it measured is forgotten, but for its errors. */
@@ -318,7 +510,9 @@ export class ScenarioGenerator {
   /** When the next arrival is due (ms into the run), or Infinity without an arrival rate. */
   private nextArrival(): number {
     const rate = this.plan.arrivalRate;
-    return rate === null || rate <= 0 ? Infinity : (this.started / rate) * 1000;
+    const arrivals = this.plan.arrivals ?? null;
+    if (rate === null || rate <= 0 || (arrivals !== null && this.started >= arrivals)) return Infinity;
+    return (this.started / rate) * 1000;
   }
 
   /** The load shape at `t` seconds: start bots up to the target, end the newest past it. */
@@ -326,7 +520,8 @@ export class ScenarioGenerator {
     const plan = this.plan;
     let target: number;
     if (plan.arrivalRate !== null) {
-      const due = Math.floor(plan.arrivalRate * t) + (plan.arrivalRate > 0 ? 1 : 0);
+      let due = Math.floor(plan.arrivalRate * t) + (plan.arrivalRate > 0 ? 1 : 0);
+      if (plan.arrivals != null) due = Math.min(due, plan.arrivals);
       while (this.started < due) {
         if (this.alive >= plan.maxBots) {
           this.total.addCounter('bots_dropped', 1);
@@ -387,10 +582,18 @@ export class ScenarioGenerator {
     bot.phase = 'ended';
     for (const timer of bot.timers) timer.cancelled = true;
     bot.timers.clear();
+    for (const saturator of bot.saturators) saturator.cancelled = true;
+    bot.saturators.clear();
     if (bot.conn !== null) {
-      this.byConnection.delete(bot.conn);
+      this.byConnectionId[bot.conn.id] = undefined;
       this.manager.closeConnection(bot.conn);
       bot.conn = null;
+    }
+    if (bot.ws !== null) {
+      const socket = bot.ws;
+      bot.ws = null;
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+      else socket.terminate();
     }
     const at = this.bots.indexOf(bot);
     if (at >= 0) this.bots.splice(at, 1);
@@ -404,17 +607,21 @@ export class ScenarioGenerator {
     const host = options.host ?? this.plan.host;
     const port = options.port ?? this.plan.port;
     const began = performance.now();
+    if (options.websocket !== undefined && options.websocket !== false) {
+      if (options.udp) throw new TypeError(`bot ${bot.id}: connect takes udp or websocket, not both`);
+      await this.connectWebSocket(bot, host, port, options);
+      this.total.addCounter(BuiltIn.BOTS_CONNECTED, 1);
+      this.total.addTrend(BuiltIn.CONNECT_TIME, performance.now() - began);
+      return;
+    }
     let conn: Connection | null;
     if (options.udp) {
-      conn = await this.manager.openUDPConnection();
-      if (conn !== null) {
-        const target = new NetAddress();
-        if (!target.setHost(host, port)) {
-          this.manager.closeConnection(conn);
-          throw new Error(`bot ${bot.id}: UDP needs an IP address or localhost, got ${host}`);
-        }
-        bot.udpTarget = target;
-      }
+      // Panda3D's way: an ephemeral port on the server's side of the stack (IPv4 or IPv6),
+      // and the server's address given to every send.
+      const target = new NetAddress();
+      if (!target.setHost(host, port)) target.setHost(await this.resolve(host), port);
+      conn = await this.manager.openUDPConnection(target.getIpString().includes(':') ? '::' : '0.0.0.0', 0);
+      bot.udpTarget = target;
     } else {
       conn = await this.manager.openTCPClientConnection(host, port, options.timeoutMs ?? 5000);
     }
@@ -423,19 +630,109 @@ export class ScenarioGenerator {
       this.manager.closeConnection(conn);
       throw new Error(`bot ${bot.id} ended while it connected`);
     }
+    if (options.headerSize !== undefined && ![0, 2, 4].includes(options.headerSize)) {
+      this.manager.closeConnection(conn);
+      throw new RangeError(`bot ${bot.id}: connect's headerSize must be 0, 2 or 4, got ${String(options.headerSize)}`);
+    }
+    const framing = this.framingFor(options.udp ? this.plan.headerSize : (options.headerSize ?? this.plan.headerSize));
     if (!options.udp) conn.setNoDelay(true);
-    this.reader.addConnection(conn);
+    framing.reader.addConnection(conn);
+    bot.writer = framing.writer;
     bot.conn = conn;
-    this.byConnection.set(conn, bot);
+    this.byConnectionId[conn.id] = bot;
     this.total.addCounter(BuiltIn.BOTS_CONNECTED, 1);
     const ms = performance.now() - began;
     this.total.addTrend(BuiltIn.CONNECT_TIME, ms);
   }
 
+  /** An IP address for `host` (resolved once per name). */
+  private resolve(host: string): Promise<string> {
+    if (net.isIP(host) !== 0) return Promise.resolve(host);
+    let ip = this.resolved.get(host);
+    if (ip === undefined) {
+      ip = lookup(host).then((found) => found.address);
+      this.resolved.set(host, ip);
+    }
+    return ip;
+  }
+
+  /** Opens the bot's WebSocket: binary messages are its datagrams, a close is its reset. */
+  private connectWebSocket(bot: BotRuntime, host: string, port: number, options: ConnectOptions): Promise<void> {
+    const path = typeof options.websocket === 'object' && options.websocket.path !== undefined ? options.websocket.path : '/';
+    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path.startsWith('/') ? path : `/${path}`}`;
+    const timeoutMs = options.timeoutMs ?? 5000;
+    return new Promise<void>((resolve, reject) => {
+      const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+      this.sockets.add(socket);
+      let opened = false;
+      let failure: Error | null = null;
+      socket.on('open', () => {
+        if (bot.phase === 'ended' || this.stopping) {
+          socket.terminate();
+          reject(new Error(`bot ${bot.id} ended while it connected`));
+          return;
+        }
+        opened = true;
+        bot.ws = socket;
+        resolve();
+      });
+      socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        if (!isBinary || bot.ws !== socket) return;
+        const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data);
+        this.deliver(bot, bytes);
+      });
+      socket.on('error', (error: Error) => {
+        failure ??= error;
+      });
+      socket.on('close', (code: number) => {
+        this.sockets.delete(socket);
+        if (!opened) {
+          reject(new Error(`bot ${bot.id} could not connect to ${url}: ${failure?.message ?? `closed (${code})`}`));
+          return;
+        }
+        if (bot.ws !== socket) return; // closed by the bot, or by the end
+        bot.ws = null;
+        this.total.addCounter('disconnects', 1);
+        this.botClosed(bot, `websocket-close-${code}`);
+      });
+    });
+  }
+
+  /** Hands one datagram that came on `bot`'s WebSocket to its handlers. */
+  private deliver(bot: BotRuntime, bytes: Uint8Array): void {
+    this.received++;
+    this.receivedBytes += bytes.length;
+    const dg = this.datagram;
+    dg.assign(bytes);
+    const handlers = bot.handlers;
+    for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
+      this.iterator.assign(dg, 0);
+      try {
+        handlers[i](this.iterator, dg);
+      } catch (error) {
+        this.botFailed(bot, error);
+      }
+    }
+  }
+
+  /** The bot's connection ended without the bot asking: its onClose handlers, then it ends. */
+  private botClosed(bot: BotRuntime, reason: string | null): void {
+    for (const handler of bot.closeHandlers) {
+      try {
+        handler(reason);
+      } catch (error) {
+        this.noteError(error);
+      }
+    }
+    this.endBot(bot);
+  }
+
   sendFrom(bot: BotRuntime, dg: Datagram): boolean {
+    if (bot.ws !== null) return this.sendWebSocket(bot.ws, dg);
     const conn = bot.conn;
     if (conn === null) return false;
-    const sent = bot.udpTarget !== null ? this.writer.send(dg, conn, bot.udpTarget) : this.writer.send(dg, conn);
+    const writer = bot.writer!;
+    const sent = bot.udpTarget !== null ? writer.send(dg, conn, bot.udpTarget) : writer.send(dg, conn);
     if (sent) {
       this.sent++;
       this.sentBytes += dg.getLength();
@@ -443,12 +740,32 @@ export class ScenarioGenerator {
     return sent;
   }
 
-  addTimer(bot: BotRuntime, delay: number, period: number, fn: (lateMs: number) => void, what: string): BotTimer {
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || (period !== 0 && delay <= 0)) {
-      throw new RangeError(`${what}: ms must be a number ${period !== 0 ? '> 0' : '≥ 0'}, got ${String(delay)}`);
+  /** One binary message; false when the socket's buffer is over WS_HIGH_WATER (retry later). */
+  private sendWebSocket(socket: WebSocket, dg: Datagram): boolean {
+    if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > WS_HIGH_WATER) return false;
+    // One write (a writev) per socket per turn, not one per message.
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    if (raw !== undefined && raw.writableCorked === 0) {
+      raw.cork();
+      if (this.corked.push(raw) === 1) queueMicrotask(this.uncorkAll);
+    }
+    // ws masks a client's message into a new buffer, so the datagram may be reused at once.
+    socket.send(dg.getMessageView(), { binary: true });
+    this.sent++;
+    this.sentBytes += dg.getLength();
+    return true;
+  }
+
+  /**
+   * A timer: first due `delay` from now, then every `period` (0: once). Timers made during
+   * the graceful stop still fire (a bot may wait for a reply with a timeout then).
+   */
+  addTimer(bot: BotRuntime, ms: number, period: number, fn: (lateMs: number) => void, what: string, delay = ms): BotTimer {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || (period !== 0 && ms <= 0)) {
+      throw new RangeError(`${what}: ms must be a number ${period !== 0 ? '> 0' : '≥ 0'}, got ${String(ms)}`);
     }
     if (typeof fn !== 'function') throw new TypeError(`${what}: expected a function`);
-    const entry: TimerEntry = { due: performance.now() + delay, period, fn, owner: bot, cancelled: bot.phase === 'ended' || this.stopping };
+    const entry: TimerEntry = { due: performance.now() + delay, period, fn, owner: bot, cancelled: bot.phase === 'ended' };
     if (!entry.cancelled) {
       bot.timers.add(entry);
       this.timers.push(entry);
@@ -461,15 +778,18 @@ export class ScenarioGenerator {
     };
   }
 
-  /** Fires every timer due now, in due order; a periodic one is due again a period after its last due time. */
-  private fireTimers(): void {
+  /**
+   * Fires every timer due by `until`, in due order (lateness measured from now); a periodic
+   * one is due again a period after its last due time.
+   */
+  private fireTimers(until: number): void {
     const now = performance.now();
     const timers = this.timers;
-    while (timers.nextDue() <= now) {
+    while (timers.nextDue() <= until) {
       const entry = timers.pop()!;
       if (entry.cancelled) continue;
       const bot = entry.owner as BotRuntime;
-      const late = now - entry.due;
+      const late = Math.max(0, now - entry.due);
       this.total.addTrend(BuiltIn.SCHEDULE_LAG, late);
       if (entry.period !== 0) {
         entry.due += entry.period;
@@ -487,11 +807,20 @@ export class ScenarioGenerator {
 
   /** Hands each datagram read to its bot's handlers. Returns how many were read. */
   private readAll(): number {
+    let count = 0;
+    for (let r = 0; r < this.readers.length; r++) {
+      count += this.readFrom(this.readers[r], READS_PER_TURN - count);
+    }
+    return count;
+  }
+
+  /** Up to `max` datagrams of one reader, each handed to its bot's handlers. */
+  private readFrom(reader: QueuedConnectionReader, max: number): number {
     const dg = this.datagram;
     let count = 0;
-    while (count < READS_PER_TURN && this.reader.getData(dg)) {
+    while (count < max && reader.getData(dg)) {
       count++;
-      const bot = this.byConnection.get(dg.getConnection()!);
+      const bot = this.byConnectionId[dg.getConnection()!.id];
       if (bot === undefined) continue;
       this.received++;
       this.receivedBytes += dg.getLength();
@@ -512,19 +841,12 @@ export class ScenarioGenerator {
   private collectResets(): void {
     while (this.manager.getResetConnection(this.resetPointer)) {
       const conn = this.resetPointer.p()!;
-      const bot = this.byConnection.get(conn);
-      if (bot === undefined) continue;
-      this.byConnection.delete(conn);
+      const bot = this.byConnectionId[conn.id];
+      if (bot === undefined || bot.conn !== conn) continue;
+      this.byConnectionId[conn.id] = undefined;
       bot.conn = null;
       this.total.addCounter('disconnects', 1);
-      for (const handler of bot.closeHandlers) {
-        try {
-          handler(conn.getResetReason());
-        } catch (error) {
-          this.noteError(error);
-        }
-      }
-      this.endBot(bot);
+      this.botClosed(bot, conn.getResetReason());
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import type { ComparisonReport, RunReport, RunSettings, Transport } from '../report.js';
 import { type LocalTargetKind, type RunningTarget, startTarget, targetTransport } from '../targets.js';
-import type { LoadRunOptions } from './load-run.js';
+import type { WorkloadRunOptions } from './run-workload.js';
 import { InterruptedError, runWorkload } from './run-workload.js';
 
 /** What `--compare` measures when no --targets are given, in this order. */
@@ -41,7 +41,7 @@ export function checkTargetFits(kind: LocalTargetKind, settings: RunSettings): v
   }
 }
 
-export interface LocalRunOptions extends LoadRunOptions {
+export interface LocalRunOptions extends WorkloadRunOptions {
   /** Called when a target has started, before its run. */
   onTargetStarted?: (target: RunningTarget) => void;
   /** Called when a target's run ended (its report, or the error). */
