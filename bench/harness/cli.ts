@@ -42,12 +42,14 @@ const USAGE = `usage: ringwire-bench <workload> [flags]
        ringwire-bench run FILE [flags]     run a scenario file's bots (ringwire-bench run --help)
        ringwire-bench agent --nats URL     a load generator for runs over NATS (ringwire-bench agent --help)
 
-Drives an echo server that speaks Panda3D's framing (a ringwire server, or any peer) —
-Panda3D's UDP packets with --udp, binary WebSocket messages with --ws — and reports
-throughput, round-trip latency and correctness. It sends only to 127.0.0.1 unless
---host is given.
+A load tester for servers that speak Panda3D's framing (a ringwire server, or any peer).
+\`run FILE\` drives a game server with the bots a scenario file scripts. The workloads
+below drive an echo server — Panda3D's TCP framing, its UDP packets with --udp, binary
+WebSocket messages with --ws — and report throughput, round-trip latency and
+correctness; they are built-in scenarios, run by the same engine. It sends only to
+127.0.0.1 unless --host is given.
 
-workloads
+workloads (echo servers)
   throughput    every connection sends as fast as the server echoes
                 (defaults: ${d.throughput.connections} connections, ${d.throughput.payloadMin} B, ${d.throughput.durationSeconds} s + ${d.throughput.warmupSeconds} s warm-up)
   latency       each connection sends --rate-per-connection datagrams/s; round trips timed from the

@@ -117,3 +117,26 @@ export function runCli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
     });
   });
 }
+
+/**
+ * The fields of a JSON value, as sorted paths (`run.latency.curve[].ms`): objects by key,
+ * arrays by the union of their items' fields, leaves by nothing but their path. Two
+ * reports with the same fields give the same list, whatever their figures.
+ */
+export function fieldPaths(value: unknown, path = ''): string[] {
+  const paths = new Set<string>();
+  const walk = (item: unknown, at: string): void => {
+    if (Array.isArray(item)) {
+      paths.add(`${at}[]`);
+      for (const element of item) walk(element, `${at}[]`);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        const next = at === '' ? key : `${at}.${key}`;
+        paths.add(next);
+        walk(child, next);
+      }
+    }
+  };
+  walk(value, path);
+  return [...paths].sort();
+}

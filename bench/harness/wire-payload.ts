@@ -45,13 +45,22 @@ export interface PayloadFields {
   intact: boolean;
 }
 
-/** Reads the fields of a payload at bytes[offset, offset + length) into `out`; false if too short. */
+/** Scratch for reading the f64 without a DataView per datagram. */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
+/** A little-endian u32 at bytes[at]. */
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** Reads the fields of a payload at bytes[offset, offset + length) into `out`; false if too short. Allocates nothing. */
 export function readPayload(bytes: Uint8Array, offset: number, length: number, out: PayloadFields): boolean {
   if (length < PAYLOAD_HEADER) return false;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, length);
-  out.connection = view.getUint32(0, true);
-  out.sequence = view.getUint32(4, true);
-  out.intendedMs = view.getFloat64(8, true);
-  out.intact = view.getUint32(16, true) === checksum(bytes, offset + PAYLOAD_HEADER, offset + length);
+  out.connection = u32(bytes, offset);
+  out.sequence = u32(bytes, offset + 4);
+  for (let i = 0; i < 8; i++) f64Bytes[i] = bytes[offset + 8 + i];
+  out.intendedMs = f64[0];
+  out.intact = u32(bytes, offset + 16) === checksum(bytes, offset + PAYLOAD_HEADER, offset + length);
   return true;
 }

@@ -63,8 +63,6 @@ export interface ConnectOptions {
    * size does not apply). `true` connects to `ws://host:port/`; `{ path }` names the path.
    */
   websocket?: boolean | { path?: string };
-  /** The TCP header size for this bot (default: the scenario's, then --header-size, then 2). */
-  headerSize?: 0 | 2 | 4;
   /** The server (default --host and --port). */
   host?: string;
   port?: number;
@@ -111,6 +109,12 @@ export interface Bot<State = Record<string, unknown>> {
   send(dg: Datagram): boolean;
   /** Called for each datagram the bot receives; the iterator is at its start. */
   onDatagram(handler: (iterator: DatagramIterator, datagram: NetDatagram) => void): void;
+  /**
+   * Called for each datagram the bot receives with its bytes in place, `bytes[offset,
+   * offset + length)`, valid only during the call (copy what you keep): the fastest way to
+   * read, with no copy and no allocation (reader.drain's visitor).
+   */
+  onBytes(handler: (bytes: Uint8Array, offset: number, length: number) => void): void;
   /** Called when the bot's connection ends (the server closed or reset it, or a WebSocket close); the bot ends after. */
   onClose(handler: (reason: string | null) => void): void;
   /**

@@ -134,12 +134,6 @@ export function shareOf(total: number, index: number, count: number): number {
 
 type BotPhase = 'running' | 'ended';
 
-/** The reader and writer of one TCP header size. */
-interface Framing {
-  reader: QueuedConnectionReader;
-  writer: ConnectionWriter;
-}
-
 /** One saturate() call of a bot. */
 interface Saturator {
   fn: () => boolean | void;
@@ -155,11 +149,10 @@ class BotRuntime implements Bot {
   phase: BotPhase = 'running';
   conn: Connection | null = null;
   udpTarget: NetAddress | null = null;
-  /** The writer of the bot's framing, once connected. */
-  writer: ConnectionWriter | null = null;
   /** The bot's WebSocket, when it connected with `websocket`. */
   ws: WebSocket | null = null;
   readonly handlers: ((iterator: DatagramIterator, datagram: NetDatagram) => void)[] = [];
+  readonly byteHandlers: ((bytes: Uint8Array, offset: number, length: number) => void)[] = [];
   readonly closeHandlers: ((reason: string | null) => void)[] = [];
   readonly stopHandlers: (() => void)[] = [];
   readonly timers = new Set<TimerEntry>();
@@ -186,6 +179,11 @@ class BotRuntime implements Bot {
   onDatagram(handler: (iterator: DatagramIterator, datagram: NetDatagram) => void): void {
     if (typeof handler !== 'function') throw new TypeError('onDatagram: expected a function');
     this.handlers.push(handler);
+  }
+
+  onBytes(handler: (bytes: Uint8Array, offset: number, length: number) => void): void {
+    if (typeof handler !== 'function') throw new TypeError('onBytes: expected a function');
+    this.byteHandlers.push(handler);
   }
 
   onClose(handler: (reason: string | null) => void): void {
@@ -255,9 +253,8 @@ export class ScenarioGenerator {
   /** performance.now() when the bots began. */
   origin = 0;
   private readonly manager = new QueuedConnectionManager();
-  /** A reader and a writer per TCP header size in use (UDP and WebSocket bots take the plan's). */
-  private readonly framings = new Map<0 | 2 | 4, Framing>();
-  private readonly readers: QueuedConnectionReader[] = [];
+  private readonly reader: QueuedConnectionReader;
+  private readonly writer: ConnectionWriter;
   private readonly timers = new TimerHeap();
   private readonly bots: BotRuntime[] = [];
   /** Each connected bot by its connection's id (ids are small integers, handed out in order). */
@@ -295,32 +292,18 @@ export class ScenarioGenerator {
     private readonly plan: GeneratorPlan,
     private readonly options: GeneratorOptions = {},
   ) {
-    this.iterator = new DatagramIterator(this.datagram);
-    this.framingFor(plan.headerSize);
-  }
-
-  /**
-   * The reader and writer of one TCP header size (0: raw mode), made when a bot first asks
-   * for it: Panda's header size is a reader's and a writer's, not a connection's.
-   */
-  private framingFor(headerSize: 0 | 2 | 4): Framing {
-    let framing = this.framings.get(headerSize);
-    if (framing === undefined) {
-      const reader = new QueuedConnectionReader(this.manager, this.plan.clientShards);
-      const writer = new ConnectionWriter(this.manager, this.plan.clientShards);
-      writer.setMaxUdpDatagramSize(65_505);
-      if (headerSize === 0) {
-        reader.setRawMode(true);
-        writer.setRawMode(true);
-      } else {
-        reader.setTcpHeaderSize(headerSize);
-        writer.setTcpHeaderSize(headerSize);
-      }
-      framing = { reader, writer };
-      this.framings.set(headerSize, framing);
-      this.readers.push(reader);
+    // Panda's header size is the reader's and the writer's, for every connection: the run's.
+    this.reader = new QueuedConnectionReader(this.manager, plan.clientShards);
+    this.writer = new ConnectionWriter(this.manager, plan.clientShards);
+    this.writer.setMaxUdpDatagramSize(65_505);
+    if (plan.headerSize === 0) {
+      this.reader.setRawMode(true);
+      this.writer.setRawMode(true);
+    } else {
+      this.reader.setTcpHeaderSize(plan.headerSize);
+      this.writer.setTcpHeaderSize(plan.headerSize);
     }
-    return framing;
+    this.iterator = new DatagramIterator(this.datagram);
   }
 
   /** Runs the plan: setup, the bots over the load shape, the graceful stop, teardown. */
@@ -604,6 +587,9 @@ export class ScenarioGenerator {
   async connectBot(bot: BotRuntime, options: ConnectOptions): Promise<void> {
     if (bot.phase === 'ended') throw new Error(`bot ${bot.id} has ended`);
     if (bot.conn !== null) throw new Error(`bot ${bot.id} is connected already`);
+    if ('headerSize' in options) {
+      throw new TypeError(`bot ${bot.id}: connect takes no headerSize: Panda's header size is the run's (the scenario's options.headerSize, or --header-size)`);
+    }
     const host = options.host ?? this.plan.host;
     const port = options.port ?? this.plan.port;
     const began = performance.now();
@@ -630,14 +616,8 @@ export class ScenarioGenerator {
       this.manager.closeConnection(conn);
       throw new Error(`bot ${bot.id} ended while it connected`);
     }
-    if (options.headerSize !== undefined && ![0, 2, 4].includes(options.headerSize)) {
-      this.manager.closeConnection(conn);
-      throw new RangeError(`bot ${bot.id}: connect's headerSize must be 0, 2 or 4, got ${String(options.headerSize)}`);
-    }
-    const framing = this.framingFor(options.udp ? this.plan.headerSize : (options.headerSize ?? this.plan.headerSize));
     if (!options.udp) conn.setNoDelay(true);
-    framing.reader.addConnection(conn);
-    bot.writer = framing.writer;
+    this.reader.addConnection(conn);
     bot.conn = conn;
     this.byConnectionId[conn.id] = bot;
     this.total.addCounter(BuiltIn.BOTS_CONNECTED, 1);
@@ -702,7 +682,17 @@ export class ScenarioGenerator {
   private deliver(bot: BotRuntime, bytes: Uint8Array): void {
     this.received++;
     this.receivedBytes += bytes.length;
+    for (const handler of bot.byteHandlers) {
+      if (bot.phase !== 'running') return;
+      try {
+        handler(bytes, 0, bytes.length);
+      } catch (error) {
+        this.botFailed(bot, error);
+      }
+    }
+    if (bot.handlers.length === 0) return;
     const dg = this.datagram;
+    dg.setConnection(null);
     dg.assign(bytes);
     const handlers = bot.handlers;
     for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
@@ -731,8 +721,7 @@ export class ScenarioGenerator {
     if (bot.ws !== null) return this.sendWebSocket(bot.ws, dg);
     const conn = bot.conn;
     if (conn === null) return false;
-    const writer = bot.writer!;
-    const sent = bot.udpTarget !== null ? writer.send(dg, conn, bot.udpTarget) : writer.send(dg, conn);
+    const sent = bot.udpTarget !== null ? this.writer.send(dg, conn, bot.udpTarget) : this.writer.send(dg, conn);
     if (sent) {
       this.sent++;
       this.sentBytes += dg.getLength();
@@ -807,35 +796,41 @@ export class ScenarioGenerator {
 
   /** Hands each datagram read to its bot's handlers. Returns how many were read. */
   private readAll(): number {
-    let count = 0;
-    for (let r = 0; r < this.readers.length; r++) {
-      count += this.readFrom(this.readers[r], READS_PER_TURN - count);
-    }
-    return count;
+    return this.reader.drain(this.visit, READS_PER_TURN);
   }
 
-  /** Up to `max` datagrams of one reader, each handed to its bot's handlers. */
-  private readFrom(reader: QueuedConnectionReader, max: number): number {
-    const dg = this.datagram;
-    let count = 0;
-    while (count < max && reader.getData(dg)) {
-      count++;
-      const bot = this.byConnectionId[dg.getConnection()!.id];
-      if (bot === undefined) continue;
-      this.received++;
-      this.receivedBytes += dg.getLength();
-      const handlers = bot.handlers;
-      for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
-        this.iterator.assign(dg, 0);
-        try {
-          handlers[i](this.iterator, dg);
-        } catch (error) {
-          this.botFailed(bot, error);
-        }
+  /**
+   * One datagram read (reader.drain's visitor: the bytes in place, valid during the call):
+   * to the bot's byte handlers as they are, and to its datagram handlers in a NetDatagram.
+   */
+  private readonly visit = (bytes: Uint8Array, offset: number, length: number, conn: Connection, from: NetAddress | null): void => {
+    const bot = this.byConnectionId[conn.id];
+    if (bot === undefined) return;
+    this.received++;
+    this.receivedBytes += length;
+    const byteHandlers = bot.byteHandlers;
+    for (let i = 0; i < byteHandlers.length && bot.phase === 'running'; i++) {
+      try {
+        byteHandlers[i](bytes, offset, length);
+      } catch (error) {
+        this.botFailed(bot, error);
       }
     }
-    return count;
-  }
+    const handlers = bot.handlers;
+    if (handlers.length === 0) return;
+    const dg = this.datagram;
+    dg.assign(bytes, offset, length);
+    dg.setConnection(conn);
+    if (from !== null) dg.setAddress(from);
+    for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
+      this.iterator.assign(dg, 0);
+      try {
+        handlers[i](this.iterator, dg);
+      } catch (error) {
+        this.botFailed(bot, error);
+      }
+    }
+  };
 
   /** Connections the server ended: their bots' onClose, then the bots end. */
   private collectResets(): void {

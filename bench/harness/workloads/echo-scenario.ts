@@ -136,9 +136,8 @@ export function echoScenario(settings: RunSettings, ledger: EchoLedger, onSettle
         );
       };
 
-      b.onDatagram((_iterator, datagram) => {
-        const bytes = datagram.getMessageView();
-        ledger.onEcho(i, bytes, 0, bytes.length, performance.now());
+      b.onBytes((bytes, offset, length) => {
+        ledger.onEcho(i, bytes, offset, length, performance.now());
         if (stopping) finishIfDone();
       });
       b.onClose(() => ledger.onReset(i));
