@@ -48,12 +48,17 @@ const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram it
   duration: secondsFlag('stop by itself after this many seconds (default: run until Ctrl-C)'),
   processes: integerFlag('relay processes on the one port, each with its own shards (SO_REUSEPORT, Linux); restarted when they die', 1, 1, 64),
   'reuse-port': choiceFlag('bind with SO_REUSEPORT so that other processes may share the port (--processes sets it)', 'no', ['no', 'yes']),
+  'metrics-port': integerFlag('serve Prometheus metrics at http://HOST:P/metrics (0: off; with --processes the supervisor serves them, labelled by process)', 0, 0, 65535, '<port>'),
+  'metrics-process': integerFlag('(set by --processes) this relay\'s number: its metrics are labelled with it and go to the supervisor', 0, 0, 64),
 });
 
 if (flags.processes > 1) {
   // This process supervises; the relays are its children (relay-supervisor.ts).
   const { superviseRelays } = await import('./relay-supervisor.js');
-  await superviseRelays(process.argv[1], withoutFlags(process.argv.slice(2), ['processes', 'port', 'reuse-port']), flags.processes, flags.port);
+  await superviseRelays(process.argv[1], withoutFlags(process.argv.slice(2), ['processes', 'port', 'reuse-port', 'metrics-port']), flags.processes, flags.port, {
+    metricsHost: flags.host,
+    metricsPort: flags['metrics-port'],
+  });
 }
 
 /** `argv` without the named flags and their values (`--name value` or `--name=value`). */
@@ -107,6 +112,26 @@ if (rendezvous === null) {
   process.exit(1);
 }
 listener.addConnection(rendezvous);
+
+// ── metrics ─────────────────────────────────────────────────────────────────
+
+let metricsServer: import('node:http').Server | null = null;
+if (flags['metrics-port'] !== 0 || flags['metrics-process'] !== 0) {
+  const { answerSupervisor, relayRegistry, serveMetrics } = await import('./relay-metrics.js');
+  const supervised = flags['metrics-process'] !== 0;
+  const registry = relayRegistry(manager, supervised ? String(flags['metrics-process']) : null);
+  if (supervised) {
+    answerSupervisor(registry);
+  } else {
+    try {
+      metricsServer = await serveMetrics(flags.host, flags['metrics-port'], () => registry.metrics(), registry.contentType);
+    } catch (error) {
+      console.error(`relay-server: cannot serve metrics on ${flags.host}:${flags['metrics-port']}: ${(error as Error).message}`);
+      await manager.close();
+      process.exit(1);
+    }
+  }
+}
 
 // ── state ───────────────────────────────────────────────────────────────────
 
@@ -316,6 +341,7 @@ async function shutdown(why: string): Promise<void> {
   for (const queue of pending.values()) undeliverable += queue.length;
   pending.clear();
   await manager.close();
+  metricsServer?.close();
   const sum = totals();
   const seconds = (performance.now() - startedAt) / 1000;
   console.log(
@@ -341,6 +367,7 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 console.log(
   `ringwire relay on ${rendezvous.getAddress().toString()} — ${threadingLine()}, header ${headerSize}${headerSize === 0 ? ' (raw)' : ''}, ${flags.mode}` +
-    `${flags['reuse-port'] === 'yes' ? ', port shared (SO_REUSEPORT)' : ''}, pid ${process.pid}`,
+    `${flags['reuse-port'] === 'yes' ? ', port shared (SO_REUSEPORT)' : ''}, pid ${process.pid}` +
+    `${metricsServer === null ? '' : `, metrics on http://${flags.host}:${(metricsServer.address() as import('node:net').AddressInfo).port}/metrics`}`,
 );
 turnImmediate = setImmediate(turn);

@@ -38,7 +38,13 @@ interface Slot {
  * Runs `processes` copies of `script` with `args` (which must not hold --processes or
  * --port). Never resolves: it exits the process when they are all stopped.
  */
-export async function superviseRelays(script: string, args: string[], processes: number, port: number): Promise<never> {
+export interface SupervisorOptions {
+  /** Serve the processes' metrics together, labelled by process, on metricsHost:metricsPort (0: off). */
+  metricsHost: string;
+  metricsPort: number;
+}
+
+export async function superviseRelays(script: string, args: string[], processes: number, port: number, options: SupervisorOptions): Promise<never> {
   let chosenPort = port;
   let stopping = false;
   const slots: Slot[] = Array.from({ length: processes }, (_, index) => ({
@@ -56,7 +62,8 @@ export async function superviseRelays(script: string, args: string[], processes:
     if (stopping) return;
     // RINGWIRE_SUPERVISED: the child leaves Ctrl-C (sent to the whole process group) to us,
     // and stops when we are gone (its IPC channel closes).
-    const child = fork(script, [...args, '--port', String(chosenPort), '--reuse-port', 'yes'], {
+    const metrics = options.metricsPort === 0 ? [] : ['--metrics-process', String(slot.index + 1)];
+    const child = fork(script, [...args, '--port', String(chosenPort), '--reuse-port', 'yes', ...metrics], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, RINGWIRE_SUPERVISED: '1' },
     });
@@ -125,7 +132,25 @@ export async function superviseRelays(script: string, args: string[], processes:
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  console.log(`ringwire relay supervisor: ${processes} processes on one port (SO_REUSEPORT), pid ${process.pid}`);
+  if (options.metricsPort !== 0) {
+    const { gatherMetrics, serveMetrics } = await import('./relay-metrics.js');
+    const { Registry } = await import('prom-client');
+    try {
+      await serveMetrics(
+        options.metricsHost,
+        options.metricsPort,
+        () => gatherMetrics(slots.flatMap((slot) => (slot.child?.connected ? [slot.child] : []))),
+        Registry.PROMETHEUS_CONTENT_TYPE,
+      );
+    } catch (error) {
+      console.error(`ringwire relay supervisor: cannot serve metrics on ${options.metricsHost}:${options.metricsPort}: ${(error as Error).message}`);
+      process.exit(1);
+    }
+  }
+  console.log(
+    `ringwire relay supervisor: ${processes} processes on one port (SO_REUSEPORT), pid ${process.pid}` +
+      `${options.metricsPort === 0 ? '' : `, metrics of every process on http://${options.metricsHost}:${options.metricsPort}/metrics`}`,
+  );
   if (chosenPort === 0) {
     // The first process picks the port; the rest bind the same one.
     const ready = new Promise<void>((resolve) => (firstReady = resolve));

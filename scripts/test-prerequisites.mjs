@@ -1,12 +1,16 @@
 // `npm test`'s first step: the programs the tests run for real (nats-server for the channel
-// bus) are found, or installed from Debian's packages where apt-get can be run (as root, or
+// bus, Prometheus and promtool for the metrics) are found, or installed from Debian's packages where apt-get can be run (as root, or
 // through sudo without a password), or the run stops here with one line naming what to
 // install. A test never skips for want of one.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** What the tests need: the command, where Debian puts it, and Debian's package. */
-const PREREQUISITES = [{ command: 'nats-server', debianPackage: 'nats-server', paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] }];
+const PREREQUISITES = [
+  { command: 'nats-server', debianPackage: 'nats-server', paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] },
+  { command: 'prometheus', debianPackage: 'prometheus', paths: ['/usr/bin/prometheus'] },
+  { command: 'promtool', debianPackage: 'prometheus', paths: ['/usr/bin/promtool'] },
+];
 
 /** True when `command` is on PATH or at one of its known paths. */
 function present({ command, paths }) {
@@ -24,7 +28,7 @@ function rootPrefix() {
 
 const missing = PREREQUISITES.filter((prerequisite) => !present(prerequisite));
 if (missing.length > 0) {
-  const packages = missing.map((prerequisite) => prerequisite.debianPackage);
+  const packages = [...new Set(missing.map((prerequisite) => prerequisite.debianPackage))];
   const prefix = rootPrefix();
   if (prefix === null) {
     console.error(
@@ -32,7 +36,7 @@ if (missing.length > 0) {
     );
     process.exit(1);
   }
-  console.log(`ringwire tests: installing ${packages.join(', ')} from Debian's packages (apt-get, about 15 s)…`);
+  console.log(`ringwire tests: installing ${packages.join(', ')} from Debian's packages (apt-get, about 10–15 s each)…`);
   const run = (args) => {
     const [command, ...rest] = [...prefix, ...args];
     execFileSync(command, rest, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
