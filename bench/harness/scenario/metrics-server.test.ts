@@ -42,6 +42,11 @@ describe('prometheusText', () => {
   it('names: the prefix, anything outside [a-zA-Z0-9_] as _', () => {
     expect(prometheusName('echo.ms')).toBe('ringwire_bench_echo_ms');
     expect(prometheusName('a b-c:d')).toBe('ringwire_bench_a_b_c_d');
+    // The built-ins line up with the server's ringwire/metrics names, units in the name.
+    expect(prometheusName('bytes_sent')).toBe('ringwire_bench_sent_bytes');
+    expect(prometheusName('bytes_received')).toBe('ringwire_bench_received_bytes');
+    expect(prometheusName('connect_time')).toBe('ringwire_bench_connect_time_seconds');
+    expect(prometheusName('schedule_lag')).toBe('ringwire_bench_schedule_lag_seconds');
   });
 
   it('counters as NAME_total (one _total), gauges as NAME', () => {
@@ -69,6 +74,18 @@ describe('prometheusText', () => {
     expect(Number(samples(text, 'ringwire_bench_echo_ms_sum')[0])).toBeCloseTo(5050, -1);
     expect(samples(text, 'ringwire_bench_never_added')).toEqual(['{quantile="0.5"} NaN', '{quantile="0.9"} NaN', '{quantile="0.99"} NaN']);
     expect(samples(text, 'ringwire_bench_never_added_count')).toEqual([' 0']);
+  });
+
+  it('the built-ins in the units their names say: bytes, and trends recorded in ms shown in seconds', () => {
+    const merged = MetricSet.withBuiltIns();
+    merged.addCounter('bytes_sent', 640);
+    for (let ms = 1; ms <= 100; ms++) merged.addTrend('connect_time', ms);
+    const builtIns = prometheusText({ merged, results: [], elapsed: 1 });
+    expect(samples(builtIns, 'ringwire_bench_sent_bytes_total')).toEqual([' 640']);
+    expect(builtIns).toContain('# TYPE ringwire_bench_connect_time_seconds summary');
+    const p50 = Number(samples(builtIns, 'ringwire_bench_connect_time_seconds')[0].split(' ')[1]);
+    expect(p50).toBeCloseTo(0.05, 3);
+    expect(Number(samples(builtIns, 'ringwire_bench_connect_time_seconds_sum')[0])).toBeCloseTo(5.05, 2);
   });
 
   it('thresholds: 1 or 0 by metric and expression', () => {

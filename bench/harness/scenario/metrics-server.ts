@@ -16,7 +16,12 @@
  *   the run's clock          ringwire_bench_elapsed_seconds                 gauge
  *
  * A trend's quantiles are over every sample of the run so far (its HDR histogram), in the
- * unit the scenario added (ms for timings). Names are sanitized to Prometheus's rules
+ * unit the scenario added (ms for timings). The built-in metrics take the names the server's
+ * `ringwire/metrics` uses, so the two line up in one dashboard: bytes_sent and
+ * bytes_received are ringwire_bench_sent_bytes_total and ringwire_bench_received_bytes_total
+ * (the server's ringwire_received_bytes_total and ringwire_sent_bytes_total), and the
+ * built-in trends, in seconds, ringwire_bench_connect_time_seconds and
+ * ringwire_bench_schedule_lag_seconds. Names are sanitized to Prometheus's rules
  * (anything but letters, digits and _ becomes _); a metric whose sanitized name another
  * already took is left out, with a comment line that says so.
  */
@@ -50,13 +55,24 @@ const BUILT_IN_HELP: Record<string, string> = {
   [BuiltIn.BYTES_SENT]: 'Payload bytes the bots sent.',
   [BuiltIn.BYTES_RECEIVED]: 'Payload bytes the bots received.',
   [BuiltIn.ERRORS]: 'Bots that threw or failed to connect (each is ended; the run goes on).',
-  [BuiltIn.CONNECT_TIME]: "Each bot's connect time (ms).",
-  [BuiltIn.SCHEDULE_LAG]: 'How late every() and after() calls came, from their intended time (ms).',
+  [BuiltIn.CONNECT_TIME]: "Each bot's connect time (seconds).",
+  [BuiltIn.SCHEDULE_LAG]: 'How late every() and after() calls came, from their intended time (seconds).',
 };
+
+/** The built-in metrics whose Prometheus name is not their own: the server's naming, units in the name. */
+const BUILT_IN_NAMES: Record<string, string> = {
+  [BuiltIn.BYTES_SENT]: `${PREFIX}sent_bytes`,
+  [BuiltIn.BYTES_RECEIVED]: `${PREFIX}received_bytes`,
+  [BuiltIn.CONNECT_TIME]: `${PREFIX}connect_time_seconds`,
+  [BuiltIn.SCHEDULE_LAG]: `${PREFIX}schedule_lag_seconds`,
+};
+
+/** The built-in trends, recorded in ms, shown in seconds. */
+const SECONDS_TRENDS = new Set<string>([BuiltIn.CONNECT_TIME, BuiltIn.SCHEDULE_LAG]);
 
 /** `name` as a Prometheus metric name: ringwire_bench_ and the name, anything outside [a-zA-Z0-9_] as _. */
 export function prometheusName(name: string): string {
-  return PREFIX + name.replace(/[^a-zA-Z0-9_]/g, '_');
+  return BUILT_IN_NAMES[name] ?? PREFIX + name.replace(/[^a-zA-Z0-9_]/g, '_');
 }
 
 /** A sample value: NaN, +Inf and -Inf as Prometheus writes them. */
@@ -151,10 +167,11 @@ export function prometheusText(view: MetricsView): string {
     const family = prometheusName(name);
     const help = BUILT_IN_HELP[name] ?? `Trend ${name} of the scenario, as added (ms for timings); quantiles over the whole run.`;
     if (!out.family(family, 'summary', help, [family, `${family}_sum`, `${family}_count`], `trend ${name}`)) continue;
+    const scale = SECONDS_TRENDS.has(name) ? 1 / 1000 : 1;
     // No sample yet: NaN quantiles, as Prometheus's client libraries write them.
-    for (const quantile of QUANTILES) out.sample(family, trendPercentile(histogram, quantile * 100) ?? Number.NaN, { quantile: String(quantile) });
+    for (const quantile of QUANTILES) out.sample(family, (trendPercentile(histogram, quantile * 100) ?? Number.NaN) * scale, { quantile: String(quantile) });
     const { count, avg } = summarizeTrend(histogram);
-    out.sample(`${family}_sum`, avg === null ? 0 : avg * count);
+    out.sample(`${family}_sum`, avg === null ? 0 : avg * count * scale);
     out.sample(`${family}_count`, count);
   }
   return out.text();
