@@ -102,8 +102,9 @@ function attach(socket: net.Socket): void {
     }
     if (at < data.length) pending = data.subarray(at);
   });
-  socket.on('error', () => {
-    failed ??= 'error';
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    // A peer's RST is its way of closing too (ringwire reports both as closed-by-peer).
+    failed ??= error.code === 'ECONNRESET' || error.code === 'EPIPE' ? 'closed-by-peer' : 'error';
   });
   socket.on('close', () => {
     sockets.delete(socket);
