@@ -12,6 +12,8 @@
  * own process tree. Over the measured seconds (all bots joined, the harness past its warm-up):
  *   ticks/s         steps per second the server ran (60 is the aim; skipped steps are missed ticks)
  *   tick p99        p99 of one step's duration: polling the network, stepping every room, the snapshots
+ *                   (the plain twin's steps do not read sockets: Node's event loop does that between
+ *                   them, so compare the main-thread CPU, which counts both)
  *   main µs/pt      the server's main-thread CPU (/proc/PID/task/PID/stat) per player-tick
  *   proc µs/p·s     the server process's CPU (every thread) per player per second
  *   bots cores      the harness's CPU (its processes, with `time`) over the run, in cores:
