@@ -72,7 +72,10 @@ export class Task {
   /** Return value: run the task again after `delayTime` seconds (0: next frame). */
   static readonly again = 2 as const;
 
-  /** Seconds since the task was added, as of the start of the current frame. */
+  /**
+   * Seconds since the task was added, as of the start of the current frame (in fixed-step
+   * mode, of the step's point on the grid, so it advances by exactly `dt` per step).
+   */
   time = 0;
   /** Frames since the task was added: 0 in the first frame it could run in. */
   frame = 0;
