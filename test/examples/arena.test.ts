@@ -261,3 +261,30 @@ describe.each(SERVERS)('the arena: $name', (server) => {
     expect(idle.messages.map((m) => m.type)).toEqual(['shutdown']);
   });
 });
+
+describe('the arena: --processes 2', () => {
+  it('puts two processes on one port, each with its own rooms, and drains both on SIGTERM', async () => {
+    const program = startProgram('arena/arena-ringwire-server.ts', ['--host', '127.0.0.1', '--port', '0', '--shards', '1', '--processes', '2']);
+    const first = await program.waitForLine(/^\[p1\] arena server \(.* on 127\.0\.0\.1:(\d+)\) pid \d+$/, START_DEADLINE_MS);
+    const port = Number(first[1]);
+    await program.waitForLine(new RegExp(`^\\[p2\\] arena server \\(.* on 127\\.0\\.0\\.1:${port}\\) pid \\d+$`), START_DEADLINE_MS);
+    const players = await Promise.all(Array.from({ length: 40 }, (_, i) => ArenaClient.join(port, `p${i}`)));
+    // Player ids count from 1 in each process: with two processes, some ids come twice.
+    const ids = players.map((p) => p.welcome.id);
+    expect(new Set(ids).size).toBeLessThan(ids.length);
+    // A room is a process's: its snapshots list only that process's players (ids unique in it).
+    await Promise.all(players.map((p) => p.client.next('snapshot')));
+    for (const { client } of players) {
+      const rows = client.lastSnapshot()!.rows;
+      expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+      expect(rows.length).toBeLessThan(40);
+    }
+    expect(await terminateTwice(program)).toEqual({ code: 0, signal: null });
+    for (const { client } of players) {
+      await client.until(() => client.closed, 'the close');
+      expect(client.ended).toBe(true);
+      expect(client.lastSnapshot()!.flags & SNAPSHOT_FINAL).toBe(SNAPSHOT_FINAL);
+    }
+    expect(program.stdout.filter((line) => /^\[p[12]\] arena stopped \(SIGTERM\)/.test(line)).length).toBe(2);
+  });
+});
