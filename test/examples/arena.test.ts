@@ -32,6 +32,22 @@ async function startArena(server: (typeof SERVERS)[number], extra: string[] = []
   return { program, port: Number(match[1]) };
 }
 
+/** Resolves once `program` has printed `count` lines matching `pattern`; rejects at the deadline or at its exit. */
+async function linesMatching(program: Program, pattern: RegExp, count: number, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (program.stdout.filter((line) => pattern.test(line)).length < count) {
+    if (program.child.exitCode !== null || program.child.signalCode !== null) throw new Error(`exited before ${count} lines matching ${pattern}`);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fewer than ${count} lines matching ${pattern} within ${ms} ms`)), Math.max(0, deadline - Date.now()));
+      // startProgram's listener, registered first, has appended the lines by the time this runs.
+      program.child.stdout!.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
 /**
  * SIGTERM, and again every millisecond until the program exits (a double Ctrl-C, or
  * `timeout` signalling the process and then its group, only more so); resolves with the exit.
@@ -48,7 +64,7 @@ async function terminateTwice(program: Program): Promise<{ code: number | null; 
 
 /** Runs the harness's arena-bots scenario; resolves with its exit code and JSON report. */
 function runBots(port: number, bots: number, seconds: number): Promise<{ code: number | null; output: string; report: Report }> {
-  const json = join(tmp, `bots-${port}.json`);
+  const json = join(tmp, `bots-${port}-${seconds}.json`);
   const args = ['bench/harness/dist/cli.js', 'run', 'bench/harness/scenarios/arena-bots.ts', '--port', String(port), '-c', String(bots), '-d', `${seconds}s`, '--warmup', '1s', '--quiet', '--json', json];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -74,7 +90,7 @@ interface Report {
   summary: {
     trends: Record<string, { count: number; p50: number | null; p99: number | null }>;
     counters: Record<string, { count: number }>;
-    checks: Record<string, { passes: number; total: number }>;
+    checks: Record<string, { passes: number; total: number; rate: number | null }>;
   };
 }
 
@@ -123,6 +139,21 @@ describe.each(SERVERS)('the arena: $name', (server) => {
     expect(checks['snapshot sequences increase'].total).toBeGreaterThan(50 * 20 * 3);
     expect(checks['snapshot sequences increase'].passes).toBe(checks['snapshot sequences increase'].total);
     expect(await terminateTwice(program)).toEqual({ code: 0, signal: null });
+  });
+
+  it('drains under 50 bots on SIGTERM: every bot gets SHUTDOWN and its room\'s final snapshot, then an orderly close', async () => {
+    const { program, port } = await startArena(server);
+    const bots = runBots(port, 50, 5);
+    // Three seconds with every bot in (the harness's 1 s warm-up behind), then the signal.
+    await linesMatching(program, /^stats .* players 50 /, 3);
+    expect(await terminateTwice(program)).toEqual({ code: 0, signal: null });
+    expect(program.stdout.some((line) => /^arena stopped \(SIGTERM\) .*: 50 players drained/.test(line))).toBe(true);
+    // The bots that replace the drained ones find no server: errors, and the exit status says so.
+    const { report, output } = await bots;
+    const drain = report.summary.checks['drain: SHUTDOWN and the final snapshot, then an orderly close'];
+    expect(drain, output).toEqual({ passes: 50, total: 50, rate: 1 });
+    expect(report.summary.counters.drained.count).toBe(50);
+    expect(report.summary.checks['snapshot sequences increase'].rate).toBe(1);
   });
 
   it('announces joins, leaves and resets to the room; rooms of 32 fill one by one', async () => {
