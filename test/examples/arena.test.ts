@@ -143,9 +143,9 @@ describe.each(SERVERS)('the arena: $name', (server) => {
 
   it('drains under 50 bots on SIGTERM: every bot gets SHUTDOWN and its room\'s final snapshot, then an orderly close', async () => {
     const { program, port } = await startArena(server);
-    const bots = runBots(port, 50, 5);
-    // Three seconds with every bot in (the harness's 1 s warm-up behind), then the signal.
-    await linesMatching(program, /^stats .* players 50 /, 3);
+    const bots = runBots(port, 50, 4);
+    // Two seconds with every bot in (the harness's 1 s warm-up behind), then the signal.
+    await linesMatching(program, /^stats .* players 50 /, 2);
     expect(await terminateTwice(program)).toEqual({ code: 0, signal: null });
     expect(program.stdout.some((line) => /^arena stopped \(SIGTERM\) .*: 50 players drained/.test(line))).toBe(true);
     // The bots that replace the drained ones find no server: errors, and the exit status says so.
