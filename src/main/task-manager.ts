@@ -41,6 +41,23 @@ export interface RunOptions {
    * frames back to back; a task that returns Task.cont runs in every such frame.
    */
   wakeOn?: ReaderWaiter;
+  /**
+   * Fixed-step mode, for a simulation: frames run on a grid of exactly `1 / fixedRate`
+   * seconds from the start of run(), and each frame is one step. Its tasks see `task.dt`
+   * (and {@link TaskManager.getDt}) equal to `1 / fixedRate`, and `task.time` advance by
+   * exactly that per step, whatever the timers did. A frame that runs late does not move
+   * the grid: the steps that came due meanwhile run back to back (through the event loop,
+   * so sockets and timers still get their turn), at most {@link maxCatchUpSteps} of them;
+   * older ones are skipped and counted ({@link TaskManager.skippedStepCount}). Not with
+   * `frameRate` or `wakeOn`: a task polls the reader once per step.
+   */
+  fixedRate?: number;
+  /**
+   * Fixed-step mode: the most steps that run back to back when frames fell behind the
+   * grid (default 5). 1 never runs a burst: a late step runs once and the missed ones are
+   * skipped. A whole number >= 1.
+   */
+  maxCatchUpSteps?: number;
 }
 
 /**
@@ -55,12 +72,20 @@ export class Task {
   /** Return value: run the task again after `delayTime` seconds (0: next frame). */
   static readonly again = 2 as const;
 
-  /** Seconds since the task was added, as of the start of the current frame. */
+  /**
+   * Seconds since the task was added, as of the start of the current frame (in fixed-step
+   * mode, of the step's point on the grid, so it advances by exactly `dt` per step).
+   */
   time = 0;
   /** Frames since the task was added: 0 in the first frame it could run in. */
   frame = 0;
   /** Seconds Task.again waits before the next run; the task may change it. */
   delayTime: number;
+  /**
+   * Seconds this frame stands for: in fixed-step mode exactly `1 / fixedRate`; otherwise
+   * the manager's clock since the previous frame (0 in the first).
+   */
+  dt = 0;
 
   /** @internal The manager's clock when the task was added. */
   _addedAt: number;
@@ -130,6 +155,12 @@ export class TaskManager {
   private frameNumber = 0;
   private nextSeq = 0;
   private stepping = false;
+  /** The clock time of the last frame, and the seconds it stood for. */
+  private lastFrameAt = Number.NaN;
+  private frameDt = 0;
+  /** Fixed-step mode: steps run and grid points skipped, over every run. */
+  private stepsRun = 0;
+  private stepsSkipped = 0;
 
   // run() state
   private running = false;
@@ -138,6 +169,11 @@ export class TaskManager {
   private inRunFrame = false;
   /** Seconds between frames (0: no cap). */
   private period = 0;
+  /** Fixed-step mode: the step (0: off), the grid's origin, the next grid point to run, the catch-up bound. */
+  private fixedDt = 0;
+  private gridOrigin = 0;
+  private nextStep = 0;
+  private maxCatchUp = DEFAULT_MAX_CATCH_UP;
   /** The frame-rate grid point of the last frame run. */
   private gridAt = 0;
   /** When the next frame is due. */
@@ -241,6 +277,24 @@ export class TaskManager {
     return this.frameNumber;
   }
 
+  /** Fixed-step mode: the steps run so far (over every run). */
+  get stepCount(): number {
+    return this.stepsRun;
+  }
+
+  /** Fixed-step mode: grid points skipped because more than `maxCatchUpSteps` were behind. */
+  get skippedStepCount(): number {
+    return this.stepsSkipped;
+  }
+
+  /**
+   * Seconds the current (or last) frame stands for: `1 / fixedRate` in fixed-step mode,
+   * otherwise the clock since the previous frame (0 before the second frame).
+   */
+  getDt(): number {
+    return this.frameDt;
+  }
+
   /**
    * Runs one frame: every task that is due, once, in ascending sort (ties: the order they
    * were added). Tasks added during the frame first run in the next one. If a task throws,
@@ -250,8 +304,15 @@ export class TaskManager {
    */
   step(): void {
     if (this.stepping) throw new Error('TaskManager.step: called from inside a task; a frame cannot run another frame');
-    this.stepping = true;
     const now = this.clock();
+    this.runFrame(now, Number.isNaN(this.lastFrameAt) ? 0 : now - this.lastFrameAt);
+  }
+
+  /** One frame at time `now`, standing for `dt` seconds. */
+  private runFrame(now: number, dt: number): void {
+    this.stepping = true;
+    this.lastFrameAt = now;
+    this.frameDt = dt;
     const frame = this.frameNumber;
     const batch = this.batch;
     const tasks = this.tasks;
@@ -264,6 +325,7 @@ export class TaskManager {
         if (!task._alive) continue;
         task.time = now - task._addedAt;
         task.frame = frame - task._startFrame;
+        task.dt = dt;
         this.settleTask(task, task._fn(task), now);
       }
     } finally {
@@ -278,7 +340,10 @@ export class TaskManager {
    * loop between frames (setImmediate; with `frameRate`, timers that space the frames).
    * When every task sleeps (doMethodLater, Task.again) it waits for the earliest one
    * instead of spinning. The promise rejects with the error of a task that throws (see
-   * {@link step}). Throws a RangeError for a bad frameRate and an Error when already running.
+   * {@link step}). With `fixedRate`, frames are fixed steps on a grid (see
+   * {@link RunOptions.fixedRate}). Throws a RangeError for a bad frameRate, fixedRate or
+   * maxCatchUpSteps, a TypeError for fixedRate with frameRate or wakeOn, and an Error when
+   * already running.
    */
   run(options: RunOptions = {}): Promise<void> {
     // Before anything else: a refused second run must leave the running loop's state alone.
@@ -292,12 +357,32 @@ export class TaskManager {
     if (wakeOn !== undefined && typeof (wakeOn as Partial<ReaderWaiter> | null)?.waitForReaders !== 'function') {
       throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`);
     }
+    const fixedRate = options.fixedRate;
+    if (fixedRate !== undefined && (typeof fixedRate !== 'number' || !Number.isFinite(fixedRate) || fixedRate <= 0)) {
+      throw new RangeError(`TaskManager.run: fixedRate must be a positive finite number, got ${describeValue(fixedRate)}`);
+    }
+    const maxCatchUp = options.maxCatchUpSteps;
+    if (maxCatchUp !== undefined && (typeof maxCatchUp !== 'number' || !Number.isInteger(maxCatchUp) || maxCatchUp < 1)) {
+      throw new RangeError(`TaskManager.run: maxCatchUpSteps must be a whole number >= 1, got ${describeValue(maxCatchUp)}`);
+    }
+    if (fixedRate === undefined && maxCatchUp !== undefined) {
+      throw new TypeError('TaskManager.run: maxCatchUpSteps is for fixed-step mode: give fixedRate too');
+    }
+    if (fixedRate !== undefined && (frameRate !== undefined || wakeOn !== undefined)) {
+      throw new TypeError(
+        `TaskManager.run: fixedRate runs every frame on its own grid; it does not combine with ${frameRate !== undefined ? 'frameRate' : 'wakeOn'} (poll the reader from a task, once per step)`,
+      );
+    }
     this.waker = wakeOn ?? null;
     this.running = true;
     this.stopRequested = false;
     this.period = frameRate === undefined ? 0 : 1 / frameRate;
     this.targetAt = this.clock();
     this.gridAt = this.targetAt - this.period;
+    this.fixedDt = fixedRate === undefined ? 0 : 1 / fixedRate;
+    this.gridOrigin = this.targetAt;
+    this.nextStep = 0;
+    this.maxCatchUp = maxCatchUp ?? DEFAULT_MAX_CATCH_UP;
     return new Promise<void>((resolve, reject) => {
       this.settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
       this.immediate = setImmediate(this.onWake);
@@ -326,6 +411,7 @@ export class TaskManager {
     this.timer = null;
     this.immediate = null;
     if (this.stopRequested || this.tasks.length === 0) return this.finish();
+    if (this.fixedDt > 0) return this.wakeFixed();
     const now = this.clock();
     const dataFrame = this.dataFrame;
     this.dataFrame = false;
@@ -336,7 +422,7 @@ export class TaskManager {
       if (!dataFrame) this.gridAt = now - this.targetAt > this.period ? now : this.targetAt;
       this.inRunFrame = true;
       try {
-        this.step();
+        this.runFrame(now, Number.isNaN(this.lastFrameAt) ? 0 : now - this.lastFrameAt);
       } catch (error) {
         this.inRunFrame = false;
         return this.finish(error ?? new Error('a task threw a nullish value'));
@@ -345,6 +431,40 @@ export class TaskManager {
       if (this.stopRequested || this.tasks.length === 0) return this.finish();
       this.targetAt = this.period > 0 ? Math.max(this.earliestWake(), this.gridAt + this.period) : this.earliestWake(this.clock());
     }
+    this.scheduleWake();
+  }
+
+  /**
+   * One turn of run() in fixed-step mode: run the next grid point's step if it is due
+   * (skipping the oldest ones past the catch-up bound), then schedule the next turn: at
+   * once while steps are still due, else a timer for the next grid point.
+   */
+  private wakeFixed(): void {
+    const dt = this.fixedDt;
+    const now = this.clock() + EARLY_TOLERANCE;
+    if (now >= this.gridOrigin + this.nextStep * dt) {
+      // Grid points due by now: nextStep .. lastDue. Multiplying (not adding dt step by
+      // step) keeps the grid exact over hours.
+      const lastDue = Math.floor((now - this.gridOrigin) / dt);
+      const behind = lastDue - this.nextStep + 1;
+      if (behind > this.maxCatchUp) {
+        this.stepsSkipped += behind - this.maxCatchUp;
+        this.nextStep += behind - this.maxCatchUp;
+      }
+      const stepAt = this.gridOrigin + this.nextStep * dt;
+      this.nextStep++;
+      this.stepsRun++;
+      this.inRunFrame = true;
+      try {
+        this.runFrame(stepAt, dt);
+      } catch (error) {
+        this.inRunFrame = false;
+        return this.finish(error ?? new Error('a task threw a nullish value'));
+      }
+      this.inRunFrame = false;
+      if (this.stopRequested || this.tasks.length === 0) return this.finish();
+    }
+    this.targetAt = this.gridOrigin + this.nextStep * dt;
     this.scheduleWake();
   }
 
@@ -365,6 +485,7 @@ export class TaskManager {
 
   /** A task added while run() waits between frames may be due before the planned wake-up. */
   private wakeEarlierFor(task: Task): void {
+    if (this.fixedDt > 0) return; // it runs at the next grid point, which is planned already
     const at = this.period > 0 ? Math.max(task._wakeAt, this.gridAt + this.period) : task._wakeAt;
     if (at >= this.targetAt) return;
     this.targetAt = at;
@@ -427,6 +548,7 @@ export class TaskManager {
   private finish(error?: unknown): void {
     this.cancelWake();
     this.running = false;
+    this.fixedDt = 0;
     this.stopRequested = false;
     const settle = this.settle;
     this.settle = null;
@@ -488,6 +610,8 @@ export class TaskManager {
 
 /** How early (seconds) a timer may fire and still count as on time. */
 const EARLY_TOLERANCE = 0.0005;
+/** Fixed-step mode's default bound on steps run back to back to catch up. */
+const DEFAULT_MAX_CATCH_UP = 5;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
 

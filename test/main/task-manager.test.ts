@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QueuedConnectionManager, Task, TaskManager } from '../../src/index.js';
+import { pollUntil } from '../helpers/net-harness.js';
 
 /** A clock the test moves by hand, in seconds. */
 function fakeClock(): { now: () => number; advance: (seconds: number) => void } {
@@ -452,5 +453,107 @@ describe('TaskManager.run', () => {
 
   it('resolves at once when there are no tasks', async () => {
     await withDeadline(new TaskManager().run(), 2000, 'run');
+  });
+});
+
+describe('TaskManager.run in fixed-step mode', () => {
+  it('step() gives each frame the clock since the previous one as dt', () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    const dts: number[] = [];
+    mgr.add((t) => {
+      dts.push(t.dt);
+      return Task.cont;
+    }, 'watch');
+    mgr.step();
+    clock.advance(0.5);
+    mgr.step();
+    clock.advance(0.25);
+    mgr.step();
+    expect(dts).toEqual([0, 0.5, 0.25]);
+    expect(mgr.getDt()).toBe(0.25);
+    expect(mgr.stepCount).toBe(0);
+  });
+
+  it('runs exactly one step of exactly 1/rate per grid point, and a bounded catch-up after a stall (fake clock)', async () => {
+    const clock = fakeClock();
+    const mgr = new TaskManager({ clock: clock.now });
+    const dt = 1 / 50;
+    const seen: { dt: number; time: number; step: number }[] = [];
+    mgr.add((t) => {
+      seen.push({ dt: t.dt, time: t.time, step: mgr.stepCount });
+      return Task.cont;
+    }, 'simulate');
+    const running = mgr.run({ fixedRate: 50, maxCatchUpSteps: 3 });
+    const steps = (n: number) => pollUntil(() => seen.length >= n, { timeoutMs: 5000, label: `${n} steps` });
+    await steps(1); // the first grid point is the start of run()
+    // The clock moves one step at a time: one step each, never 0 or 2.
+    for (let k = 1; k <= 5; k++) {
+      clock.advance(dt);
+      await steps(k + 1);
+      expect(seen.length).toBe(k + 1);
+    }
+    // A stall of 10 steps: 3 run back to back, the 7 older grid points are skipped.
+    clock.advance(10 * dt);
+    await steps(9);
+    expect(seen.length).toBe(9);
+    expect(mgr.skippedStepCount).toBe(7);
+    clock.advance(dt);
+    await steps(10);
+    expect(seen.length).toBe(10);
+    mgr.stop();
+    await withDeadline(running, 5000, 'run');
+
+    expect(seen.every((s) => s.dt === dt)).toBe(true);
+    expect(seen.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // task.time is the grid's time: steps 0-5, then 13, 14, 15 (6-12 skipped), then 16.
+    const gridPoints = seen.map((s) => Math.round(s.time / dt));
+    expect(gridPoints).toEqual([0, 1, 2, 3, 4, 5, 13, 14, 15, 16]);
+    for (const s of seen) expect(s.time).toBeCloseTo(Math.round(s.time / dt) * dt, 9);
+    expect(mgr.stepCount).toBe(10);
+    expect(mgr.getDt()).toBe(dt);
+  });
+
+  it('with the real clock, a frame that overruns skips what the catch-up bound leaves out, and the grid holds', async () => {
+    const mgr = new TaskManager();
+    const dt = 1 / 200;
+    const times: number[] = [];
+    let skippedBeforeStall = -1;
+    mgr.add((t) => {
+      times.push(t.time);
+      expect(t.dt).toBe(dt);
+      if (times.length === 10) {
+        skippedBeforeStall = mgr.skippedStepCount;
+        // Overrun by 30 ms (6 steps): at least 6 grid points are due at the next turn.
+        const until = performance.now() + 30;
+        while (performance.now() < until);
+      }
+      return times.length < 30 ? Task.cont : Task.done;
+    }, 'simulate');
+    await withDeadline(mgr.run({ fixedRate: 200, maxCatchUpSteps: 2 }), 10_000, 'run');
+    expect(times.length).toBe(30);
+    expect(mgr.stepCount).toBe(30);
+    // At least 6 steps came due during the stall and at most 2 ran: 4 or more skipped.
+    expect(mgr.skippedStepCount - skippedBeforeStall).toBeGreaterThanOrEqual(4);
+    // Every step is a grid point, in order; run + skipped accounts for every grid point.
+    // The task was added just before run(): its times are the grid's less that offset.
+    const gridPoints = times.map((time) => (time - times[0]) / dt);
+    for (const point of gridPoints) expect(Math.abs(point - Math.round(point))).toBeLessThan(1e-6);
+    for (let i = 1; i < gridPoints.length; i++) expect(Math.round(gridPoints[i])).toBeGreaterThan(Math.round(gridPoints[i - 1]));
+    expect(mgr.stepCount + mgr.skippedStepCount).toBe(Math.round(gridPoints.at(-1)!) + 1);
+  });
+
+  it('validates its options', () => {
+    const mgr = new TaskManager();
+    mgr.add(() => Task.cont, 'x');
+    expect(() => mgr.run({ fixedRate: 0 })).toThrow(RangeError);
+    expect(() => mgr.run({ fixedRate: Number.NaN })).toThrow(RangeError);
+    expect(() => mgr.run({ fixedRate: 60, maxCatchUpSteps: 0 })).toThrow(RangeError);
+    expect(() => mgr.run({ fixedRate: 60, maxCatchUpSteps: 1.5 })).toThrow(RangeError);
+    expect(() => mgr.run({ maxCatchUpSteps: 3 })).toThrow(/give fixedRate too/);
+    expect(() => mgr.run({ fixedRate: 60, frameRate: 60 })).toThrow(/does not combine with frameRate/);
+    const manager = new QueuedConnectionManager();
+    expect(() => mgr.run({ fixedRate: 60, wakeOn: manager })).toThrow(/does not combine with wakeOn/);
+    expect(mgr.isRunning()).toBe(false);
   });
 });

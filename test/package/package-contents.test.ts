@@ -53,6 +53,7 @@ describe('the package', () => {
     expect(files).toContain('bin/ringwire-bench.js');
     expect(files).toContain('dist/cli.js');
     expect(files).toContain('dist/servers/ringwire-echo-server.js');
+    expect(files).toContain('scenarios/arena-bots.ts'); // run as TypeScript by the harness itself
     expect(files.filter((file) => /test/.test(file))).toEqual([]);
   });
 
