@@ -27,6 +27,7 @@ export {
   type TaskStatus,
   type TaskOptions,
   type TaskManagerOptions,
+  type FrameStats,
   type RunOptions,
   type ReaderWaiter,
 } from './main/task-manager.js';

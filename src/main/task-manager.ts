@@ -18,6 +18,30 @@ export interface TaskOptions {
   delay?: number;
 }
 
+/**
+ * How long frames took to run their tasks, since the TaskManager was made (ringwire's
+ * extension; `ringwire/metrics` reads it at each scrape). Times are the real clock's,
+ * whatever clock the manager was given.
+ */
+export interface FrameStats {
+  /** Frames run. */
+  frames: number;
+  /**
+   * Frames whose tasks took longer than a frame has: `1 / fixedRate` or `1 / frameRate` of
+   * the run in progress. A frame run without either (step(), an uncapped run) cannot overrun.
+   */
+  overruns: number;
+  /** Every frame's duration added up (seconds). */
+  durationSeconds: number;
+  /** The histogram's upper bounds (seconds), ascending; a last bucket, +Inf, holds the rest. */
+  bucketBounds: readonly number[];
+  /** Frames that took at most each bound, cumulative (as Prometheus's `le`), then all of them. */
+  bucketCounts: number[];
+}
+
+/** The frame-duration histogram's bounds (seconds): around the 16.7 ms of a 60 Hz frame. */
+const FRAME_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.0125, 0.0167, 0.025, 0.05, 0.1, 0.25];
+
 /** Options for a {@link TaskManager}. */
 export interface TaskManagerOptions {
   /** The clock, in seconds, monotonic. Default `performance.now() / 1000`. Tests may pass a fake one. */
@@ -161,6 +185,10 @@ export class TaskManager {
   /** Fixed-step mode: steps run and grid points skipped, over every run. */
   private stepsRun = 0;
   private stepsSkipped = 0;
+  /** Frame durations: per bucket (not cumulative; the last is +Inf), their sum, the overruns. */
+  private readonly frameBuckets = new Float64Array(FRAME_BUCKETS.length + 1);
+  private frameSeconds = 0;
+  private overruns = 0;
 
   // run() state
   private running = false;
@@ -287,6 +315,17 @@ export class TaskManager {
     return this.stepsSkipped;
   }
 
+  /** How long frames took, and how many overran their frame (a new object each call). */
+  getFrameStats(): FrameStats {
+    const bucketCounts: number[] = [];
+    let cumulative = 0;
+    for (let i = 0; i < this.frameBuckets.length; i++) {
+      cumulative += this.frameBuckets[i];
+      bucketCounts.push(cumulative);
+    }
+    return { frames: this.frameNumber, overruns: this.overruns, durationSeconds: this.frameSeconds, bucketBounds: FRAME_BUCKETS, bucketCounts };
+  }
+
   /**
    * Seconds the current (or last) frame stands for: `1 / fixedRate` in fixed-step mode,
    * otherwise the clock since the previous frame (0 before the second frame).
@@ -310,6 +349,7 @@ export class TaskManager {
 
   /** One frame at time `now`, standing for `dt` seconds. */
   private runFrame(now: number, dt: number): void {
+    const startedAt = performance.now();
     this.stepping = true;
     this.lastFrameAt = now;
     this.frameDt = dt;
@@ -332,7 +372,18 @@ export class TaskManager {
       batch.length = 0;
       this.frameNumber = frame + 1;
       this.stepping = false;
+      this.recordFrame((performance.now() - startedAt) / 1000);
     }
+  }
+
+  /** One frame's duration into the histogram; an overrun when it took longer than the run's frame. */
+  private recordFrame(seconds: number): void {
+    let bucket = 0;
+    while (bucket < FRAME_BUCKETS.length && seconds > FRAME_BUCKETS[bucket]) bucket++;
+    this.frameBuckets[bucket]++;
+    this.frameSeconds += seconds;
+    const budget = this.running ? this.fixedDt || this.period : 0;
+    if (budget > 0 && seconds > budget) this.overruns++;
   }
 
   /**

@@ -1,33 +1,65 @@
 /**
- * `ringwire/metrics`: Prometheus metrics for a QueuedConnectionManager, through prom-client
- * (an optional peer dependency: install it beside ringwire to use this module).
+ * `ringwire/metrics`: Prometheus metrics for a QueuedConnectionManager and a TaskManager,
+ * into a prom-client Registry the program passes in (prom-client is an optional peer
+ * dependency: install it beside ringwire to use this module).
  *
  * ```ts
  * import { Registry } from 'prom-client';
  * import { registerMetrics } from 'ringwire/metrics';
  *
  * const registry = new Registry();
- * registerMetrics(manager, { registry });          // ringwire_… metrics
- * // serve `await registry.metrics()` as text/plain at /metrics
+ * registerMetrics(manager, { registry });       // the network: ringwire_connections_open, …
+ * registerMetrics(taskManager, { registry });   // the game loop: ringwire_tick_duration_seconds, …
+ * // serve `await registry.metrics()` with `registry.contentType` at GET /metrics
  * ```
  *
- * Every value is read when Prometheus scrapes: one `getStats()` call per scrape, shared by
- * all the metrics, so the datagram path pays nothing. Names follow Prometheus's rules (the
- * unit in the name, `_total` for counters), with labels where one family has several causes.
+ * Every value is read when Prometheus scrapes: a manager's from one `getStats()` call per
+ * scrape, a TaskManager's from `getFrameStats()`, so neither the datagram path nor the
+ * frame pays for metrics. Names follow Prometheus's rules (the unit in the name, `_total`
+ * for counters), with labels where one family has several causes. The families are
+ * listed in the README (Metrics for Prometheus).
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ManagerStats, QueuedConnectionManager } from '../index.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Metric, Registry } from 'prom-client';
+import type { FrameStats, ManagerStats } from '../index.js';
+import { QueuedConnectionManager, TaskManager } from '../index.js';
 
 export interface MetricsOptions {
   /** The registry the collectors go into (the program's own: ringwire makes none). */
   registry: Registry;
   /** Put before every name (default `ringwire_`). */
   prefix?: string;
-  /** Labels every sample carries, e.g. `{ process: '2' }` when several processes share a port. */
+  /** Labels every sample carries, e.g. `{ room_server: 'eu-1' }`. */
   labels?: Record<string, string>;
 }
 
-/** What each refusal counter of getStats() is called in `ringwire_connections_refused_total{reason}`. */
+/** What registerMetrics returns: its families can be taken out again. */
+export interface RegisteredMetrics {
+  /** The names it registered. */
+  readonly names: readonly string[];
+  /** Removes them from the registry (and stops the event loop delay monitor of a TaskManager's). */
+  remove(): void;
+}
+
+type Labels = Record<string, string>;
+interface Sample {
+  value: number;
+  labels: Labels;
+  /** For a histogram's or summary's series: NAME_bucket, NAME_sum, NAME_count. */
+  metricName?: string;
+}
+type Kind = 'counter' | 'gauge' | 'histogram' | 'summary';
+
+/** One family as prom-client's registry reads it: its get() is called at each scrape. */
+interface Family {
+  name: string;
+  help: string;
+  type: Kind;
+  aggregator: 'sum';
+  get(): { name: string; help: string; type: Kind; aggregator: 'sum'; values: Sample[] };
+}
+
+/** What each refusal counter of getStats() is called in `connections_refused_total{reason}`. */
 const REFUSALS = {
   max_connections: 'rejectedConnections',
   per_address: 'rejectedPerAddress',
@@ -38,69 +70,112 @@ const REFUSALS = {
   no_shard: 'rejectedNoShard',
 } as const satisfies Record<string, keyof ManagerStats>;
 
-/** What each UDP drop counter of getStats() is called in `ringwire_udp_datagrams_dropped_total{cause}`. */
+/** What each UDP drop counter of getStats() is called in `udp_datagrams_dropped_total{cause}`. */
 const UDP_DROPS = {
   checksum: 'udpRejected',
   ring_full: 'udpOverflow',
   unread: 'udpUnread',
 } as const satisfies Record<string, keyof ManagerStats>;
 
-/** One family: a name, its help, and how to read its samples from a stats snapshot. */
-interface Family {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  /** The label this family varies (none for one sample). */
-  label?: string;
-  samples: (stats: ManagerStats) => [labelValue: string | null, value: number][];
-}
+/** A family's samples as [extra labels, value] pairs, from one reading. */
+type Read<T> = (reading: T) => [Labels, number][];
 
 const one =
-  (key: keyof ManagerStats) =>
-  (stats: ManagerStats): [string | null, number][] => [[null, stats[key]]];
+  <K extends string>(key: K) =>
+  (stats: Record<K, number>): [Labels, number][] => [[{}, stats[key]]];
 
-const MANAGER_FAMILIES: Family[] = [
-  { name: 'connections_open', help: 'TCP connections the shards hold now.', type: 'gauge', samples: one('connections') },
-  { name: 'datagrams_received_total', help: 'Datagrams received (cut from TCP streams, or UDP packets accepted).', type: 'counter', samples: one('datagramsIn') },
-  { name: 'received_bytes_total', help: 'Payload bytes of the datagrams received (length headers not counted).', type: 'counter', samples: one('bytesIn') },
-  { name: 'datagrams_sent_total', help: 'Datagrams the shards took from the writer.', type: 'counter', samples: one('datagramsOut') },
-  { name: 'sent_bytes_total', help: 'Bytes the shards wrote, length headers included.', type: 'counter', samples: one('bytesOut') },
-  {
-    name: 'connections_refused_total',
-    help: 'Clients refused at accept, by reason (max_connections, per_address, accept_rate, address_table, backlog, shard_full, no_shard).',
-    type: 'counter',
-    label: 'reason',
-    samples: (stats) => Object.entries(REFUSALS).map(([reason, key]) => [reason, stats[key]]),
-  },
-  {
-    name: 'udp_datagrams_dropped_total',
-    help: 'UDP packets dropped, by cause (checksum: short or bad checksum; ring_full: the inbound ring was full; unread: no reader took the connection).',
-    type: 'counter',
-    label: 'cause',
-    samples: (stats) => Object.entries(UDP_DROPS).map(([cause, key]) => [cause, stats[key]]),
-  },
-  { name: 'socket_pauses_total', help: 'Times a socket was paused because its inbound ring was full.', type: 'counter', samples: one('pauses') },
-  { name: 'inbound_ring_fill_ratio', help: 'The fullest inbound ring, 0 to 1.', type: 'gauge', samples: one('inboundRingFill') },
-  { name: 'worker_shards', help: 'Worker shard threads (0: single-thread mode).', type: 'gauge', samples: one('workerShards') },
-  { name: 'shard_failures_total', help: 'Worker shards that died (each is replaced).', type: 'counter', samples: one('shardFailures') },
-  { name: 'tracked_addresses', help: 'Client addresses the per-address limits count now.', type: 'gauge', samples: one('trackedAddresses') },
+/** The manager's families: name (after the prefix), type, help, and how to read them. */
+const MANAGER: [string, Kind, string, Read<ManagerStats>][] = [
+  ['connections_open', 'gauge', 'TCP connections the shards hold now.', one('connections')],
+  ['datagrams_received_total', 'counter', 'Datagrams received (cut from TCP streams, or UDP packets accepted).', one('datagramsIn')],
+  ['received_bytes_total', 'counter', 'Payload bytes of the datagrams received (length headers not counted).', one('bytesIn')],
+  ['datagrams_sent_total', 'counter', 'Datagrams the shards took from the writer.', one('datagramsOut')],
+  ['sent_bytes_total', 'counter', 'Bytes the shards wrote, length headers included.', one('bytesOut')],
+  [
+    'connections_refused_total',
+    'counter',
+    'Clients refused at accept, by reason (max_connections, per_address, accept_rate, address_table, backlog, shard_full, no_shard).',
+    (stats) => Object.entries(REFUSALS).map(([reason, key]) => [{ reason }, stats[key]]),
+  ],
+  [
+    'udp_datagrams_dropped_total',
+    'counter',
+    'UDP packets dropped, by cause (checksum: short or a bad checksum; ring_full: the inbound ring was full; unread: no reader held the connection).',
+    (stats) => Object.entries(UDP_DROPS).map(([cause, key]) => [{ cause }, stats[key]]),
+  ],
+  ['socket_pauses_total', 'counter', 'Times a socket was paused because its inbound ring was full.', one('pauses')],
+  ['inbound_ring_fill_ratio', 'gauge', 'The fullest inbound ring, 0 to 1.', one('inboundRingFill')],
+  ['worker_shards', 'gauge', 'Worker shard threads (0: single-thread mode).', one('workerShards')],
+  ['shard_failures_total', 'counter', 'Worker shards that died (each is replaced).', one('shardFailures')],
+  ['tracked_addresses', 'gauge', 'Client addresses the per-address limits count now.', one('trackedAddresses')],
 ];
 
 /**
- * Puts the manager's collectors into `options.registry`. Call it once per manager and
- * registry (a second call throws prom-client's "already registered" error). The manager's
- * values are read at each scrape.
+ * Puts `target`'s collectors into `options.registry`: a QueuedConnectionManager's network
+ * figures, or a TaskManager's game loop (frame durations, overruns, the frame rate, the
+ * event loop's delay). Once per target and registry: a name registered twice throws
+ * prom-client's "already been registered" error. Throws a TypeError for anything else.
  */
-export function registerMetrics(manager: QueuedConnectionManager, options: MetricsOptions): void {
-  if (options === null || typeof options !== 'object' || options.registry === undefined) {
+export function registerMetrics(target: QueuedConnectionManager | TaskManager, options: MetricsOptions): RegisteredMetrics {
+  if (options === null || typeof options !== 'object' || options.registry === undefined || typeof options.registry.registerMetric !== 'function') {
     throw new TypeError('registerMetrics: expected { registry } (a prom-client Registry)');
   }
   const prefix = options.prefix ?? 'ringwire_';
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new RangeError(`registerMetrics: prefix ${JSON.stringify(prefix)} is not a Prometheus name prefix`);
-  const fixed = options.labels ?? {};
-  const fixedNames = Object.keys(fixed);
-  // One getStats() per scrape: the first collector of a scrape reads, the rest of that
-  // scrape (they are collected together, in one synchronous pass) share the reading.
+  if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+    throw new RangeError(`registerMetrics: prefix ${JSON.stringify(prefix)} is not a Prometheus name prefix`);
+  }
+  const fixed: Labels = { ...(options.labels ?? {}) };
+  let families: Family[];
+  let stop = (): void => {};
+  if (target instanceof QueuedConnectionManager) {
+    families = managerFamilies(target, prefix, fixed);
+  } else if (target instanceof TaskManager) {
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    stop = () => loop.disable();
+    families = taskFamilies(target, loop, prefix, fixed);
+  } else {
+    throw new TypeError('registerMetrics: expected a QueuedConnectionManager or a TaskManager');
+  }
+  const registered: string[] = [];
+  try {
+    for (const family of families) {
+      options.registry.registerMetric(family as unknown as Metric);
+      registered.push(family.name);
+    }
+  } catch (error) {
+    for (const name of registered) options.registry.removeSingleMetric(name);
+    stop();
+    throw error;
+  }
+  return {
+    names: registered,
+    remove() {
+      for (const name of registered) {
+        if (options.registry.getSingleMetric(name) !== undefined) options.registry.removeSingleMetric(name);
+      }
+      stop();
+    },
+  };
+}
+
+/** A family read from `read()` at each scrape. */
+function family<T>(name: string, type: Kind, help: string, fixed: Labels, reading: () => T, read: Read<T>): Family {
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get() {
+      const values = read(reading()).map(([labels, value]) => ({ value, labels: { ...fixed, ...labels } }));
+      return { name, help, type, aggregator: 'sum', values };
+    },
+  };
+}
+
+function managerFamilies(manager: QueuedConnectionManager, prefix: string, fixed: Labels): Family[] {
+  // One getStats() per scrape: the first family of a scrape reads, the rest of that scrape
+  // (the registry reads them together, in one synchronous pass) share the reading.
   let snapshot: ManagerStats | null = null;
   const stats = (): ManagerStats => {
     if (snapshot === null) {
@@ -109,28 +184,74 @@ export function registerMetrics(manager: QueuedConnectionManager, options: Metri
     }
     return snapshot;
   };
-  for (const family of MANAGER_FAMILIES) {
-    const labelNames = family.label === undefined ? fixedNames : [...fixedNames, family.label];
-    const config = { name: prefix + family.name, help: family.help, labelNames, registers: [options.registry] };
-    if (family.type === 'counter') {
-      new Counter({
-        ...config,
-        collect(this: Counter<string>) {
-          this.reset();
-          for (const [value, count] of family.samples(stats())) {
-            this.inc(family.label === undefined || value === null ? fixed : { ...fixed, [family.label]: value }, count);
-          }
-        },
-      });
-    } else {
-      new Gauge({
-        ...config,
-        collect(this: Gauge<string>) {
-          for (const [value, reading] of family.samples(stats())) {
-            this.set(family.label === undefined || value === null ? fixed : { ...fixed, [family.label]: value }, reading);
-          }
-        },
-      });
+  return MANAGER.map(([name, type, help, read]) => family(prefix + name, type, help, fixed, stats, read));
+}
+
+function taskFamilies(tasks: TaskManager, loop: ReturnType<typeof monitorEventLoopDelay>, prefix: string, fixed: Labels): Family[] {
+  let snapshot: FrameStats | null = null;
+  const frames = (): FrameStats => {
+    if (snapshot === null) {
+      snapshot = tasks.getFrameStats();
+      queueMicrotask(() => (snapshot = null));
     }
-  }
+    return snapshot;
+  };
+  // The frame rate since the previous scrape (the first: since registration).
+  let lastFrames = tasks.getFrameStats().frames;
+  let lastAt = performance.now();
+  const frameRate = (): number => {
+    const now = performance.now();
+    const count = frames().frames;
+    const rate = now > lastAt ? ((count - lastFrames) * 1000) / (now - lastAt) : 0;
+    lastFrames = count;
+    lastAt = now;
+    return rate;
+  };
+  const tick = prefix + 'tick_duration_seconds';
+  const tickHelp = 'How long each frame took to run its tasks, in seconds.';
+  const delay = prefix + 'event_loop_delay_seconds';
+  const delayHelp = "The event loop's delay (a 10 ms timer's lateness), in seconds: quantiles since the previous scrape, _sum and _count since registration.";
+  // The delay's quantiles are the last scrape's window; its _sum and _count only grow.
+  let delayCount = 0;
+  let delaySum = 0;
+  return [
+    {
+      name: tick,
+      help: tickHelp,
+      type: 'histogram',
+      aggregator: 'sum',
+      get() {
+        const stats = frames();
+        const values: Sample[] = stats.bucketBounds.map((bound, i) => ({ metricName: `${tick}_bucket`, value: stats.bucketCounts[i], labels: { ...fixed, le: String(bound) } }));
+        values.push({ metricName: `${tick}_bucket`, value: stats.frames, labels: { ...fixed, le: '+Inf' } });
+        values.push({ metricName: `${tick}_sum`, value: stats.durationSeconds, labels: { ...fixed } });
+        values.push({ metricName: `${tick}_count`, value: stats.frames, labels: { ...fixed } });
+        return { name: tick, help: tickHelp, type: 'histogram', aggregator: 'sum', values };
+      },
+    },
+    family(prefix + 'ticks_overrun_total', 'counter', 'Frames whose tasks took longer than the run’s frame (1 / fixedRate or 1 / frameRate).', fixed, frames, (s) => [[{}, s.overruns]]),
+    family(prefix + 'frames_total', 'counter', 'Frames run.', fixed, frames, (s) => [[{}, s.frames]]),
+    family(prefix + 'frame_rate', 'gauge', 'Frames per second achieved since the previous scrape.', fixed, frameRate, (rate) => [[{}, rate]]),
+    {
+      name: delay,
+      help: delayHelp,
+      type: 'summary',
+      aggregator: 'sum',
+      get() {
+        const count = loop.count;
+        const at = (percentile: number): number => (count === 0 ? 0 : loop.percentile(percentile) / 1e9);
+        delayCount += count;
+        delaySum += count === 0 ? 0 : (loop.mean * count) / 1e9;
+        const values: Sample[] = [
+          { value: at(50), labels: { ...fixed, quantile: '0.5' } },
+          { value: at(99), labels: { ...fixed, quantile: '0.99' } },
+          { value: count === 0 ? 0 : loop.max / 1e9, labels: { ...fixed, quantile: '1' } },
+          { metricName: `${delay}_sum`, value: delaySum, labels: { ...fixed } },
+          { metricName: `${delay}_count`, value: delayCount, labels: { ...fixed } },
+        ];
+        loop.reset();
+        return { name: delay, help: delayHelp, type: 'summary', aggregator: 'sum', values };
+      },
+    },
+  ];
 }
