@@ -117,9 +117,11 @@ listener.addConnection(rendezvous);
 
 let metricsServer: import('node:http').Server | null = null;
 if (flags['metrics-port'] !== 0 || flags['metrics-process'] !== 0) {
-  const { answerSupervisor, relayRegistry, serveMetrics } = await import('./relay-metrics.js');
+  const { answerSupervisor, processRegistry, serveMetrics } = await import('./metrics-endpoint.js');
+  const { registerMetrics } = await import('../src/metrics/register-metrics.js');
   const supervised = flags['metrics-process'] !== 0;
-  const registry = relayRegistry(manager, supervised ? String(flags['metrics-process']) : null);
+  const registry = processRegistry(supervised ? String(flags['metrics-process']) : null);
+  registerMetrics(manager, { registry });
   if (supervised) {
     answerSupervisor(registry);
   } else {

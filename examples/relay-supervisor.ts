@@ -133,7 +133,7 @@ export async function superviseRelays(script: string, args: string[], processes:
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   if (options.metricsPort !== 0) {
-    const { gatherMetrics, serveMetrics } = await import('./relay-metrics.js');
+    const { gatherMetrics, serveMetrics } = await import('./metrics-endpoint.js');
     const { Registry } = await import('prom-client');
     try {
       await serveMetrics(

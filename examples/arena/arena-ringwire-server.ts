@@ -6,7 +6,7 @@
  * out as one `writer.broadcast` to the room's ConnectionGroup.
  *
  *   npm run arena -- [--host 0.0.0.0] [--port 9200] [--shards 2] [--processes N]
- *       [--duration SECONDS] [--stats-json yes] [--journal FILE]
+ *       [--duration SECONDS] [--stats-json yes] [--journal FILE] [--metrics-port P]
  *
  * The protocol and the rules: examples/arena/README.md. The same game on plain node:net:
  * arena-plain-server.ts.
@@ -26,6 +26,9 @@ import { choiceFlag, integerFlag, parseFlags, portFlag, secondsFlag, stringFlag 
 import { ArenaGame, type ArenaTransport } from './arena-game.js';
 import { MAX_CLIENT_MESSAGE } from './arena-protocol.js';
 import { JournalFile, runArena, type ArenaServer } from './arena-server-loop.js';
+import { processRegistry, serveMetrics } from '../metrics-endpoint.js';
+import { registerMetrics } from 'ringwire/metrics';
+import type { Server } from 'node:http';
 
 const flags = parseFlags('The arena, an authoritative 60 Hz game server on ringwire.', {
   host: stringFlag('address to listen on', '0.0.0.0'),
@@ -36,6 +39,7 @@ const flags = parseFlags('The arena, an authoritative 60 Hz game server on ringw
   duration: secondsFlag('drain and stop by itself after this many seconds (default: run until SIGTERM or Ctrl-C)'),
   'stats-json': choiceFlag('also print each second as a JSON line with every tick duration (for the bench)', 'no', ['no', 'yes']),
   journal: stringFlag('write every join, input, leave and reset with its room tick to this file (JSON lines), for a replay', '-'),
+  'metrics-port': integerFlag('serve Prometheus metrics (the network, the game loop, the process) at http://HOST:P/metrics (0: off; not with --processes)', 0, 0, 65535, '<port>'),
 });
 
 if (flags.processes > 1) {
@@ -61,6 +65,21 @@ if (rendezvous === null) {
   process.exit(1);
 }
 listener.addConnection(rendezvous);
+
+// Prometheus metrics: ringwire's network and game loop figures and the process's, read at each scrape.
+const registry = flags['metrics-port'] === 0 ? null : processRegistry(null);
+let metricsServer: Server | null = null;
+if (registry !== null) {
+  registerMetrics(manager, { registry });
+  try {
+    metricsServer = await serveMetrics(flags.host, flags['metrics-port'], () => registry.metrics(), registry.contentType);
+  } catch (error) {
+    console.error(`arena: cannot serve metrics on ${flags.host}:${flags['metrics-port']}: ${(error as Error).message}`);
+    await manager.close();
+    process.exit(1);
+  }
+  console.log(`arena metrics on http://${flags.host}:${flags['metrics-port']}/metrics`);
+}
 
 const transport: ArenaTransport<Connection, ConnectionGroup> = {
   send: (dg, conn) => void writer.send(dg, conn),
@@ -105,7 +124,20 @@ const server: ArenaServer = {
     listener.removeConnection(rendezvous);
     manager.closeConnection(rendezvous);
   },
-  close: () => manager.close(),
+  close: async () => {
+    await manager.close();
+    metricsServer?.close();
+  },
 };
 
-await runArena(server, game, { duration: flags.duration, statsJson: flags['stats-json'] === 'yes', supervised: process.env.RINGWIRE_SUPERVISED === '1' }, journal);
+await runArena(
+  server,
+  game,
+  {
+    duration: flags.duration,
+    statsJson: flags['stats-json'] === 'yes',
+    supervised: process.env.RINGWIRE_SUPERVISED === '1',
+    onTaskManager: registry === null ? undefined : (taskMgr) => void registerMetrics(taskMgr, { registry }),
+  },
+  journal,
+);

@@ -43,6 +43,8 @@ export interface LoopOptions {
   statsJson: boolean;
   /** Under the supervisor (--processes): SIGINT is the supervisor's to answer. */
   supervised: boolean;
+  /** Called with the loop's TaskManager before it runs (the ringwire server registers its metrics). */
+  onTaskManager?: (taskMgr: TaskManager) => void;
 }
 
 /** The journal: one JSON array per line, written once a second and at the end. */
@@ -69,6 +71,7 @@ function percentile(sorted: number[], p: number): number {
 /** Runs the game until a signal or --duration, then drains and exits. Never returns. */
 export async function runArena<C, G>(server: ArenaServer, game: ArenaGame<C, G>, options: LoopOptions, journal: JournalFile | null): Promise<never> {
   const taskMgr = new TaskManager();
+  options.onTaskManager?.(taskMgr);
   const startedAt = performance.now();
   let frameStart = 0;
   let tickDurations: number[] = [];

@@ -59,6 +59,12 @@ interface Family {
   get(): { name: string; help: string; type: Kind; aggregator: 'sum'; values: Sample[] };
 }
 
+/**
+ * The event loop delay monitor's timer (ms). It records the whole interval between its
+ * ticks, so the delay is what it records less this.
+ */
+const LOOP_RESOLUTION_MS = 10;
+
 /** What each refusal counter of getStats() is called in `connections_refused_total{reason}`. */
 const REFUSALS = {
   max_connections: 'rejectedConnections',
@@ -130,7 +136,7 @@ export function registerMetrics(target: QueuedConnectionManager | TaskManager, o
   if (target instanceof QueuedConnectionManager) {
     families = managerFamilies(target, prefix, fixed);
   } else if (target instanceof TaskManager) {
-    const loop = monitorEventLoopDelay({ resolution: 10 });
+    const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     loop.enable();
     stop = () => loop.disable();
     families = taskFamilies(target, loop, prefix, fixed);
@@ -239,13 +245,14 @@ function taskFamilies(tasks: TaskManager, loop: ReturnType<typeof monitorEventLo
       aggregator: 'sum',
       get() {
         const count = loop.count;
-        const at = (percentile: number): number => (count === 0 ? 0 : loop.percentile(percentile) / 1e9);
+        const late = (ns: number): number => Math.max(0, ns / 1e9 - LOOP_RESOLUTION_MS / 1000);
+        const at = (percentile: number): number => (count === 0 ? 0 : late(loop.percentile(percentile)));
         delayCount += count;
-        delaySum += count === 0 ? 0 : (loop.mean * count) / 1e9;
+        delaySum += count === 0 ? 0 : late(loop.mean) * count;
         const values: Sample[] = [
           { value: at(50), labels: { ...fixed, quantile: '0.5' } },
           { value: at(99), labels: { ...fixed, quantile: '0.99' } },
-          { value: count === 0 ? 0 : loop.max / 1e9, labels: { ...fixed, quantile: '1' } },
+          { value: count === 0 ? 0 : late(loop.max), labels: { ...fixed, quantile: '1' } },
           { metricName: `${delay}_sum`, value: delaySum, labels: { ...fixed } },
           { metricName: `${delay}_count`, value: delayCount, labels: { ...fixed } },
         ];

@@ -1,5 +1,6 @@
 /**
- * The relay's `/metrics` (`--metrics-port P`): ringwire's metrics (`ringwire/metrics`) and
+ * `/metrics` for the examples' servers (the relay's and the arena's `--metrics-port P`):
+ * ringwire's metrics (`ringwire/metrics`) and
  * the process's CPU time and memory under their standard names (process_cpu_seconds_total,
  * process_resident_memory_bytes), in Prometheus's text format. (prom-client's default
  * metrics are left out: `promtool check metrics` faults three of their names.)
@@ -16,8 +17,6 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 
 /** One process's metrics, as getMetricsAsJSON() gives them. */
 type ProcessMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
-import type { QueuedConnectionManager } from '../src/index.js';
-import { registerMetrics } from '../src/metrics/register-metrics.js';
 
 /** How long the supervisor waits for one process's metrics before it leaves that process out (ms). */
 const PROCESS_REPLY_MS = 2000;
@@ -26,12 +25,14 @@ const PROCESS_REPLY_MS = 2000;
 const ASK = 'ringwire-metrics?';
 const ANSWER = 'ringwire-metrics';
 
-/** A registry with `manager`'s metrics and the process's, labelled `process` when one is given. */
-export function relayRegistry(manager: QueuedConnectionManager, processLabel: string | null): Registry {
+/**
+ * A registry with the process's CPU and memory, every sample labelled `process` when one is
+ * given; the server adds its own (registerMetrics(manager), registerMetrics(taskManager)).
+ */
+export function processRegistry(processLabel: string | null): Registry {
   const registry = new Registry();
   const labels = processLabel === null ? {} : { process: processLabel };
   registry.setDefaultLabels(labels);
-  registerMetrics(manager, { registry });
   new Counter({
     name: 'process_cpu_seconds_total',
     help: 'User and system CPU time of the whole process (every thread), in seconds.',
