@@ -31,9 +31,10 @@ export async function killPrograms(): Promise<void> {
 }
 
 /** Runs `node --import tsx examples/<file> args…` (node directly, so signals reach the program itself). */
-export function startProgram(file: string, args: string[], options: { ownProcessGroup?: boolean } = {}): Program {
+export function startProgram(file: string, args: string[], options: { ownProcessGroup?: boolean; env?: Record<string, string> } = {}): Program {
   const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], {
     cwd: ROOT,
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test can send Ctrl-C's signal to the group as a terminal does.
     detached: options.ownProcessGroup === true,
