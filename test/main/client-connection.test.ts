@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetAddress } from '../../src/main/net-address.js';
-import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { NetAddress } from '../../src/main/api/net-address.js';
+import { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import { HOST, closeAll, onCleanup, pollUntil, startClient, startServer, yieldTurn } from '../helpers/net-harness.js';
 
 /** A port nobody listens on: bind one, note it, close it. */

@@ -7,8 +7,8 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import {
   HOST,
   Peer,

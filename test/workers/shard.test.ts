@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
 import { StatSlot } from '../../src/shared/protocol/shard-stats.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import type { TestServer } from '../helpers/net-harness.js';
 import {
   Peer,

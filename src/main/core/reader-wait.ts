@@ -1,6 +1,13 @@
-import type { ShardHandle } from './shard-handle.js';
+/** What the reader wait needs of a shard: to park on its inbound ring, and hold the event loop while parked. */
+export interface ParkableShard {
+  /** Asks the shard to ring once it publishes; false when records wait already. */
+  parkInbound(): boolean;
+  unparkInbound(): void;
+  /** Whether the shard's doorbell holds the event loop (while a wait is pending). */
+  holdLoop(hold: boolean): void;
+}
 
-const NONE: readonly ShardHandle[] = [];
+const NONE: readonly ParkableShard[] = [];
 
 /** What a {@link ReaderWait} waits on: its manager's queues and shards. */
 export interface WaitSource {
@@ -10,7 +17,7 @@ export interface WaitSource {
    */
   ready(): boolean;
   /** The shards whose inbound rings to park on. */
-  shards(): readonly ShardHandle[];
+  shards(): readonly ParkableShard[];
 }
 
 /** Options for {@link ReaderWait.wait}. */
@@ -43,7 +50,7 @@ interface Waiter {
 export class ReaderWait {
   private readonly waiters = new Set<Waiter>();
   /** The shards parked on and holding the event loop, to let go of exactly those. */
-  private held: readonly ShardHandle[] = NONE;
+  private held: readonly ParkableShard[] = NONE;
   private parked = false;
   private closed = false;
   private wakeQueued = false;

@@ -1,16 +1,16 @@
-import { describeValue } from '../shared/describe-value.js';
-import { DATAGRAM_MAX_SIZE, Datagram } from '../shared/datagram.js';
-import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import type { ReadSettings } from '../shared/protocol/read-record.js';
-import type { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
-import { UdpAddressText, readUdpPort, udpAddressSpan } from '../shared/protocol/udp-framing.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { DATAGRAM_MAX_SIZE, Datagram } from '../../shared/datagram.js';
+import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../../shared/frame-encoder.js';
+import type { ReadSettings } from '../../shared/protocol/read-record.js';
+import type { SpscRing } from '../../shared/protocol/spsc-ring.js';
+import { LargePart, RecordKind } from '../../shared/protocol/record-kind.js';
+import { UdpAddressText, readUdpPort, udpAddressSpan } from '../../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import type { ShardHandle } from './shard-handle.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
+import { checkThreads } from './reader-arguments.js';
 
 /**
  * Called once per datagram by {@link QueuedConnectionReader.drain}: `bytes[offset,

@@ -1,5 +1,5 @@
-import { StatSlot } from '../shared/protocol/shard-stats.js';
-import type { ShardHandle } from './shard-handle.js';
+import { StatSlot } from '../../shared/protocol/shard-stats.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
 
 /** A snapshot of a manager's counters since it started (`QueuedConnectionManager.getStats()`). */
 export interface ManagerStats {

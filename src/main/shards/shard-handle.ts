@@ -1,21 +1,19 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
-import type { HeaderSize } from '../shared/frame-encoder.js';
-import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
-import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/protocol/send-backlog.js';
-import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../shared/protocol/record-kind.js';
-import { udpAddressSize, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
-import { StatSlot, createShardStats } from '../shared/protocol/shard-stats.js';
-import { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { closeQuietly } from '../shared/close-fd.js';
-import { copyWords } from '../shared/copy-bytes.js';
-import type { Datagram } from '../shared/datagram.js';
-import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
-import type { Connection } from './connection.js';
-import { socketFd, type FdHelper } from '../shared/fd-helper.js';
+import type { HeaderSize } from '../../shared/frame-encoder.js';
+import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../../shared/protocol/read-record.js';
+import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../../shared/protocol/send-backlog.js';
+import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../../shared/protocol/record-kind.js';
+import { udpAddressSize, udpChecksum, writeUdpAddress } from '../../shared/protocol/udp-framing.js';
+import { StatSlot, createShardStats } from '../../shared/protocol/shard-stats.js';
+import { SpscRing } from '../../shared/protocol/spsc-ring.js';
+import { closeQuietly } from '../../shared/close-fd.js';
+import { copyWords } from '../../shared/copy-bytes.js';
+import type { Datagram } from '../../shared/datagram.js';
+import type { LocalSockets, Shard, ShardInit } from '../../workers/shard.js';
+import { socketFd, type FdHelper } from '../../shared/fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
-import type { NetAddress } from './net-address.js';
 
 /**
  * Writes a frame's length header at `at` and returns where its payload goes. The writer
@@ -39,6 +37,38 @@ function closeAdopted(bytes: Uint8Array, offset: number): void {
   const fd = readAdoptFd(bytes, offset);
   if (fd >= 0) closeQuietly(fd);
 }
+
+/** What a shard handle needs of a connection: the manager's Connection is one. */
+export interface ShardConnection {
+  /** The id the shard knows the connection by. */
+  readonly id: number;
+  /** True until the connection is closed locally or reported closed. */
+  readonly open: boolean;
+  /** The stream's slot in the shard's send-backlog table, or -1. */
+  backlogSlot: number;
+  /** Bytes (headers included) framed for the stream so far. */
+  sentBytes: number;
+  toString(): string;
+}
+
+/** Where a UDP packet goes: the manager's NetAddress is one. */
+export interface UdpDestination {
+  getIpString(): string;
+  getPort(): number;
+}
+
+/** What a shard handle tells its owner (the shard set), given to it at construction. */
+export interface ShardHandleHost {
+  /** A record was published while the shard does not run: start it. */
+  idleRing(shard: ShardHandle): void;
+  /** The send overflow passed the budget: the owner cuts the largest backlogs. */
+  overBudget(shard: ShardHandle): void;
+  /** The shard published inbound records while the main thread was parked on them. */
+  inbound(): void;
+}
+
+/** A host that does nothing: a handle made alone (a test) has no owner to tell. */
+const NO_HOST: ShardHandleHost = { idleRing() {}, overBudget() {}, inbound() {} };
 
 /**
  * The main thread's side of one shard: the consumer end of its inbound ring, the producer
@@ -69,17 +99,11 @@ export class ShardHandle {
    * published starts it again.
    */
   running = false;
-  /** Called when a record is published while the shard does not run: start it. */
-  onIdleRing: (shard: ShardHandle) => void = () => {};
   /** The shard itself in single-thread mode (it runs on this thread), else null. */
   local: Shard | null = null;
-  /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
-  onOverBudget: (shard: ShardHandle) => void = () => {};
-  /** Called when the shard published inbound records while the main thread was parked on them. */
-  onInbound: () => void = () => {};
   /**
    * Single-thread mode: the shard runs on this thread. It rings both ways without the
-   * kernel: its inbound doorbell calls onInbound (the shard defers it to the end of its
+   * kernel: its inbound doorbell calls the host's inbound() (the shard defers it to the end of its
    * turn), and ours queues a microtask that wakes it.
    */
   attachLocal(shard: Shard): void {
@@ -88,7 +112,7 @@ export class ShardHandle {
   }
 
   /** What the main-thread shard calls when it rings the main thread. */
-  readonly localWake = (): void => this.onInbound();
+  readonly localWake = (): void => this.host.inbound();
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()): a new pair per run. */
   private bell!: MessagePort;
   shardBell!: MessagePort;
@@ -116,6 +140,7 @@ export class ShardHandle {
     private readonly fdHelper: FdHelper | null,
     /** Most bytes the overflow may hold before the largest backlogs are cut (shardSendBudget). */
     private readonly budget: number,
+    private readonly host: ShardHandleHost = NO_HOST,
   ) {
     this.inbound = SpscRing.create(ringCapacity);
     this.outbound = SpscRing.create(ringCapacity);
@@ -132,7 +157,7 @@ export class ShardHandle {
     // rings keep their place, so the new run reads on where the last one stopped.
     this.outbound.doorbell = () => {
       if (this.running) this.bell.postMessage(0);
-      else this.onIdleRing(this);
+      else this.host.idleRing(this);
     };
   }
 
@@ -148,7 +173,7 @@ export class ShardHandle {
     const channel = new MessageChannel();
     this.bell = channel.port1;
     this.shardBell = channel.port2;
-    this.bell.on('message', () => this.onInbound());
+    this.bell.on('message', () => this.host.inbound());
     if (!this.held) this.bell.unref();
   }
 
@@ -209,7 +234,7 @@ export class ShardHandle {
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
    * false (and destroys the socket) when it has no descriptor to hand over.
    */
-  adopt(conn: Connection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
+  adopt(conn: ShardConnection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
     const discard = (): void => {
       if ('destroy' in socket) socket.destroy();
       else socket.close();
@@ -234,24 +259,24 @@ export class ShardHandle {
   }
 
   /** Asks the shard to read `conn` with `settings`. */
-  startReading(conn: Connection, settings: ReadSettings): void {
+  startReading(conn: ShardConnection, settings: ReadSettings): void {
     const payload = new Uint8Array(READ_PAYLOAD_SIZE);
     writeReadSettings(payload, 0, settings);
     this.enqueue(RecordKind.READ, conn.id, 1, payload);
   }
 
   /** Asks the shard to stop reading `conn` (the connection stays open). */
-  stopReading(conn: Connection): void {
+  stopReading(conn: ShardConnection): void {
     this.enqueue(RecordKind.READ, conn.id, 0, null);
   }
 
   /** Asks the shard to flush and close `conn`. */
-  close(conn: Connection): void {
+  close(conn: ShardConnection): void {
     this.enqueue(RecordKind.CLOSE, conn.id, 0, null);
   }
 
   /** Sets a socket option on `conn` (record-kind.ts SocketOption), in order with its sends. */
-  setOption(conn: Connection, option: number, value: number, seconds = 0): void {
+  setOption(conn: ShardConnection, option: number, value: number, seconds = 0): void {
     const payload = new Uint8Array(OPTION_PAYLOAD_SIZE);
     const view = new DataView(payload.buffer);
     view.setInt32(0, value, true);
@@ -283,7 +308,7 @@ export class ShardHandle {
    * ring is full, the overflow behind it). Never refuses: the caller has checked that the
    * connection is open and within its limits.
    */
-  send(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+  send(conn: ShardConnection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
     const length = dg.getLength();
     const size = headerSize + length;
     if (size > this.outbound.maxPayload) {
@@ -304,7 +329,7 @@ export class ShardHandle {
    * the rest aux 1. Nothing else of the connection comes between them, so the socket gets
    * the frame whole and in order.
    */
-  private sendInParts(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+  private sendInParts(conn: ShardConnection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
     const length = dg.getLength();
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
     conn.sentBytes += headerSize + length;
@@ -353,7 +378,7 @@ export class ShardHandle {
    * first `count` of `addresses`, from `conn`: SEND_TO_MANY records, each with as many
    * addresses as fit beside the packet (at least one). The writer checked every address.
    */
-  sendToMany(conn: Connection, dg: Datagram, addresses: readonly NetAddress[], count: number, raw: boolean, maxQueue: number): void {
+  sendToMany(conn: ShardConnection, dg: Datagram, addresses: readonly UdpDestination[], count: number, raw: boolean, maxQueue: number): void {
     const length = dg.getLength();
     const payload = dg._bytes;
     const header = raw ? 0 : 2;
@@ -393,7 +418,7 @@ export class ShardHandle {
    * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header
    * unless `raw`) into the outbound ring or its overflow. The writer checked the address.
    */
-  sendTo(conn: Connection, dg: Datagram, to: NetAddress, raw: boolean, maxQueue: number): void {
+  sendTo(conn: ShardConnection, dg: Datagram, to: UdpDestination, raw: boolean, maxQueue: number): void {
     const length = dg.getLength();
     const payload = dg._bytes;
     const header = raw ? 0 : 2;
@@ -446,7 +471,7 @@ export class ShardHandle {
   private placed(maxQueue: number): void {
     if (++this.staged >= maxQueue || this.outbound.stagedBytes() > this.commitThreshold) this.handOver();
     else this.scheduleCommit();
-    if (this.overflow.bytes > this.budget) this.onOverBudget(this);
+    if (this.overflow.bytes > this.budget) this.host.overBudget(this);
   }
 
   /** Publishes what is staged; in single-thread mode the shard writes it out at once. */
@@ -491,7 +516,7 @@ export class ShardHandle {
    * Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows, and
    * the backlog slot is read no more (the shard retires it).
    */
-  release(conn: Connection): void {
+  release(conn: ShardConnection): void {
     // A parked worker shard holds no half-closed peer that RELEASE would end, and no slot
     // it has not retired: it holds nothing, so waking it for one would only cost a run.
     if (this.closing || this.failed || (this.local === null && !this.running)) return;
@@ -525,7 +550,7 @@ export class ShardHandle {
   }
 
   /** Bytes sent to `conn` that its socket has not handed to the kernel yet (send-backlog.ts). */
-  sendBacklog(conn: Connection): number {
+  sendBacklog(conn: ShardConnection): number {
     const slot = conn.backlogSlot;
     if (slot < 0) return 0;
     const table = this.backlog;

@@ -2,11 +2,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Piscina } from 'piscina';
-import { Shard } from '../workers/shard.js';
-import { fdHelperError, loadFdHelper, type FdHelper } from '../shared/fd-helper.js';
-import type { ManagerSettings } from './queued-connection-manager.js';
-import { BACKLOG_SLOTS } from '../shared/protocol/send-backlog.js';
-import { ShardHandle } from './shard-handle.js';
+import { Shard } from '../../workers/shard.js';
+import { fdHelperError, loadFdHelper, type FdHelper } from '../../shared/fd-helper.js';
+import { BACKLOG_SLOTS } from '../../shared/protocol/send-backlog.js';
+import { ShardHandle, type ShardHandleHost } from './shard-handle.js';
 
 const log = debuglog('ringwire');
 
@@ -45,14 +44,14 @@ const MAX_RESTART_DELAY_MS = 10_000;
 const HEALTHY_RUN_MS = 10_000;
 
 /**
- * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
+ * The compiled worker entry. From dist/main/shards/ it is dist/workers/shard-worker.js; when
  * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
  * because Node 20 workers cannot load TypeScript: `npm run build` makes it.
  */
 function shardWorkerFile(): string {
   const fromSources = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(
-    new URL(fromSources ? '../../dist/workers/shard-worker.js' : '../workers/shard-worker.js', import.meta.url),
+    new URL(fromSources ? '../../../dist/workers/shard-worker.js' : '../../workers/shard-worker.js', import.meta.url),
   );
   if (!existsSync(file)) {
     throw new Error(`ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
@@ -77,11 +76,28 @@ function withoutLoaders(argv: readonly string[]): string[] {
   return kept;
 }
 
-/**
- * A manager's shards: n worker shards in a piscina pool (one long-running task per
- * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
- * helper). Picks the least-loaded shard for each new connection.
- */
+/** The manager's options a shard set reads (core/options.ts declares and checks them). */
+export interface ShardSetSettings {
+  ringCapacity: number;
+  sendBacklogLimit: number;
+  sendBacklogHardLimit: number;
+  sendStallTimeoutMs: number;
+  closeLingerMs: number;
+  shardSendBudget: number;
+  idleTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/** What a shard set tells its owner (the manager's connection table), given at construction. */
+export interface ShardSetHost {
+  /** A worker shard died (it is replaced): its connections are gone. */
+  shardFailed(shard: ShardHandle, error: Error): void;
+  /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
+  overBudget(shard: ShardHandle): void;
+  /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
+  inbound(): void;
+}
+
 /** One shard slot's replacements: failures in a row (each within HEALTHY_RUN_MS of its start), when the last was made, a pending one. */
 interface SlotRestart {
   failuresInARow: number;
@@ -89,6 +105,11 @@ interface SlotRestart {
   timer: NodeJS.Timeout | null;
 }
 
+/**
+ * A manager's shards: n worker shards in a piscina pool (one long-running task per
+ * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
+ * helper). Picks the least-loaded shard for each new connection.
+ */
 export class ShardSet {
   readonly handles: ShardHandle[] = [];
   private pool: Piscina | null = null;
@@ -102,21 +123,22 @@ export class ShardSet {
   /** Per shard slot, once its shard has failed: how its replacements go (RESTART_DELAY_MS). */
   private readonly restarts: SlotRestart[] = [];
 
+  /** What each handle tells the set: a record for a shard that does not run starts it; the rest goes to the owner. */
+  private readonly handleHost: ShardHandleHost;
+
   constructor(
-    private readonly settings: ManagerSettings,
-    private readonly onFailed: (shard: ShardHandle, error: Error) => void,
-    /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
-    private readonly onOverBudget: (shard: ShardHandle) => void,
-    /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
-    private readonly onInbound: () => void,
-  ) {}
+    private readonly settings: ShardSetSettings,
+    private readonly host: ShardSetHost,
+  ) {
+    this.handleHost = {
+      idleRing: (shard) => this.start(shard),
+      overBudget: (shard) => host.overBudget(shard),
+      inbound: () => host.inbound(),
+    };
+  }
 
   private createHandle(index: number, localSockets: ShardHandle['localSockets'], helper: FdHelper | null): ShardHandle {
-    const handle = new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget);
-    handle.onOverBudget = this.onOverBudget;
-    handle.onInbound = this.onInbound;
-    handle.onIdleRing = this.start.bind(this);
-    return handle;
+    return new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget, this.handleHost);
   }
 
   /** Starts the shards once: `numThreads` workers, or the main-thread shard for 0. */
@@ -278,14 +300,14 @@ export class ShardSet {
     if (error !== null) {
       handle.fail();
       log('shard %d failed: %s', handle.index, error.message);
-      this.onFailed(handle, error);
+      this.host.shardFailed(handle, error);
       if (!this.stopping && handle.local === null) this.scheduleReplacement(handle);
     } else if (handle.local === null) {
       // A worker shard parked (or took its SHUTDOWN); the main-thread one ends only at SHUTDOWN.
       handle.renewBell();
       // The run's last ring to a waiting main thread may have been on the port just
       // closed: look at the inbound ring as that ring would have had us do.
-      if (handle.inbound.usedBytes() > 0) handle.onInbound();
+      if (handle.inbound.usedBytes() > 0) this.host.inbound();
       // Records published while the run was ending wait in the ring: run again for them
       // (when stopping too: a SHUTDOWN may be among them).
       if (handle.hasWork()) this.start(handle);

@@ -1,15 +1,15 @@
-import { describeValue } from '../shared/describe-value.js';
-import { Datagram } from '../shared/datagram.js';
-import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../shared/protocol/udp-framing.js';
-import { ResetReasonCode } from '../shared/reset-reason.js';
-import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { Datagram } from '../../shared/datagram.js';
+import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../../shared/frame-encoder.js';
+import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../../shared/protocol/udp-framing.js';
+import { ResetReasonCode } from '../../shared/reset-reason.js';
+import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
 import { ConnectionGroup } from './connection-group.js';
 import { Connection } from './connection.js';
-import type { ShardHandle } from './shard-handle.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
 import { NetAddress } from './net-address.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkThreads } from './reader-arguments.js';
 
 /** How many bytes may be sent to a connection between two looks at its backlog (hard limit). */
 const BACKLOG_CHECK_BYTES = 64 * 1024;

@@ -1,9 +1,9 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkThreads } from './reader-arguments.js';
 
 /**
  * Queues the clients that connect to its rendezvous (Panda3D's QueuedConnectionListener).

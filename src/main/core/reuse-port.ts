@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
+import { fdHelperError, loadFdHelper } from '../../shared/fd-helper.js';
 
 /**
  * SO_REUSEPORT for a manager's sockets (`new QueuedConnectionManager({ reusePort: true })`):

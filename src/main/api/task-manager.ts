@@ -1,4 +1,4 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { performance } from 'node:perf_hooks';
 
 /** What a task function returns: {@link Task.done}, {@link Task.cont} or {@link Task.again}. */

@@ -1,4 +1,4 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { Connection } from './connection.js';
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { describeValue } from '../shared/describe-value.js';
-import { Datagram } from '../shared/datagram.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { Datagram } from '../../shared/datagram.js';
 import { Connection } from './connection.js';
 import { ConnectionGroup } from './connection-group.js';
 import { ConnectionWriter } from './connection-writer.js';
