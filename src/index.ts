@@ -12,10 +12,7 @@ export { NetAddress } from './main/api/net-address.js';
 export { Interface } from './main/api/network-interface.js';
 export { NetDatagram } from './main/api/net-datagram.js';
 export { PointerToConnection } from './main/api/pointer-to-connection.js';
-export {
-  QueuedConnectionManager,
-  type QueuedConnectionManagerOptions,
-} from './main/api/queued-connection-manager.js';
+export { QueuedConnectionManager, type QueuedConnectionManagerOptions } from './main/api/queued-connection-manager.js';
 export type { ManagerStats } from './main/core/manager-stats.js';
 export type { WaitOptions } from './main/core/reader-wait.js';
 export { QueuedConnectionListener } from './main/api/queued-connection-listener.js';

@@ -17,9 +17,7 @@ const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** The error for a read that needs more bytes than the datagram has left. */
 function overrun(method: string, needed: number, at: number, length: number): RangeError {
   const remain = Math.max(0, length - at);
-  return new RangeError(
-    `${method}: needs ${needed} bytes at offset ${at}, only ${remain} remain (datagram length ${length})`,
-  );
+  return new RangeError(`${method}: needs ${needed} bytes at offset ${at}, only ${remain} remain (datagram length ${length})`);
 }
 
 /** Decodes `bytes[start, end)` as UTF-8. */
@@ -269,8 +267,7 @@ export class DatagramIterator {
     if (nul === -1 || nul >= length) {
       const remain = Math.max(0, length - start);
       throw new RangeError(
-        `DatagramIterator.getZString: no 0 byte ends the string in the ${remain} bytes from offset ${start} ` +
-          `(datagram length ${length})`,
+        `DatagramIterator.getZString: no 0 byte ends the string in the ${remain} bytes from offset ${start} ` + `(datagram length ${length})`,
       );
     }
     this._index = nul + 1;
@@ -334,10 +331,9 @@ export class DatagramIterator {
     } catch (error) {
       this._index = at;
       const reason = error instanceof Error ? error.message : String(error);
-      throw new RangeError(
-        `DatagramIterator.getValue: the ${end - start} bytes at offset ${start} are not one msgpack value: ${reason}`,
-        { cause: error },
-      );
+      throw new RangeError(`DatagramIterator.getValue: the ${end - start} bytes at offset ${start} are not one msgpack value: ${reason}`, {
+        cause: error,
+      });
     }
   }
 

@@ -19,7 +19,6 @@ import { describeValue } from './describe-value.js';
 
 const utf8Encoder = new TextEncoder();
 
-
 /**
  * The error for a value that failed an integer range check: TypeError if not a number.
  * The checks themselves are a typeof test (bitwise operators would throw on a bigint or
@@ -235,7 +234,7 @@ export class Datagram {
 
   /** Adds a signed byte; throws RangeError outside [-128, 127], TypeError for a non-number. */
   addInt8(value: number): void {
-    if (typeof value !== 'number' || ((value << 24) >> 24) !== value) {
+    if (typeof value !== 'number' || (value << 24) >> 24 !== value) {
       throw intError('Datagram.addInt8', value, -0x80, 0x7f);
     }
     const at = this._claim(1, 'Datagram.addInt8');
@@ -253,7 +252,7 @@ export class Datagram {
 
   /** Adds a little-endian int16; throws RangeError out of range, TypeError for a non-number. */
   addInt16(value: number): void {
-    if (typeof value !== 'number' || ((value << 16) >> 16) !== value) {
+    if (typeof value !== 'number' || (value << 16) >> 16 !== value) {
       throw intError('Datagram.addInt16', value, -0x8000, 0x7fff);
     }
     const at = this._claim(2, 'Datagram.addInt16');
@@ -333,7 +332,7 @@ export class Datagram {
 
   /** Adds a big-endian int16; throws RangeError out of range, TypeError for a non-number. */
   addBeInt16(value: number): void {
-    if (typeof value !== 'number' || ((value << 16) >> 16) !== value) {
+    if (typeof value !== 'number' || (value << 16) >> 16 !== value) {
       throw intError('Datagram.addBeInt16', value, -0x8000, 0x7fff);
     }
     const at = this._claim(2, 'Datagram.addBeInt16');
@@ -409,9 +408,7 @@ export class Datagram {
     const at = this._length;
     const count = this._writeUtf8(value, at + 2, 'Datagram.addString');
     if (count > 0xffff) {
-      throw new RangeError(
-        `Datagram.addString: the string is ${count} UTF-8 bytes, more than a u16 length holds (65535); use addString32`,
-      );
+      throw new RangeError(`Datagram.addString: the string is ${count} UTF-8 bytes, more than a u16 length holds (65535); use addString32`);
     }
     this._view.setUint16(at, count, true);
     this._length = at + 2 + count;
@@ -434,9 +431,7 @@ export class Datagram {
     if (typeof value !== 'string') throw stringError('Datagram.addZString', value);
     const nul = value.indexOf('\0');
     if (nul !== -1) {
-      throw new RangeError(
-        `Datagram.addZString: the string contains NUL at index ${nul}, which would end it early: ${describeValue(value)}`,
-      );
+      throw new RangeError(`Datagram.addZString: the string contains NUL at index ${nul}, which would end it early: ${describeValue(value)}`);
     }
     const at = this._length;
     const count = this._writeUtf8(value, at, 'Datagram.addZString');
@@ -481,9 +476,7 @@ export class Datagram {
     if (!(bytes instanceof Uint8Array)) throw bytesError('Datagram.addBlob', bytes);
     const count = bytes.length;
     if (count > 0xffff) {
-      throw new RangeError(
-        `Datagram.addBlob: the blob is ${count} bytes, more than a u16 length holds (65535); use addBlob32`,
-      );
+      throw new RangeError(`Datagram.addBlob: the blob is ${count} bytes, more than a u16 length holds (65535); use addBlob32`);
     }
     const at = this._claim(2 + count, 'Datagram.addBlob');
     this._view.setUint16(at, count, true);
@@ -591,9 +584,7 @@ export class Datagram {
    */
   private _grow(needed: number, keep: number, method: string): void {
     if (needed > DATAGRAM_MAX_SIZE) {
-      throw new RangeError(
-        `${method}: the datagram would grow to ${needed} bytes, past DATAGRAM_MAX_SIZE (${DATAGRAM_MAX_SIZE} bytes)`,
-      );
+      throw new RangeError(`${method}: the datagram would grow to ${needed} bytes, past DATAGRAM_MAX_SIZE (${DATAGRAM_MAX_SIZE} bytes)`);
     }
     const capacity = Math.min(Math.max(needed, this._bytes.length * 2), DATAGRAM_MAX_SIZE);
     const bytes = new Uint8Array(capacity);

@@ -323,7 +323,12 @@ export class FrameDecoder {
         if (base + i >= this.pending[0].at) this.applyPending(base + i);
         if (this.pending.length !== 0) limit = Math.min(end, this.pending[0].at - base);
       }
-      const next = this.header === 0 ? this.feedRaw(chunk, i, limit, sink) : this.header === 2 ? this.scan2(chunk, i, limit, sink) : this.scan4(chunk, i, limit, sink);
+      const next =
+        this.header === 0
+          ? this.feedRaw(chunk, i, limit, sink)
+          : this.header === 2
+            ? this.scan2(chunk, i, limit, sink)
+            : this.scan4(chunk, i, limit, sink);
       if (next < 0) {
         status = ~next as DecodeStatus;
         break;
@@ -378,8 +383,7 @@ export class FrameDecoder {
     let i = offset;
     while (end - i >= 4) {
       if (i >= limit) return i;
-      const length =
-        (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0;
+      const length = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0;
       if (length > max) return ~this.fail(length);
       const start = i + 4;
       if (end - start < length) break;

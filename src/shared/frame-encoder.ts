@@ -44,26 +44,17 @@ export function maxPayloadForHeader(headerSize: HeaderSize): number {
  * header size), is not a non-negative integer, or the header does not fit in `target`;
  * nothing is written then.
  */
-export function writeFrameHeader(
-  target: Uint8Array,
-  offset: number,
-  payloadLength: number,
-  headerSize: HeaderSize,
-): number {
+export function writeFrameHeader(target: Uint8Array, offset: number, payloadLength: number, headerSize: HeaderSize): number {
   if (!Number.isInteger(payloadLength) || payloadLength < 0) {
     throw new RangeError(`payloadLength must be a non-negative integer, got ${describeValue(payloadLength)}`);
   }
   const max = maxPayloadForHeader(headerSize);
   if (payloadLength > max) {
-    throw new RangeError(
-      `payloadLength ${payloadLength} exceeds ${max}, the most a ${headerSize}-byte header can announce`,
-    );
+    throw new RangeError(`payloadLength ${payloadLength} exceeds ${max}, the most a ${headerSize}-byte header can announce`);
   }
   // A typed array silently drops out-of-range writes; a truncated header would desync the peer.
   if (!Number.isInteger(offset) || offset < 0 || offset + headerSize > target.length) {
-    throw new RangeError(
-      `offset ${describeValue(offset)} leaves no room for a ${headerSize}-byte header in ${target.length} bytes`,
-    );
+    throw new RangeError(`offset ${describeValue(offset)} leaves no room for a ${headerSize}-byte header in ${target.length} bytes`);
   }
   if (headerSize === 2) {
     target[offset] = payloadLength & 0xff;

@@ -133,7 +133,8 @@ export class RecordDispatcher {
       case RecordKind.CLOSE:
         if (conn === undefined) this.udp.close(id, ResetReasonCode.CLOSED_LOCALLY);
         else if (ring.aux === 0 && conn.lingerMs !== 0) this.lifecycle.close(conn);
-        else if (ring.aux === 0) this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
+        else if (ring.aux === 0)
+          this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
         else this.lifecycle.cut(conn, ring.aux);
         break;
       case RecordKind.RELEASE:

@@ -151,7 +151,9 @@ export class ConnectionWriter {
     this.assertRunning('broadcast');
     if (a instanceof Connection) return this.broadcastUdp(dg, a, addresses);
     if (a === null || typeof a !== 'object' || typeof (a as Partial<Iterable<Connection>>)[Symbol.iterator] !== 'function') {
-      throw new TypeError(`ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`);
+      throw new TypeError(
+        `ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`,
+      );
     }
     const length = dg.getLength();
     const headerSize = this.wireHeader;

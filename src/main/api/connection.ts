@@ -196,7 +196,8 @@ export class Connection {
     if (tcpOnly && this.kind === 'udp') throw new Error(`Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
     if (!this.open || this.shard === null || this.kind === 'rendezvous') return false;
     const native = option !== SocketOption.NO_DELAY && option !== SocketOption.KEEP_ALIVE;
-    const nodeHasIt = this.kind === 'udp' && (option === SocketOption.RECV_BUFFER || option === SocketOption.SEND_BUFFER || option === SocketOption.TTL);
+    const nodeHasIt =
+      this.kind === 'udp' && (option === SocketOption.RECV_BUFFER || option === SocketOption.SEND_BUFFER || option === SocketOption.TTL);
     if (native && !nodeHasIt && loadFdHelper() === null) return false;
     this.shard.setOption(this, option, value, seconds);
     return true;

@@ -85,7 +85,7 @@ export class NetAddress {
     let hash = 0x811c9dc5;
     const text = this.host;
     for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-    return (Math.imul(hash ^ this.port, 0x01000193) >>> 0);
+    return Math.imul(hash ^ this.port, 0x01000193) >>> 0;
   }
 
   /** Sets 127.0.0.1 and `port`. */

@@ -17,6 +17,7 @@ export type { QueuedConnectionManagerOptions };
 
 declare module './connection.js' {
   /** A connection's getManager() is the QueuedConnectionManager that opened it. */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- it adds the manager's members to Connection's owner
   interface ConnectionOwner extends QueuedConnectionManager {}
 }
 

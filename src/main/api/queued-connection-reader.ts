@@ -17,13 +17,7 @@ import { checkThreads } from './reader-arguments.js';
  * offset + length)` is the payload, valid only during the call. `from` is the sender of a
  * UDP datagram (one reused object: copy what you keep), null for TCP.
  */
-export type DatagramVisitor = (
-  bytes: Uint8Array,
-  offset: number,
-  length: number,
-  connection: Connection,
-  from: NetAddress | null,
-) => void;
+export type DatagramVisitor = (bytes: Uint8Array, offset: number, length: number, connection: Connection, from: NetAddress | null) => void;
 
 /**
  * The default largest datagram with header size 4: what the default ring carries in one
@@ -108,7 +102,9 @@ export class QueuedConnectionReader {
       throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`);
     }
     if (conn.getManager() !== this.manager) {
-      throw new Error(`QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`);
+      throw new Error(
+        `QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`,
+      );
     }
     if (!conn.open || conn.kind === 'rendezvous' || conn.reader !== null) return false;
     if (conn.shard === null) return false;

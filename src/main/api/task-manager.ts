@@ -498,11 +498,7 @@ function defaultClock(): number {
 function ignore(): void {}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function checkFunction(what: string, fn: unknown): void {
@@ -522,4 +518,3 @@ function checkDelay(what: string, delay: unknown): void {
     throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
   }
 }
-

@@ -99,7 +99,7 @@ export function resolveOptions(options: QueuedConnectionManagerOptions): Manager
   const unknown = Object.keys(options).filter((key) => !(key in DEFAULT_OPTIONS));
   if (unknown.length > 0) {
     throw new TypeError(
-    `QueuedConnectionManager: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${Object.keys(DEFAULT_OPTIONS).join(', ')})`,
+      `QueuedConnectionManager: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${Object.keys(DEFAULT_OPTIONS).join(', ')})`,
     );
   }
   const settings: Record<string, number | boolean> = { ...DEFAULT_OPTIONS };
@@ -107,13 +107,13 @@ export function resolveOptions(options: QueuedConnectionManagerOptions): Manager
     const value = options[key];
     if (value === undefined) continue;
     if (typeof DEFAULT_OPTIONS[key] === 'boolean') {
-    if (typeof value !== 'boolean') throw new TypeError(`QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
+      if (typeof value !== 'boolean') throw new TypeError(`QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
     } else if (FRACTIONAL_OPTIONS.has(key)) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative number, got ${describeValue(value)}`);
-    }
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative number, got ${describeValue(value)}`);
+      }
     } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
+      throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
     }
     settings[key] = value;
   }
@@ -124,20 +124,20 @@ export function resolveOptions(options: QueuedConnectionManagerOptions): Manager
     throw new RangeError(`QueuedConnectionManager option ipv6PrefixLength must be an integer from 1 to 128, got ${ipv6PrefixLength}`);
   }
   if (addressTableSize < 1) throw new RangeError(`QueuedConnectionManager option addressTableSize must be at least 1, got ${addressTableSize}`);
-    const ring = resolved.ringCapacity;
+  const ring = resolved.ringCapacity;
   if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
     throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
   }
   const { sendBacklogLimit, sendBacklogHardLimit } = resolved;
   if (sendBacklogHardLimit < sendBacklogLimit) {
     throw new RangeError(
-    `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least sendBacklogLimit (${sendBacklogLimit})`,
+      `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least sendBacklogLimit (${sendBacklogLimit})`,
     );
   }
   // One datagram as large as a ring record carries must not reset its connection by itself.
   if (sendBacklogHardLimit < maxRecordPayload(ring)) {
     throw new RangeError(
-    `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least the largest datagram a ${ring}-byte ring carries (${maxRecordPayload(ring)} bytes): lower ringCapacity or raise the limit`,
+      `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least the largest datagram a ${ring}-byte ring carries (${maxRecordPayload(ring)} bytes): lower ringCapacity or raise the limit`,
     );
   }
   return resolved;

@@ -27,9 +27,7 @@ export function reusePortPath(version = process.versions.node): 'node' | 'native
 /** Throws the manager's construction error where reusePort cannot work. */
 export function checkReusePortPlatform(platform = process.platform): void {
   if (platform !== 'linux') {
-    throw new Error(
-      `QueuedConnectionManager option reusePort: SO_REUSEPORT spreads connections over processes on Linux only; this is ${platform}`,
-    );
+    throw new Error(`QueuedConnectionManager option reusePort: SO_REUSEPORT spreads connections over processes on Linux only; this is ${platform}`);
   }
 }
 
@@ -59,7 +57,12 @@ export function bindNatively(kind: 1 | 2, addresses: string[], port: number): { 
 }
 
 /** Listens `server` on `host`:`port` with SO_REUSEPORT; resolves the error, or null once it listens. */
-export async function listenReusingPort(server: net.Server, host: string | undefined, port: number, backlog: number | undefined): Promise<Error | null> {
+export async function listenReusingPort(
+  server: net.Server,
+  host: string | undefined,
+  port: number,
+  backlog: number | undefined,
+): Promise<Error | null> {
   let options: net.ListenOptions & { fd?: number; reusePort?: boolean };
   try {
     if (reusePortPath() === 'node') {

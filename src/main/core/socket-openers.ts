@@ -13,7 +13,12 @@ import { listenReusingPort } from './reuse-port.js';
  * Sockets it accepts stay paused: nothing may be read on this thread, or it would be lost
  * when the socket moves to a shard.
  */
-export async function listenTcp(host: string | undefined, port: number, backlog: number | undefined, reusePort: boolean): Promise<net.Server | Error> {
+export async function listenTcp(
+  host: string | undefined,
+  port: number,
+  backlog: number | undefined,
+  reusePort: boolean,
+): Promise<net.Server | Error> {
   // allowHalfOpen: a peer's FIN must not end our side before the shard has written its replies.
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
   const error = reusePort

@@ -2,7 +2,14 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { HeaderSize } from '../../shared/frame-encoder.js';
-import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../../shared/protocol/read-record.js';
+import {
+  ADOPT_PAYLOAD_SIZE,
+  READ_PAYLOAD_SIZE,
+  readAdoptFd,
+  writeAdopt,
+  writeReadSettings,
+  type ReadSettings,
+} from '../../shared/protocol/read-record.js';
 import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../../shared/protocol/send-backlog.js';
 import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../../shared/protocol/record-kind.js';
 import { udpAddressSize, udpChecksum, writeUdpAddress } from '../../shared/protocol/udp-framing.js';
@@ -334,7 +341,7 @@ export class ShardHandle {
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
     conn.sentBytes += headerSize + length;
     this.sends++;
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const first = done === 0;
       const header = first ? headerSize : 0;
       const n = Math.min(part - header, length - done);
@@ -384,7 +391,7 @@ export class ShardHandle {
     const header = raw ? 0 : 2;
     const sum = raw ? 0 : udpChecksum(payload, 0, length);
     const room = this.outbound.maxPayload - 4 - header - length;
-    for (let first = 0; first < count; ) {
+    for (let first = 0; first < count;) {
       let n = 0;
       let addressBytes = 0;
       while (first + n < count) {

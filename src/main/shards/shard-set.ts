@@ -24,7 +24,7 @@ function warnFallback(numThreads: number, cause: string): void {
       detail:
         `Cause: ${cause || 'the helper could not be loaded'}.\n` +
         'Fix: install a C compiler, make and python3, then run `npm rebuild ringwire`. npm 11.16 and later list ' +
-        'install scripts not yet allowed, and npm 12 skips them: allow ringwire\'s with `npm install-scripts approve ringwire`. ' +
+        "install scripts not yet allowed, and npm 12 skips them: allow ringwire's with `npm install-scripts approve ringwire`. " +
         'reader.getNumWorkerShards() says which mode is in force.',
     },
   );
@@ -50,9 +50,7 @@ const HEALTHY_RUN_MS = 10_000;
  */
 function shardWorkerFile(): string {
   const fromSources = import.meta.url.endsWith('.ts');
-  const file = fileURLToPath(
-    new URL(fromSources ? '../../../dist/workers/shard-worker.js' : '../../workers/shard-worker.js', import.meta.url),
-  );
+  const file = fileURLToPath(new URL(fromSources ? '../../../dist/workers/shard-worker.js' : '../../workers/shard-worker.js', import.meta.url));
   if (!existsSync(file)) {
     throw new Error(`ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
   }

@@ -22,14 +22,7 @@ import { copyBytes } from '../copy-bytes.js';
  * Called once per record by {@link SpscRing.drain}. `bytes[offset, offset + length)` is the
  * payload; it is valid only during the call (the slot is freed when the drain ends).
  */
-export type RecordVisitor = (
-  kind: number,
-  connectionId: number,
-  aux: number,
-  bytes: Uint8Array,
-  offset: number,
-  length: number,
-) => void;
+export type RecordVisitor = (kind: number, connectionId: number, aux: number, bytes: Uint8Array, offset: number, length: number) => void;
 
 /**
  * A single-producer single-consumer ring of variable-length records in a
@@ -74,15 +67,8 @@ export class SpscRing {
 
   /** Allocates a ring with `capacity` data bytes (a power of two, 256 B to 1 GiB). */
   static create(capacity: number): SpscRing {
-    if (
-      !Number.isInteger(capacity) ||
-      capacity < MIN_RING_CAPACITY ||
-      capacity > MAX_RING_CAPACITY ||
-      (capacity & (capacity - 1)) !== 0
-    ) {
-      throw new RangeError(
-        `SpscRing capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`,
-      );
+    if (!Number.isInteger(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`SpscRing capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`);
     }
     const buffer = new SharedArrayBuffer(DATA_OFFSET + capacity);
     new Int32Array(buffer, 0, DATA_OFFSET >> 2)[CAPACITY] = capacity;
@@ -125,9 +111,7 @@ export class SpscRing {
    */
   canReserve(length: number): boolean {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(
-        `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
-      );
+      throw new RangeError(`SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`);
     }
     const span = recordSpan(length);
     const toEnd = this.capacity - (this.writeHead & this.mask);
@@ -145,9 +129,7 @@ export class SpscRing {
    */
   reserve(kind: number, connectionId: number, length: number, aux = 0): number {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(
-        `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
-      );
+      throw new RangeError(`SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`);
     }
     const span = recordSpan(length);
     let pos = this.writeHead & this.mask;
@@ -175,14 +157,7 @@ export class SpscRing {
    * Stages a record holding `src[start, start + length)`. Returns false, staging
    * nothing, when the ring is too full now. Visible to the consumer after {@link commit}.
    */
-  tryWrite(
-    kind: number,
-    connectionId: number,
-    src: Uint8Array,
-    start = 0,
-    length = src.length - start,
-    aux = 0,
-  ): boolean {
+  tryWrite(kind: number, connectionId: number, src: Uint8Array, start = 0, length = src.length - start, aux = 0): boolean {
     const at = this.reserve(kind, connectionId, length, aux);
     if (at < 0) return false;
     copyBytes(this.bytes, at, src, start, length);
@@ -219,7 +194,7 @@ export class SpscRing {
     const words = this.words;
     Atomics.store(words, PRODUCER_WAITING, 1);
     const tail = Atomics.load(words, TAIL);
-    if ((tail >>> 0) !== this.tailSeen) {
+    if (tail >>> 0 !== this.tailSeen) {
       Atomics.store(words, PRODUCER_WAITING, 0);
       this.tailSeen = tail >>> 0;
       return null;
@@ -245,7 +220,7 @@ export class SpscRing {
    * next call to next() or release(). Returns false when the ring is empty.
    */
   next(): boolean {
-    if (((this.readTail - this.tailPublished) >>> 0) > this.capacity >>> 2) this.release();
+    if ((this.readTail - this.tailPublished) >>> 0 > this.capacity >>> 2) this.release();
     for (;;) {
       if (this.readTail === this.headSeen) {
         this.release();
@@ -301,7 +276,7 @@ export class SpscRing {
     const words = this.words;
     Atomics.store(words, CONSUMER_WAITING, 1);
     const head = Atomics.load(words, HEAD);
-    if ((head >>> 0) !== this.readTail) {
+    if (head >>> 0 !== this.readTail) {
       Atomics.store(words, CONSUMER_WAITING, 0);
       return null;
     }
@@ -322,7 +297,7 @@ export class SpscRing {
     this.release();
     const words = this.words;
     Atomics.store(words, CONSUMER_WAITING, 1);
-    if ((Atomics.load(words, HEAD) >>> 0) !== this.readTail) {
+    if (Atomics.load(words, HEAD) >>> 0 !== this.readTail) {
       Atomics.store(words, CONSUMER_WAITING, 0);
       return false;
     }
