@@ -23,8 +23,17 @@ export default tseslint.config(
       'ringwire/no-import-cycle': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Every error ringwire makes has a stable code (src/shared/errors.ts).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'NewExpression[callee.name=/^(Error|TypeError|RangeError)$/]',
+          message: 'construct a RingwireError, RingwireTypeError or RingwireRangeError with an ErrorCode (src/shared/errors.ts)',
+        },
+      ],
     },
   },
+  { files: ['src/shared/errors.ts'], rules: { 'no-restricted-syntax': 'off' } },
   forbid('main/core', ['**/api/*', '**/api/**'], 'core/ never imports api/: give it a small interface instead (core/managed-connection.ts)'),
   forbid(
     'main/shards',

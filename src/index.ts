@@ -4,6 +4,7 @@ export { FrameDecoder, DecodeStatus, type FrameSink, type FrameDecoderOptions } 
 export { encodeFrame, writeFrameHeader, maxPayloadForHeader, type HeaderSize } from './shared/frame-encoder.js';
 export { SpscRing, type RecordVisitor } from './shared/protocol/spsc-ring.js';
 export type { ResetReason } from './shared/reset-reason.js';
+export { ErrorCode, RingwireError, RingwireTypeError, RingwireRangeError } from './shared/errors.js';
 export { Connection, type ConnectionKind } from './main/api/connection.js';
 export { ConnectionWriter } from './main/api/connection-writer.js';
 export { ConnectionGroup } from './main/api/connection-group.js';

@@ -35,6 +35,7 @@
  * soon as it sees PAUSED and start again once resume() returns NEED_MORE.
  */
 import { assertHeaderSize, type HeaderSize } from './frame-encoder.js';
+import { ErrorCode, RingwireRangeError } from './errors.js';
 
 /** What write() and resume() report. */
 export const DecodeStatus = {
@@ -104,7 +105,7 @@ function framingOf(options: FrameDecoderOptions): { headerSize: HeaderSize; maxD
   const max = options.maxDatagramSize ?? (headerSize === 2 ? DEFAULT_MAX_U16 : DEFAULT_MAX_LARGE);
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
     const shown = typeof max === 'string' ? JSON.stringify(max) : String(max);
-    throw new RangeError(`options.maxDatagramSize must be an integer >= 1, got ${shown}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `options.maxDatagramSize must be an integer >= 1, got ${shown}`);
   }
   return { headerSize, maxDatagramSize: max };
 }

@@ -6,6 +6,7 @@ import type { ResetReason } from '../../shared/reset-reason.js';
 import type { ConnectionKind } from '../core/managed-connection.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { NetAddress } from './net-address.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 export type { ConnectionKind };
 
@@ -114,7 +115,7 @@ export class Connection {
   /** The unicast TTL (IPv6: hop limit), 1 to 255. Panda3D's is a stub; ringwire sets it. */
   setIpTimeToLive(ttl: number): boolean {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
-      throw new RangeError(`setIpTimeToLive: ttl must be an integer from 1 to 255, got ${describeValue(ttl)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `setIpTimeToLive: ttl must be an integer from 1 to 255, got ${describeValue(ttl)}`);
     }
     return this.setOption('setIpTimeToLive', SocketOption.TTL, ttl, 0, false);
   }
@@ -193,7 +194,8 @@ export class Connection {
    * is an assertion failure in Panda3D.
    */
   private setOption(what: string, option: number, value: number, seconds: number, tcpOnly: boolean): boolean {
-    if (tcpOnly && this.kind === 'udp') throw new Error(`Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
+    if (tcpOnly && this.kind === 'udp')
+      throw new RingwireError(ErrorCode.WRONG_CONNECTION_KIND, `Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
     if (!this.open || this.shard === null || this.kind === 'rendezvous') return false;
     const native = option !== SocketOption.NO_DELAY && option !== SocketOption.KEEP_ALIVE;
     const nodeHasIt =
@@ -205,20 +207,24 @@ export class Connection {
 }
 
 function flag(what: string, value: unknown): number {
-  if (typeof value !== 'boolean') throw new TypeError(`Connection.${what}: expected a boolean, got ${describeValue(value)}`);
+  if (typeof value !== 'boolean')
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `Connection.${what}: expected a boolean, got ${describeValue(value)}`);
   return value ? 1 : 0;
 }
 
 function count(what: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 0x7fffffff) {
-    throw new RangeError(`Connection.${what}: ${name} must be a non-negative number, got ${describeValue(value)}`);
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_ARG_VALUE,
+      `Connection.${what}: ${name} must be a non-negative number, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
 function size(what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0x7fffffff) {
-    throw new RangeError(`Connection.${what}: bytes must be a positive integer, got ${describeValue(value)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `Connection.${what}: bytes must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
 }

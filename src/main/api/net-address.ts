@@ -1,6 +1,7 @@
 import { describeValue } from '../../shared/describe-value.js';
 import { canonicalIp } from '../../shared/canonical-ip.js';
 import net from 'node:net';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** An IP address and port, as Panda3D's NetAddress. */
 export class NetAddress {
@@ -15,7 +16,7 @@ export class NetAddress {
    */
   setHost(host: string, port: number): boolean {
     if (typeof host !== 'string') {
-      throw new TypeError(`NetAddress.setHost: host must be a string, got ${describeValue(host)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `NetAddress.setHost: host must be a string, got ${describeValue(host)}`);
     }
     checkPort('NetAddress.setHost', port);
     const ip = host === 'localhost' ? '127.0.0.1' : host;
@@ -72,7 +73,7 @@ export class NetAddress {
    */
   getIpComponent(n: number): number {
     if (!Number.isInteger(n) || n < 0 || n > 3) {
-      throw new RangeError(`NetAddress.getIpComponent: n must be 0, 1, 2 or 3, got ${describeValue(n)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `NetAddress.getIpComponent: n must be 0, 1, 2 or 3, got ${describeValue(n)}`);
     }
     return net.isIPv4(this.host) ? Number(this.host.split('.')[n]) : 0;
   }
@@ -142,7 +143,7 @@ export class NetAddress {
 /** Validates a TCP/UDP port for `what`; returns it. */
 export function checkPort(what: string, port: unknown): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`${what}: port must be an integer from 0 to 65535, got ${describeValue(port)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what}: port must be an integer from 0 to 65535, got ${describeValue(port)}`);
   }
   return port;
 }

@@ -12,6 +12,7 @@ import { Connection } from './connection.js';
 import { NetAddress, checkPort } from './net-address.js';
 import { Interface, scanInterfaces } from './network-interface.js';
 import type { PointerToConnection } from './pointer-to-connection.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 export type { QueuedConnectionManagerOptions };
 
@@ -65,13 +66,17 @@ export class QueuedConnectionManager {
       port = a.getPort();
       backlog = b;
     } else {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `openTCPServerRendezvous: expected (port, backlog?), (host, port, backlog?) or (address: NetAddress, backlog?), got (${describeArguments(a, b, c)})`,
       );
     }
     checkPort('openTCPServerRendezvous', port);
     if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) {
-      throw new RangeError(`openTCPServerRendezvous: backlog must be a non-negative integer, got ${describeValue(backlog)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `openTCPServerRendezvous: backlog must be a non-negative integer, got ${describeValue(backlog)}`,
+      );
     }
     this.assertOpen('openTCPServerRendezvous');
     return this.core.openRendezvous(host, port, backlog);
@@ -97,13 +102,17 @@ export class QueuedConnectionManager {
       port = a.getPort();
       timeoutMs = b ?? 0;
     } else {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `openTCPClientConnection: expected (host, port, timeoutMs?) or (address: NetAddress, timeoutMs?), got (${describeArguments(a, b, c)})`,
       );
     }
     checkPort('openTCPClientConnection', port);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-      throw new RangeError(`openTCPClientConnection: timeoutMs must be a non-negative integer, got ${describeValue(timeoutMs)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `openTCPClientConnection: timeoutMs must be a non-negative integer, got ${describeValue(timeoutMs)}`,
+      );
     }
     this.assertOpen('openTCPClientConnection');
     return this.core.openClient(host, port, timeoutMs);
@@ -130,11 +139,17 @@ export class QueuedConnectionManager {
     } else if (typeof a === 'string') {
       port = checkPort('openUDPConnection', b);
       if (typeof forBroadcast !== 'boolean') {
-        throw new TypeError(`openUDPConnection: forBroadcast must be a boolean, got ${describeValue(forBroadcast)}`);
+        throw new RingwireTypeError(
+          ErrorCode.INVALID_ARG_TYPE,
+          `openUDPConnection: forBroadcast must be a boolean, got ${describeValue(forBroadcast)}`,
+        );
       }
       host = a;
     } else {
-      throw new TypeError(`openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, broadcastArgument)})`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `openUDPConnection: expected (port?) or (host, port, forBroadcast?), got (${describeArguments(a, b, broadcastArgument)})`,
+      );
     }
     this.assertOpen('openUDPConnection');
     return this.core.openUdp(host, port, forBroadcast);
@@ -189,7 +204,8 @@ export class QueuedConnectionManager {
   /** Interface address `n` of the last scan. Throws a RangeError outside 0 … getNumInterfaces() − 1. */
   getInterface(n: number): Interface {
     if (!Number.isInteger(n) || n < 0 || n >= this.interfaces.length) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
         `getInterface: n must be an integer from 0 to ${this.interfaces.length - 1}, got ${describeValue(n)}` +
           (this.interfaces.length === 0 ? ' (call scanInterfaces() first)' : ''),
       );
@@ -208,7 +224,7 @@ export class QueuedConnectionManager {
    */
   closeConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`closeConnection: expected a Connection, got ${describeValue(conn)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `closeConnection: expected a Connection, got ${describeValue(conn)}`);
     }
     if (conn.getManager() !== this || !conn.open) return false;
     this.core.closeConnection(conn);
@@ -236,14 +252,17 @@ export class QueuedConnectionManager {
    */
   waitForReaders(timeoutSeconds: number, options: WaitOptions = {}): Promise<boolean> {
     if (typeof timeoutSeconds !== 'number' || Number.isNaN(timeoutSeconds)) {
-      throw new TypeError(`waitForReaders: timeoutSeconds must be a number (negative: no limit), got ${describeValue(timeoutSeconds)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `waitForReaders: timeoutSeconds must be a number (negative: no limit), got ${describeValue(timeoutSeconds)}`,
+      );
     }
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`waitForReaders: options must be an object, got ${describeValue(options)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `waitForReaders: options must be an object, got ${describeValue(options)}`);
     }
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`waitForReaders: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `waitForReaders: options.signal must be an AbortSignal, got ${describeValue(signal)}`);
     }
     return this.core.wait(timeoutSeconds < 0 ? Infinity : timeoutSeconds, options);
   }
@@ -312,14 +331,14 @@ export class QueuedConnectionManager {
   }
 
   private assertOpen(what: string): void {
-    if (this.core.isClosing()) throw new Error(`${what}: the QueuedConnectionManager is closed`);
+    if (this.core.isClosing()) throw new RingwireError(ErrorCode.MANAGER_CLOSED, `${what}: the QueuedConnectionManager is closed`);
   }
 }
 
 /** Throws a TypeError naming `what` unless `manager` is a QueuedConnectionManager. */
 export function checkManager(what: string, manager: unknown): void {
   if (!(manager instanceof QueuedConnectionManager)) {
-    throw new TypeError(`${what}: expected a QueuedConnectionManager, got ${describeValue(manager)}`);
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${what}: expected a QueuedConnectionManager, got ${describeValue(manager)}`);
   }
 }
 

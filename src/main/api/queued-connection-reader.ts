@@ -11,6 +11,7 @@ import { NetDatagram } from './net-datagram.js';
 import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { checkThreads } from './reader-arguments.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /**
  * Called once per datagram by {@link QueuedConnectionReader.drain}: `bytes[offset,
@@ -99,10 +100,14 @@ export class QueuedConnectionReader {
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
   addConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`,
+      );
     }
     if (conn.getManager() !== this.manager) {
-      throw new Error(
+      throw new RingwireError(
+        ErrorCode.FOREIGN_CONNECTION,
         `QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`,
       );
     }
@@ -145,7 +150,8 @@ export class QueuedConnectionReader {
    */
   getData(dg: Datagram): boolean {
     if (!(dg instanceof Datagram)) {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `QueuedConnectionReader.getData: expected a Datagram to fill (a NetDatagram also gets the connection and address), got ${describeValue(dg)}`,
       );
     }
@@ -355,7 +361,8 @@ export class QueuedConnectionReader {
    * (from their next datagram boundary) and to those added afterwards.
    */
   setRawMode(raw: boolean): void {
-    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
+    if (typeof raw !== 'boolean')
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.settings.raw = raw;
     this.settingsChanged();
   }
@@ -391,7 +398,10 @@ export class QueuedConnectionReader {
   setMaxDatagramSize(bytes: number): void {
     const limit = Math.min(maxPayloadForHeader(this.settings.raw ? 0 : this.settings.headerSize), DATAGRAM_MAX_SIZE);
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > limit) {
-      throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`,
+      );
     }
     this.settings.maxDatagramSize = bytes;
     this.maxDatagramSizeSet = true;

@@ -1,5 +1,6 @@
 import { describeValue } from '../../shared/describe-value.js';
 import { performance } from 'node:perf_hooks';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** What a task function returns: {@link Task.done}, {@link Task.cont} or {@link Task.again}. */
 export type TaskStatus = 0 | 1 | 2;
@@ -156,7 +157,7 @@ export class TaskManager {
   constructor(options: TaskManagerOptions = {}) {
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') {
-      throw new TypeError(`TaskManager option clock must be a function, got ${describeValue(clock)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager option clock must be a function, got ${describeValue(clock)}`);
     }
     this.clock = clock ?? defaultClock;
     this.onWake = this.wake.bind(this);
@@ -171,10 +172,10 @@ export class TaskManager {
   add(fn: TaskFunction, name?: string, sort = 0, options: TaskOptions = {}): Task {
     checkFunction('TaskManager.add', fn);
     if (name !== undefined && typeof name !== 'string') {
-      throw new TypeError(`TaskManager.add: name must be a string, got ${describeValue(name)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager.add: name must be a string, got ${describeValue(name)}`);
     }
     if (typeof sort !== 'number' || !Number.isFinite(sort)) {
-      throw new RangeError(`TaskManager.add: sort must be a finite number, got ${describeValue(sort)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `TaskManager.add: sort must be a finite number, got ${describeValue(sort)}`);
     }
     const delay = options.delay ?? 0;
     checkDelay('TaskManager.add: options.delay', delay);
@@ -207,7 +208,7 @@ export class TaskManager {
       return 1;
     }
     if (typeof nameOrTask !== 'string') {
-      throw new TypeError(`TaskManager.remove: expected a task name or a Task, got ${describeValue(nameOrTask)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager.remove: expected a task name or a Task, got ${describeValue(nameOrTask)}`);
     }
     let removed = 0;
     for (let i = this.tasks.length - 1; i >= 0; i--) {
@@ -249,7 +250,8 @@ export class TaskManager {
    * that is not a task status; throws an Error when called from inside a task.
    */
   step(): void {
-    if (this.stepping) throw new Error('TaskManager.step: called from inside a task; a frame cannot run another frame');
+    if (this.stepping)
+      throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.step: called from inside a task; a frame cannot run another frame');
     this.stepping = true;
     const now = this.clock();
     const frame = this.frameNumber;
@@ -282,15 +284,21 @@ export class TaskManager {
    */
   run(options: RunOptions = {}): Promise<void> {
     // Before anything else: a refused second run must leave the running loop's state alone.
-    if (this.running) throw new Error('TaskManager.run: already running');
-    if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
+    if (this.running) throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.run: already running');
+    if (this.stepping) throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.run: called from inside a task');
     const frameRate = options.frameRate;
     if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
-      throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`,
+      );
     }
     const wakeOn = options.wakeOn;
     if (wakeOn !== undefined && typeof (wakeOn as Partial<ReaderWaiter> | null)?.waitForReaders !== 'function') {
-      throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`,
+      );
     }
     this.waker = wakeOn ?? null;
     this.running = true;
@@ -339,7 +347,7 @@ export class TaskManager {
         this.step();
       } catch (error) {
         this.inRunFrame = false;
-        return this.finish(error ?? new Error('a task threw a nullish value'));
+        return this.finish(error ?? new RingwireError(ErrorCode.TASK_FAILED, 'a task threw a nullish value'));
       }
       this.inRunFrame = false;
       if (this.stopRequested || this.tasks.length === 0) return this.finish();
@@ -447,7 +455,10 @@ export class TaskManager {
       const delay = task.delayTime;
       if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
         this.remove(task);
-        throw new RangeError(`Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describeValue(delay)}`);
+        throw new RingwireRangeError(
+          ErrorCode.INVALID_ARG_VALUE,
+          `Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describeValue(delay)}`,
+        );
       }
       task._wakeAt = now + delay;
       return;
@@ -457,11 +468,13 @@ export class TaskManager {
       // The TypeError below is the report; keep the promise's own rejection from also
       // surfacing as an unhandled rejection.
       result.then(undefined, ignore);
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `Task "${task.name}" returned a Promise: tasks must be synchronous and return Task.cont, Task.done or Task.again (the task was removed)`,
       );
     }
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
       `Task "${task.name}" returned ${describeValue(result)}: expected Task.cont, Task.done, Task.again or nothing (the task was removed)`,
     );
   }
@@ -503,11 +516,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 function checkFunction(what: string, fn: unknown): void {
   if (typeof fn !== 'function') {
-    throw new TypeError(`${what}: fn must be a function, got ${describeValue(fn)}`);
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${what}: fn must be a function, got ${describeValue(fn)}`);
   }
   const kind = (fn as { constructor?: { name?: string } }).constructor?.name;
   if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction') {
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
       `${what}: ${fn.name || 'fn'} is ${kind === 'AsyncFunction' ? 'an async function' : 'a generator function'}; tasks must be synchronous and return Task.cont, Task.done or Task.again`,
     );
   }
@@ -515,6 +529,6 @@ function checkFunction(what: string, fn: unknown): void {
 
 function checkDelay(what: string, delay: unknown): void {
   if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
   }
 }

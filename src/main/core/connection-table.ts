@@ -5,6 +5,7 @@ import { ResetReasonCode, resetReasonName } from '../../shared/reset-reason.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { ShardSet, type ShardSetHost, type ShardSetSettings } from '../shards/shard-set.js';
 import type { ConnectionFactory, ConnectionKind, ManagedConnection } from './managed-connection.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 /** What the table tells the rest of the manager's core (manager-core.ts is its host). */
 export interface ConnectionTableHost<C extends ManagedConnection> {
@@ -61,7 +62,10 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
     try {
       shard = this.shards.pick(kind === AdoptKind.TCP);
       if (!shard.adopt(conn, socket, kind)) {
-        return new Error(`could not hand ${conn.toString()} to shard ${shard.index}: no descriptor (fd helper missing?)`);
+        return new RingwireError(
+          ErrorCode.FD_HELPER_MISSING,
+          `could not hand ${conn.toString()} to shard ${shard.index}: no descriptor (fd helper missing?)`,
+        );
       }
     } catch (error) {
       if ('destroy' in socket) socket.destroy();

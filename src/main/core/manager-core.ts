@@ -11,6 +11,7 @@ import type { ManagerSettings } from './options.js';
 import { ReaderWait, type WaitOptions } from './reader-wait.js';
 import { connectTcp, listenTcp, udpHost } from './socket-openers.js';
 import { bindUdp } from './udp-bind.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 const log = debuglog('ringwire');
 
@@ -49,7 +50,7 @@ export class ManagerCore<C extends ManagedConnection> {
       forgotten: (conn) => this.acceptor.forgotten(conn),
       dropUnclaimed: (shard) => this.acceptor.dropUnclaimed(shard),
       shardLost: (shard, error) => {
-        this.lastError = error;
+        this.lastError = new RingwireError(ErrorCode.SHARD_FAILED, `shard ${shard.index} failed: ${error.message}`, { cause: error });
         this.reader?.shardFailed(shard.index);
       },
       notify: () => this.waits.notify(),
@@ -97,7 +98,7 @@ export class ManagerCore<C extends ManagedConnection> {
     if (socket instanceof Error) return this.failed(socket);
     if (this.closing) {
       socket.destroy();
-      return this.failed(new Error('the manager closed'));
+      return this.failed(new RingwireError(ErrorCode.MANAGER_CLOSED, 'the manager closed'));
     }
     const conn = this.table.create('tcp');
     conn.setAddress(socket.remoteAddress, socket.remotePort);
@@ -112,7 +113,7 @@ export class ManagerCore<C extends ManagedConnection> {
     if (bound instanceof Error) return this.failed(bound);
     if (this.closing) {
       bound.socket.close();
-      return this.failed(new Error('the manager closed'));
+      return this.failed(new RingwireError(ErrorCode.MANAGER_CLOSED, 'the manager closed'));
     }
     const { socket, ipv6 } = bound;
     if (forBroadcast) socket.setBroadcast(true);
@@ -169,7 +170,8 @@ export class ManagerCore<C extends ManagedConnection> {
   /** A reader's constructor: fixes the threading mode. One reader per manager. */
   attachReader(reader: InboundReader, numThreads: number): void {
     if (this.reader !== null) {
-      throw new Error(
+      throw new RingwireError(
+        ErrorCode.READER_EXISTS,
         'ringwire supports one QueuedConnectionReader per manager: read every connection with it, or use a second QueuedConnectionManager',
       );
     }

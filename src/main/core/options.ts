@@ -1,6 +1,7 @@
 import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
 import { describeValue } from '../../shared/describe-value.js';
 import { checkReusePortPlatform } from './reuse-port.js';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** ringwire's options for a manager; every one has a default. */
 export interface QueuedConnectionManagerOptions {
@@ -94,11 +95,12 @@ const FRACTIONAL_OPTIONS = new Set<string>(['acceptRatePerAddress']);
  */
 export function resolveOptions(options: QueuedConnectionManagerOptions): ManagerSettings {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`QueuedConnectionManager: options must be an object, got ${describeValue(options)}`);
+    throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `QueuedConnectionManager: options must be an object, got ${describeValue(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => !(key in DEFAULT_OPTIONS));
   if (unknown.length > 0) {
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_OPTION,
       `QueuedConnectionManager: unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${Object.keys(DEFAULT_OPTIONS).join(', ')})`,
     );
   }
@@ -107,13 +109,20 @@ export function resolveOptions(options: QueuedConnectionManagerOptions): Manager
     const value = options[key];
     if (value === undefined) continue;
     if (typeof DEFAULT_OPTIONS[key] === 'boolean') {
-      if (typeof value !== 'boolean') throw new TypeError(`QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
+      if (typeof value !== 'boolean')
+        throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `QueuedConnectionManager option ${key} must be a boolean, got ${describeValue(value)}`);
     } else if (FRACTIONAL_OPTIONS.has(key)) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative number, got ${describeValue(value)}`);
+        throw new RingwireRangeError(
+          ErrorCode.INVALID_OPTION,
+          `QueuedConnectionManager option ${key} must be a non-negative number, got ${describeValue(value)}`,
+        );
       }
     } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw new RangeError(`QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_OPTION,
+        `QueuedConnectionManager option ${key} must be a non-negative integer, got ${describeValue(value)}`,
+      );
     }
     settings[key] = value;
   }
@@ -121,22 +130,34 @@ export function resolveOptions(options: QueuedConnectionManagerOptions): Manager
   if (resolved.reusePort) checkReusePortPlatform();
   const { ipv6PrefixLength, addressTableSize } = resolved;
   if (ipv6PrefixLength < 1 || ipv6PrefixLength > 128) {
-    throw new RangeError(`QueuedConnectionManager option ipv6PrefixLength must be an integer from 1 to 128, got ${ipv6PrefixLength}`);
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
+      `QueuedConnectionManager option ipv6PrefixLength must be an integer from 1 to 128, got ${ipv6PrefixLength}`,
+    );
   }
-  if (addressTableSize < 1) throw new RangeError(`QueuedConnectionManager option addressTableSize must be at least 1, got ${addressTableSize}`);
+  if (addressTableSize < 1)
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
+      `QueuedConnectionManager option addressTableSize must be at least 1, got ${addressTableSize}`,
+    );
   const ring = resolved.ringCapacity;
   if (ring < 4096 || ring > 1 << 30 || (ring & (ring - 1)) !== 0) {
-    throw new RangeError(`QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`);
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
+      `QueuedConnectionManager option ringCapacity must be a power of two from 4096 to 2^30, got ${ring}`,
+    );
   }
   const { sendBacklogLimit, sendBacklogHardLimit } = resolved;
   if (sendBacklogHardLimit < sendBacklogLimit) {
-    throw new RangeError(
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
       `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least sendBacklogLimit (${sendBacklogLimit})`,
     );
   }
   // One datagram as large as a ring record carries must not reset its connection by itself.
   if (sendBacklogHardLimit < maxRecordPayload(ring)) {
-    throw new RangeError(
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
       `QueuedConnectionManager option sendBacklogHardLimit (${sendBacklogHardLimit}) must be at least the largest datagram a ${ring}-byte ring carries (${maxRecordPayload(ring)} bytes): lower ringCapacity or raise the limit`,
     );
   }

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { listenReusingPort } from './reuse-port.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 /**
  * The main thread's sockets before a shard takes them: a TCP rendezvous listening, a
@@ -50,11 +51,14 @@ export async function connectTcp(host: string, port: number, timeoutMs: number, 
       resolve(result);
     };
     if (timeoutMs > 0) {
-      timer = setTimeout(() => settle(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => settle(new RingwireError(ErrorCode.CONNECT_TIMEOUT, `connect to ${host}:${port} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     }
     socket.once('connect', () => settle(null));
     socket.once('error', settle);
-    socket.once('close', () => settle(new Error(`connect to ${host}:${port} aborted: the manager closed`)));
+    socket.once('close', () => settle(new RingwireError(ErrorCode.MANAGER_CLOSED, `connect to ${host}:${port} aborted: the manager closed`)));
   });
   connecting.delete(socket);
   if (outcome !== null) {

@@ -6,6 +6,7 @@ import { Shard } from '../../workers/shard.js';
 import { fdHelperError, loadFdHelper, type FdHelper } from '../../shared/fd-helper.js';
 import { BACKLOG_SLOTS } from '../../shared/protocol/send-backlog.js';
 import { ShardHandle, type ShardHandleHost } from './shard-handle.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 const log = debuglog('ringwire');
 
@@ -20,7 +21,7 @@ function warnFallback(numThreads: number, cause: string): void {
     `ringwire: ${numThreads} worker shard${numThreads === 1 ? ' was' : 's were'} asked for, but the native fd helper is not built, ` +
       'so every socket is read and written on the main thread (single-thread mode).',
     {
-      code: 'RINGWIRE_SINGLE_THREAD',
+      code: ErrorCode.SINGLE_THREAD,
       detail:
         `Cause: ${cause || 'the helper could not be loaded'}.\n` +
         'Fix: install a C compiler, make and python3, then run `npm rebuild ringwire`. npm 11.16 and later list ' +
@@ -52,7 +53,7 @@ function shardWorkerFile(): string {
   const fromSources = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(new URL(fromSources ? '../../../dist/workers/shard-worker.js' : '../../workers/shard-worker.js', import.meta.url));
   if (!existsSync(file)) {
-    throw new Error(`ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
+    throw new RingwireError(ErrorCode.WORKER_MISSING, `ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
   }
   return file;
 }
@@ -213,8 +214,9 @@ export class ShardSet {
       if (best === null || handle.connections < best.connections) best = handle;
     }
     if (best !== null) return best;
-    if (!live) throw new Error('ringwire: every shard has failed (they are being replaced)');
-    throw new Error(
+    if (!live) throw new RingwireError(ErrorCode.NO_SHARD, 'ringwire: every shard has failed (they are being replaced)');
+    throw new RingwireError(
+      ErrorCode.SHARDS_FULL,
       `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS} already, as many as its send-backlog table has slots for (more worker shards hold more)`,
     );
   }

@@ -17,6 +17,7 @@ import {
   recordSpan,
 } from './ring-layout.js';
 import { copyBytes } from '../copy-bytes.js';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../errors.js';
 
 /**
  * Called once per record by {@link SpscRing.drain}. `bytes[offset, offset + length)` is the
@@ -68,7 +69,10 @@ export class SpscRing {
   /** Allocates a ring with `capacity` data bytes (a power of two, 256 B to 1 GiB). */
   static create(capacity: number): SpscRing {
     if (!Number.isInteger(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
-      throw new RangeError(`SpscRing capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `SpscRing capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`,
+      );
     }
     const buffer = new SharedArrayBuffer(DATA_OFFSET + capacity);
     new Int32Array(buffer, 0, DATA_OFFSET >> 2)[CAPACITY] = capacity;
@@ -78,12 +82,15 @@ export class SpscRing {
   /** Wraps a buffer made by {@link SpscRing.create}; throws a TypeError for anything else. */
   constructor(buffer: SharedArrayBuffer) {
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < DATA_OFFSET + MIN_RING_CAPACITY) {
-      throw new TypeError('SpscRing needs a SharedArrayBuffer made by SpscRing.create()');
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, 'SpscRing needs a SharedArrayBuffer made by SpscRing.create()');
     }
     const words = new Int32Array(buffer, 0, DATA_OFFSET >> 2);
     const capacity = Atomics.load(words, CAPACITY);
     if (capacity < MIN_RING_CAPACITY || (capacity & (capacity - 1)) !== 0 || buffer.byteLength !== DATA_OFFSET + capacity) {
-      throw new TypeError(`SpscRing buffer has a bad header: capacity ${capacity}, byteLength ${buffer.byteLength}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `SpscRing buffer has a bad header: capacity ${capacity}, byteLength ${buffer.byteLength}`,
+      );
     }
     this.buffer = buffer;
     this.capacity = capacity;
@@ -111,7 +118,10 @@ export class SpscRing {
    */
   canReserve(length: number): boolean {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(`SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`);
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
+        `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
+      );
     }
     const span = recordSpan(length);
     const toEnd = this.capacity - (this.writeHead & this.mask);
@@ -129,7 +139,10 @@ export class SpscRing {
    */
   reserve(kind: number, connectionId: number, length: number, aux = 0): number {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(`SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`);
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
+        `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
+      );
     }
     const span = recordSpan(length);
     let pos = this.writeHead & this.mask;
