@@ -96,7 +96,7 @@ export class ConnectionWriter {
       );
     }
     const shard = conn.shard;
-    if (!conn.open || shard === null || shard.failed || shard.closing) return false;
+    if (!conn.open || shard === null || !shard.acceptsRecords()) return false;
     const length = dg.getLength();
     if (conn.kind === 'udp') {
       if (!(addressOrBlock instanceof NetAddress)) {
@@ -223,7 +223,7 @@ export class ConnectionWriter {
     let queued = 0;
     for (const conn of recipients) {
       const shard = conn.shard;
-      if (!conn.open || shard === null || shard.failed || shard.closing) continue;
+      if (!conn.open || shard === null || !shard.acceptsRecords()) continue;
       if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) continue;
       conn.sentBytes += size;
       const index = shard.index;
@@ -284,7 +284,7 @@ export class ConnectionWriter {
       targets[n++] = to;
     }
     const shard = conn.shard;
-    if (!conn.open || shard === null || shard.failed || shard.closing || n === 0) {
+    if (!conn.open || shard === null || !shard.acceptsRecords() || n === 0) {
       targets.length = 0;
       return 0;
     }
@@ -464,7 +464,7 @@ export class ConnectionWriter {
   shutdown(): void {
     if (this.isShutDown) return;
     this.isShutDown = true;
-    for (const shard of this.manager.getShards()) if (!shard.failed && !shard.closing) shard.commit();
+    for (const shard of this.manager.getShards()) if (shard.acceptsRecords()) shard.commit();
   }
 
   private assertRunning(what: string): void {

@@ -1,4 +1,4 @@
-import type net from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { AddressAdmission, Refusal, type AdmissionLimits } from './address-admission.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { ConnectionTable } from './connection-table.js';
@@ -83,10 +83,10 @@ export class Acceptor<C extends ManagedConnection> {
   }
 
   /** Makes `server` (listening) the rendezvous `conn`; clients it accepts beyond `backlog` unclaimed ones are reset. */
-  open(conn: C, server: net.Server, backlog: number | undefined, onError: (error: Error) => void): void {
+  open(conn: C, server: Server, backlog: number | undefined, onError: (error: Error) => void): void {
     conn.server = server;
     this.rendezvous.set(conn, { listener: null, backlog: [], limit: backlog || DEFAULT_BACKLOG });
-    server.on('connection', (socket: net.Socket) => this.accepted(conn, socket));
+    server.on('connection', (socket: Socket) => this.accepted(conn, socket));
     server.on('error', onError);
   }
 
@@ -166,7 +166,7 @@ export class Acceptor<C extends ManagedConnection> {
     this.admission.close();
   }
 
-  private accepted(rendezvous: C, socket: net.Socket): void {
+  private accepted(rendezvous: C, socket: Socket): void {
     const state = this.rendezvous.get(rendezvous);
     if (state === undefined || this.host.closing()) {
       socket.destroy();

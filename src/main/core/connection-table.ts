@@ -1,5 +1,5 @@
-import type dgram from 'node:dgram';
-import type net from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
 import { AdoptKind, RecordKind } from '../../shared/protocol/record-kind.js';
 import { ResetReasonCode, resetReasonName } from '../../shared/reset-reason.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
@@ -57,7 +57,7 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
    * Gives `socket` to the least-loaded shard as `conn`, which joins the table. Returns the
    * error (the socket destroyed) when no shard can take it, else null.
    */
-  handOver(conn: C, socket: net.Socket | dgram.Socket, kind: number = AdoptKind.TCP): Error | null {
+  handOver(conn: C, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): Error | null {
     let shard: ShardHandle;
     try {
       shard = this.shards.pick(kind === AdoptKind.TCP);

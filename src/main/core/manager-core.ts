@@ -1,5 +1,5 @@
-import type dgram from 'node:dgram';
-import type net from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { AddressInfo, Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import { AdoptKind } from '../../shared/protocol/record-kind.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
@@ -36,7 +36,7 @@ export class ManagerCore<C extends ManagedConnection> {
   readonly acceptor: Acceptor<C>;
   readonly waits: ReaderWait;
   private reader: InboundReader | null = null;
-  private readonly connecting = new Set<net.Socket>();
+  private readonly connecting = new Set<Socket>();
   /** The last failure of an open call, a hand-over or a shard, or null (getLastError()). */
   lastError: Error | null = null;
   private closing: Promise<void> | null = null;
@@ -84,7 +84,7 @@ export class ManagerCore<C extends ManagedConnection> {
       return null;
     }
     const conn = this.table.create('rendezvous');
-    const bound = server.address() as net.AddressInfo;
+    const bound = server.address() as AddressInfo;
     conn.setAddress(bound.address, bound.port);
     this.acceptor.open(conn, server, backlog, (error) => (this.lastError = error));
     log('rendezvous %s open', conn.toString());
@@ -124,7 +124,7 @@ export class ManagerCore<C extends ManagedConnection> {
     return this.handOver(conn, socket, kind);
   }
 
-  private handOver(conn: C, socket: net.Socket | dgram.Socket, kind: number): C | null {
+  private handOver(conn: C, socket: Socket | UdpSocket, kind: number): C | null {
     const failure = this.table.handOver(conn, socket, kind);
     if (failure !== null) return this.failed(failure);
     this.lastError = null;

@@ -21,6 +21,7 @@ import type { Datagram } from '../../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../../workers/shard.js';
 import { socketFd, type FdHelper } from '../../shared/fd-helper.js';
 import { SendOverflow } from './send-overflow.js';
+import { ShardEvent, ShardState, acceptsRecords, hasEnded, nextShardState } from './shard-state.js';
 
 /**
  * Writes a frame's length header at `at` and returns where its payload goes. The writer
@@ -93,19 +94,8 @@ export class ShardHandle {
   connections = 0;
   /** SEND records written; minus the shard's DATAGRAMS_OUT, the writer's queue. */
   sends = 0;
-  /** Set when the shard's thread died: it takes no new connections. */
-  failed = false;
-  /** Set once SHUTDOWN is queued (or, for a parked shard, at close()): nothing more may be sent. */
-  closing = false;
-  /** A SHUTDOWN record is queued for the shard. */
-  shutdownQueued = false;
-  /**
-   * Worker mode: the shard's task runs on a pool thread. False before the workers start
-   * (with the manager's first socket), and while the shard is parked (it ended its run
-   * because it held nothing, so its thread no longer holds the process); the next record
-   * published starts it again.
-   */
-  running = false;
+  /** Where the shard's run is (shard-state.ts draws the states); only {@link transition} changes it. */
+  private current: ShardState = ShardState.IDLE;
   /** The shard itself in single-thread mode (it runs on this thread), else null. */
   local: Shard | null = null;
   /**
@@ -121,7 +111,7 @@ export class ShardHandle {
   /** What the main-thread shard calls when it rings the main thread. */
   readonly localWake = (): void => this.host.inbound();
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()): a new pair per run. */
-  private bell!: MessagePort;
+  private bell: MessagePort | null = null;
   shardBell!: MessagePort;
   /** A wait is pending: the doorbell holds the event loop (holdLoop). */
   private held = false;
@@ -133,8 +123,6 @@ export class ShardHandle {
   private staged = 0;
   private commitScheduled = false;
   private waitingForSpace = false;
-  /** Our doorbell end is closed: the shard has ended for good. */
-  disposed = false;
   private readonly commitNow: () => void;
   private readonly onSpace: () => void;
   private readonly commitThreshold: number;
@@ -163,9 +151,36 @@ export class ShardHandle {
     // A record published while the shard's run has ended (parked) starts it again; the
     // rings keep their place, so the new run reads on where the last one stopped.
     this.outbound.doorbell = () => {
-      if (this.running) this.bell.postMessage(0);
+      const state = this.current;
+      if (state === ShardState.RUNNING || state === ShardState.STOPPING) this.bell!.postMessage(0);
       else this.host.idleRing(this);
     };
+  }
+
+  /** The shard's state (shard-state.ts). */
+  get state(): ShardState {
+    return this.current;
+  }
+
+  /** Moves the shard's state on by `event` (nextShardState holds every transition); returns the new state. */
+  transition(event: ShardEvent): ShardState {
+    this.current = nextShardState(this.current, event);
+    return this.current;
+  }
+
+  /** True while the shard takes new records: sends, connections (not once it is stopping, stopped or failed). */
+  acceptsRecords(): boolean {
+    return acceptsRecords(this.current);
+  }
+
+  /** The shard's thread died (FAILED): it takes no new connections. */
+  get failed(): boolean {
+    return this.current === ShardState.FAILED;
+  }
+
+  /** A worker shard's run is on a pool thread (RUNNING, or STOPPING towards its SHUTDOWN). */
+  get running(): boolean {
+    return this.local === null && (this.current === ShardState.RUNNING || this.current === ShardState.STOPPING);
   }
 
   /**
@@ -175,7 +190,7 @@ export class ShardHandle {
    * pending read would.
    */
   renewBell(): void {
-    if (this.disposed) return;
+    if (hasEnded(this.current)) return;
     this.bell?.close();
     const channel = new MessageChannel();
     this.bell = channel.port1;
@@ -195,7 +210,7 @@ export class ShardHandle {
    * has died publishes nothing: it counts as parked.
    */
   parkInbound(): boolean {
-    return this.failed || this.disposed || this.inbound.parkConsumer();
+    return hasEnded(this.current) || this.inbound.parkConsumer();
   }
 
   /** Ends a park (the wait is over, or something came). */
@@ -206,7 +221,7 @@ export class ShardHandle {
   /** Keeps the event loop alive while a wait is pending (true), or lets it go (false). */
   holdLoop(hold: boolean): void {
     this.held = hold;
-    if (this.disposed) return;
+    if (this.bell === null) return;
     if (hold) this.bell.ref();
     else this.bell.unref();
   }
@@ -231,8 +246,9 @@ export class ShardHandle {
 
   /** Closes our end of the doorbell and ends a wait for ring room (the shard has ended). */
   dispose(): void {
-    this.disposed = true;
-    this.bell.close();
+    this.transition(ShardEvent.DISPOSE);
+    this.bell?.close();
+    this.bell = null;
     this.outbound.wakeProducer();
   }
 
@@ -293,21 +309,25 @@ export class ShardHandle {
 
   /** Writes out what is staged now rather than at the end of the turn (Connection.flush). */
   flush(): void {
-    if (this.failed || this.disposed) return;
+    if (hasEnded(this.current)) return;
     this.handOver();
   }
 
   /**
-   * Asks the shard to flush and close everything, then end; it cuts what still lingers at
-   * `deadline` (a Date.now() time). Later sends are refused.
+   * close(): a running shard is asked to flush and close everything, then end; it cuts what
+   * still lingers at `deadline` (a Date.now() time). One that is not running holds nothing
+   * and is stopped at once. Either way later sends are refused.
    */
-  shutdown(deadline: number): void {
-    const payload = new Uint8Array(8);
-    new DataView(payload.buffer).setFloat64(0, deadline, true);
-    this.enqueue(RecordKind.SHUTDOWN, 0, 0, payload);
-    this.closing = true;
-    this.shutdownQueued = true;
-    this.commit();
+  stop(deadline: number): void {
+    if (this.current === ShardState.RUNNING) {
+      const payload = new Uint8Array(8);
+      new DataView(payload.buffer).setFloat64(0, deadline, true);
+      this.enqueue(RecordKind.SHUTDOWN, 0, 0, payload);
+      this.transition(ShardEvent.CLOSE);
+      this.commit();
+    } else {
+      this.transition(ShardEvent.CLOSE);
+    }
   }
 
   /**
@@ -498,7 +518,7 @@ export class ShardHandle {
 
   private spaceFreed(): void {
     this.waitingForSpace = false;
-    if (this.failed || this.disposed) return;
+    if (hasEnded(this.current)) return;
     this.commit();
     if (this.overflow.records > 0) this.awaitSpace();
   }
@@ -526,7 +546,7 @@ export class ShardHandle {
   release(conn: ShardConnection): void {
     // A parked worker shard holds no half-closed peer that RELEASE would end, and no slot
     // it has not retired: it holds nothing, so waking it for one would only cost a run.
-    if (this.closing || this.failed || (this.local === null && !this.running)) return;
+    if (this.current !== ShardState.RUNNING) return;
     this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }
 
@@ -536,7 +556,7 @@ export class ShardHandle {
    * would close, and the sockets waiting for the main-thread shard.
    */
   fail(): void {
-    this.failed = true;
+    this.transition(ShardEvent.FAIL);
     this.outbound.commit();
     const unread = new SpscRing(this.outbound.buffer);
     while (unread.next()) {

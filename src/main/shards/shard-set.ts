@@ -6,6 +6,7 @@ import { Shard } from '../../workers/shard.js';
 import { fdHelperError, loadFdHelper, type FdHelper } from '../../shared/fd-helper.js';
 import { BACKLOG_SLOTS } from '../../shared/protocol/send-backlog.js';
 import { ShardHandle, type ShardHandleHost } from './shard-handle.js';
+import { ShardEvent, ShardState } from './shard-state.js';
 import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 const log = debuglog('ringwire');
@@ -158,6 +159,7 @@ export class ShardSet {
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
       handle.attachLocal(shard);
+      handle.transition(ShardEvent.START);
       this.active++;
       shard.run().then(
         () => this.ended(handle, null),
@@ -208,7 +210,7 @@ export class ShardSet {
     let best: ShardHandle | null = null;
     let live = false;
     for (const handle of this.handles) {
-      if (handle.failed) continue;
+      if (handle.state === ShardState.FAILED) continue;
       live = true;
       if (stream && !handle.backlogSlots.available()) continue;
       if (best === null || handle.connections < best.connections) best = handle;
@@ -230,7 +232,7 @@ export class ShardSet {
     if (this.handles.length === 0) return 'ok';
     let live = false;
     for (const handle of this.handles) {
-      if (handle.failed) continue;
+      if (handle.state === ShardState.FAILED) continue;
       if (handle.backlogSlots.available()) return 'ok';
       live = true;
     }
@@ -250,13 +252,9 @@ export class ShardSet {
       }
     }
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
-    // A parked shard holds nothing: it is marked closing (nothing more is sent to it) and
-    // not started again for a SHUTDOWN.
-    for (const handle of this.handles) {
-      if (handle.failed) continue;
-      if (handle.running || handle.local !== null) handle.shutdown(deadline);
-      else handle.closing = true;
-    }
+    // A running shard gets its SHUTDOWN; an idle or parked one holds nothing and is
+    // stopped at once (shard-state.ts), never started again for a SHUTDOWN.
+    for (const handle of this.handles) handle.stop(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
@@ -282,12 +280,17 @@ export class ShardSet {
    * shard with new rings in the same slot.
    */
   private start(handle: ShardHandle): void {
-    if (handle.running || handle.failed || handle.disposed || this.pool === null || this.handles[handle.index] !== handle) return;
-    // Stopping, only a shard with its SHUTDOWN queued runs again (to take it).
-    if (this.stopping && !handle.shutdownQueued) return;
-    handle.running = true;
+    if (this.pool === null || this.handles[handle.index] !== handle) return;
+    const state = handle.state;
+    if (state !== ShardState.IDLE && state !== ShardState.PARKED) return;
+    handle.transition(ShardEvent.START);
+    this.launch(handle);
+  }
+
+  /** Runs `handle`'s shard on a pool thread, its doorbell port moving there with it. */
+  private launch(handle: ShardHandle): void {
     this.active++;
-    this.pool.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
+    this.pool!.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
       () => this.ended(handle, null),
       (error: Error) => this.ended(handle, error),
     );
@@ -295,7 +298,6 @@ export class ShardSet {
 
   /** A shard's run ended: worker shards park (or stop), or failed and are replaced. */
   private ended(handle: ShardHandle, error: Error | null): void {
-    handle.running = false;
     this.active--;
     if (error !== null) {
       handle.fail();
@@ -303,14 +305,23 @@ export class ShardSet {
       this.host.shardFailed(handle, error);
       if (!this.stopping && handle.local === null) this.scheduleReplacement(handle);
     } else if (handle.local === null) {
-      // A worker shard parked (or took its SHUTDOWN); the main-thread one ends only at SHUTDOWN.
+      // A worker shard parked, or took its SHUTDOWN. Records published while the run was
+      // ending wait in the ring: it runs again for them (a stopping one too: its SHUTDOWN
+      // may be among them).
+      const work = handle.hasWork();
+      const state = handle.transition(work ? ShardEvent.RUN_ENDED_WITH_WORK : ShardEvent.RUN_ENDED);
       handle.renewBell();
       // The run's last ring to a waiting main thread may have been on the port just
       // closed: look at the inbound ring as that ring would have had us do.
       if (handle.inbound.usedBytes() > 0) this.host.inbound();
-      // Records published while the run was ending wait in the ring: run again for them
-      // (when stopping too: a SHUTDOWN may be among them).
-      if (handle.hasWork()) this.start(handle);
+      if (state === ShardState.PARKED && work) this.start(handle);
+      else if (state === ShardState.STOPPING) {
+        if (this.pool !== null && this.handles[handle.index] === handle) this.launch(handle);
+        else handle.transition(ShardEvent.RUN_ENDED);
+      }
+    } else {
+      // The main-thread shard ends only at its SHUTDOWN.
+      handle.transition(ShardEvent.RUN_ENDED);
     }
     if (this.active === 0) this.allEnded?.();
   }
