@@ -109,7 +109,7 @@ export class ConnectionWriter {
       checkUdpAddress('send', to);
       const header = this.raw ? 0 : 2;
       this.checkUdpSize('send', length, header);
-      shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize);
+      if (shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize)) this.manager.cutOverBudget(shard);
       return true;
     }
     const headerSize = this.wireHeader;
@@ -132,7 +132,7 @@ export class ConnectionWriter {
     if ((this.maxSendBacklog !== Infinity || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) {
       return false;
     }
-    shard.send(conn, dg, headerSize, this.maxQueueSize);
+    if (shard.send(conn, dg, headerSize, this.maxQueueSize)) this.manager.cutOverBudget(shard);
     return true;
   }
 
@@ -239,7 +239,7 @@ export class ConnectionWriter {
       queued++;
     }
     for (let i = 0; i < shards.length; i++) {
-      if (counts[i] > 0) shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize);
+      if (counts[i] > 0 && shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize)) this.manager.cutOverBudget(shards[i]);
     }
     return queued;
   }
@@ -288,7 +288,7 @@ export class ConnectionWriter {
       targets.length = 0;
       return 0;
     }
-    shard.sendToMany(conn, dg, targets, n, this.raw, this.maxQueueSize);
+    if (shard.sendToMany(conn, dg, targets, n, this.raw, this.maxQueueSize)) this.manager.cutOverBudget(shard);
     targets.length = 0;
     return n;
   }

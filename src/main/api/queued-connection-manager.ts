@@ -325,6 +325,11 @@ export class QueuedConnectionManager {
     this.core.table.handleEvent(shard, kind, id, aux);
   }
 
+  /** @internal A send reported `shard`'s overflow past shardSendBudget: its largest backlogs are cut. */
+  cutOverBudget(shard: ShardHandle): void {
+    this.core.table.cutOverBudget(shard);
+  }
+
   /** @internal Resets `conn` from the main thread (a writer limit broke) with `reason`. */
   cutConnection(conn: Connection, reason: number): void {
     this.core.table.cut(conn, reason);

@@ -136,10 +136,10 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
   // ── the shard set's host ─────────────────────────────────────────────────
 
   /**
-   * A shard's send overflow passed shardSendBudget: cut the connections with the most bytes
-   * waiting in it first, until it is within the budget again.
+   * A send told its caller that `shard`'s send overflow passed shardSendBudget: cut the
+   * connections with the most bytes waiting in it first, until it is within the budget.
    */
-  overBudget(shard: ShardHandle): void {
+  cutOverBudget(shard: ShardHandle): void {
     while (shard.overflowBytes() > this.sendBudget) {
       const id = shard.largestOverflow();
       if (id < 0) return;

@@ -92,8 +92,6 @@ export interface ShardSetSettings {
 export interface ShardSetHost {
   /** A worker shard died (it is replaced): its connections are gone. */
   shardFailed(shard: ShardHandle, error: Error): void;
-  /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
-  overBudget(shard: ShardHandle): void;
   /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
   inbound(): void;
 }
@@ -132,7 +130,6 @@ export class ShardSet {
   ) {
     this.handleHost = {
       idleRing: (shard) => this.start(shard),
-      overBudget: (shard) => host.overBudget(shard),
       inbound: () => host.inbound(),
     };
   }
