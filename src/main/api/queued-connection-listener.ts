@@ -91,7 +91,7 @@ export class QueuedConnectionListener {
     return this.numThreads;
   }
 
-  /** Called by the manager for each client accepted on a rendezvous of this listener. */
+  /** @internal Called by the manager for each client accepted on a rendezvous of this listener. */
   enqueue(rendezvous: Connection, connection: Connection): void {
     this.queue.push({ rendezvous, connection });
   }

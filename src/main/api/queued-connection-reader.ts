@@ -451,7 +451,7 @@ export class QueuedConnectionReader {
     return this.numThreads <= 0;
   }
 
-  /** Called by the manager when shard `index` died: a record held from its ring is void. */
+  /** @internal Called by the manager when shard `index` died: a record held from its ring is void. */
   shardFailed(index: number): void {
     this.cachedId = -1;
     for (const id of this.large.keys()) {

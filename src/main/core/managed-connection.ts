@@ -6,7 +6,7 @@ import type { ShardConnection, ShardHandle } from '../shards/shard-handle.js';
 export type ConnectionKind = 'rendezvous' | 'tcp' | 'udp';
 
 /**
- * What the core needs of a connection: the public Connection (api/connection.ts) is one.
+ * @internal What the core needs of a connection: the public Connection (api/connection.ts) is one.
  * The core makes them through a {@link ConnectionFactory} and never sees their class.
  */
 export interface ManagedConnection extends ShardConnection {
@@ -29,5 +29,5 @@ export interface ManagedConnection extends ShardConnection {
   end(reason: ResetReason): boolean;
 }
 
-/** Makes the connection object for a new socket (the manager makes its public Connection). */
+/** @internal Makes the connection object for a new socket (the manager makes its public Connection). */
 export type ConnectionFactory<C extends ManagedConnection> = (id: number, kind: ConnectionKind) => C;

@@ -49,7 +49,7 @@ export interface ManagerStats {
   inboundRingFill: number;
 }
 
-/** The counters the manager keeps itself, not the shards. */
+/** @internal The counters the manager keeps itself, not the shards. */
 export type ManagerCounters = Pick<
   ManagerStats,
   | 'rejectedConnections'
@@ -63,7 +63,7 @@ export type ManagerCounters = Pick<
   | 'shardFailures'
 >;
 
-/** Sums the shards' stats blocks into one snapshot. */
+/** @internal Sums the shards' stats blocks into one snapshot. */
 export function collectStats(shards: readonly ShardHandle[], counters: ManagerCounters): ManagerStats {
   const sum: ManagerStats = {
     ...counters,

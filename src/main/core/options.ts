@@ -64,10 +64,10 @@ export interface QueuedConnectionManagerOptions {
   reusePort?: boolean;
 }
 
-/** The options with their defaults filled in. */
+/** @internal The options with their defaults filled in. */
 export type ManagerSettings = Required<QueuedConnectionManagerOptions>;
 
-/** Every option's default: the one list of the options' names. */
+/** @internal Every option's default: the one list of the options' names. */
 export const DEFAULT_OPTIONS: Readonly<ManagerSettings> = Object.freeze({
   ringCapacity: 4 * 1024 * 1024,
   sendBacklogLimit: 8 * 1024 * 1024,
@@ -90,6 +90,7 @@ export const DEFAULT_OPTIONS: Readonly<ManagerSettings> = Object.freeze({
 const FRACTIONAL_OPTIONS = new Set<string>(['acceptRatePerAddress']);
 
 /**
+ * @internal
  * Checks a manager's options and fills in the defaults. Throws a TypeError for an unknown
  * option or one of the wrong type, a RangeError naming an option out of its range.
  */

@@ -1,4 +1,4 @@
-/** What the reader wait needs of a shard: to park on its inbound ring, and hold the event loop while parked. */
+/** @internal What the reader wait needs of a shard: to park on its inbound ring, and hold the event loop while parked. */
 export interface ParkableShard {
   /** Asks the shard to ring once it publishes; false when records wait already. */
   parkInbound(): boolean;
@@ -9,7 +9,7 @@ export interface ParkableShard {
 
 const NONE: readonly ParkableShard[] = [];
 
-/** What a {@link ReaderWait} waits on: its manager's queues and shards. */
+/** @internal What a {@link ReaderWait} waits on: its manager's queues and shards. */
 export interface WaitSource {
   /**
    * True when something can be taken now: a datagram, a new connection or a reset. It may
@@ -20,7 +20,7 @@ export interface WaitSource {
   shards(): readonly ParkableShard[];
 }
 
-/** Options for {@link ReaderWait.wait}. */
+/** Options for waitForReaders. */
 export interface WaitOptions {
   /** Ends the wait early: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -35,6 +35,7 @@ interface Waiter {
 }
 
 /**
+ * @internal
  * The waits of one manager's waitForReaders (Panda3D's wait_for_readers), without
  * blocking and without spinning.
  *
