@@ -30,7 +30,7 @@ export interface GroupMembership {
 export class Connection {
   /** The peer's address for a stream; the bound address for a rendezvous. */
   private readonly address = new NetAddress();
-  /** @internal True until the connection is closed locally or reported closed. */
+  /** True until the connection is closed locally or reported closed (read it; ringwire sets it). */
   open = true;
   /** @internal Why it ended (getResetReason). */
   resetReason: ResetReason | null = null;
