@@ -77,7 +77,11 @@ describe('error codes', () => {
     const writer = new ConnectionWriter(m, 0);
     const udp = (await m.openUDPConnection(0))!;
     const big = new Datagram(new Uint8Array(70_000));
-    expectCode(await caught(() => writer.send(new Datagram(new Uint8Array(2000)), udp, address(9))), RingwireRangeError, ErrorCode.DATAGRAM_TOO_LARGE);
+    expectCode(
+      await caught(() => writer.send(new Datagram(new Uint8Array(2000)), udp, address(9))),
+      RingwireRangeError,
+      ErrorCode.DATAGRAM_TOO_LARGE,
+    );
     expectCode(await caught(() => writer.broadcast(big, [])), RingwireRangeError, ErrorCode.DATAGRAM_TOO_LARGE);
     expectCode(await caught(() => new Datagram().addString('x'.repeat(70_000))), RingwireRangeError, ErrorCode.DATAGRAM_TOO_LARGE);
     expectCode(await caught(() => encodeFrame(new Uint8Array(70_000), 2)), RingwireRangeError, ErrorCode.DATAGRAM_TOO_LARGE);
@@ -94,9 +98,17 @@ describe('error codes', () => {
     expectCode(await caught(() => udp.setNoDelay(true)), RingwireError, ErrorCode.WRONG_CONNECTION_KIND);
     expectCode(await caught(() => server.writer.send(new Datagram(), udp)), RingwireTypeError, ErrorCode.WRONG_CONNECTION_KIND);
     expectCode(await caught(() => server.writer.broadcast(new Datagram(), [udp])), RingwireTypeError, ErrorCode.WRONG_CONNECTION_KIND);
-    expectCode(await caught(() => server.writer.send(new Datagram(), server.rendezvous, address(9))), RingwireTypeError, ErrorCode.WRONG_CONNECTION_KIND);
+    expectCode(
+      await caught(() => server.writer.send(new Datagram(), server.rendezvous, address(9))),
+      RingwireTypeError,
+      ErrorCode.WRONG_CONNECTION_KIND,
+    );
     const other = manager();
-    expectCode(await caught(() => new QueuedConnectionListener(other, 0).addConnection(server.rendezvous)), RingwireError, ErrorCode.FOREIGN_CONNECTION);
+    expectCode(
+      await caught(() => new QueuedConnectionListener(other, 0).addConnection(server.rendezvous)),
+      RingwireError,
+      ErrorCode.FOREIGN_CONNECTION,
+    );
     expectCode(await caught(() => new QueuedConnectionReader(other, 0).addConnection(udp)), RingwireError, ErrorCode.FOREIGN_CONNECTION);
   });
 
@@ -178,9 +190,16 @@ function address(port: number): NetAddress {
  * kernel drops the SYNs that come after, as a server that stopped answering does.
  */
 async function unansweredPort(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', "const s = require('node:net').createServer(); s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => console.log(s.address().port));"], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      "const s = require('node:net').createServer(); s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => console.log(s.address().port));",
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   onCleanup(() => void child.kill('SIGKILL'));
   const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
   child.kill('SIGSTOP');

@@ -75,7 +75,10 @@ describe.each([0, 2])('shard back-pressure (numThreads %i)', (n) => {
     const index = new Map<unknown, number>();
     for (let i = 0; i < PEERS; i++) {
       const conn = await server.accept();
-      index.set(conn, peers.findIndex((p) => p.localPort === conn.getAddress().getPort()));
+      index.set(
+        conn,
+        peers.findIndex((p) => p.localPort === conn.getAddress().getPort()),
+      );
     }
     const writing = peers.map((peer, i) => peer.writeInSlices(framedStream(i, COUNT, MAX_SIZE), new Rng(100 + i), 4096));
     await pollUntil(() => pauses(server) > 0, { label: 'a paused socket' });
