@@ -9,7 +9,7 @@ import { Connection } from './connection.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { NetAddress } from './net-address.js';
 import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkThreads } from './reader-arguments.js';
+import { checkThreads } from '../core/thread-count.js';
 import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** How many bytes may be sent to a connection between two looks at its backlog (hard limit). */

@@ -3,7 +3,7 @@ import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
 import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkThreads } from './reader-arguments.js';
+import { checkThreads } from '../core/thread-count.js';
 import { ErrorCode, RingwireError, RingwireTypeError } from '../../shared/errors.js';
 
 /**

@@ -10,7 +10,7 @@ import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
 import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
-import { checkThreads } from './reader-arguments.js';
+import { checkThreads } from '../core/thread-count.js';
 import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /**
