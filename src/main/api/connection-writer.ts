@@ -52,7 +52,11 @@ export class ConnectionWriter {
     checkManager('ConnectionWriter', manager);
     checkThreads('ConnectionWriter', numThreads);
     this.hardLimit = manager.settings.sendBacklogHardLimit;
+    this.shards = manager.getShards();
   }
+
+  /** The manager's shards (the set's array, which keeps its identity when a shard is replaced). */
+  private readonly shards: readonly ShardHandle[];
 
   private framingChanged(): void {
     this.wireHeader = this.raw ? 0 : this.headerSize;
@@ -215,7 +219,7 @@ export class ConnectionWriter {
 
   /** broadcast's second half, over checked recipients: count each one's bytes and frame once per shard. */
   private broadcastFrames(dg: Datagram, recipients: Iterable<Connection>, size: number, headerSize: HeaderSize): number {
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const counts = this.bucketCounts;
     while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
     for (let i = 0; i < shards.length; i++) counts[i] = 0;
@@ -433,7 +437,7 @@ export class ConnectionWriter {
   /** Datagrams accepted by `send` (through this manager) that the shards have not taken yet. */
   getCurrentQueueSize(): number {
     let queued = 0;
-    for (const shard of this.manager.getShards()) queued += shard.queuedSends();
+    for (const shard of this.shards) queued += shard.queuedSends();
     return queued;
   }
 
@@ -464,7 +468,7 @@ export class ConnectionWriter {
   shutdown(): void {
     if (this.isShutDown) return;
     this.isShutDown = true;
-    for (const shard of this.manager.getShards()) if (shard.acceptsRecords()) shard.commit();
+    for (const shard of this.shards) if (shard.acceptsRecords()) shard.commit();
   }
 
   private assertRunning(what: string): void {

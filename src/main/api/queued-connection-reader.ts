@@ -9,6 +9,7 @@ import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
 import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import type { ConnectionTable } from '../core/connection-table.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { checkThreads } from '../core/thread-count.js';
 import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
@@ -95,7 +96,17 @@ export class QueuedConnectionReader {
     checkManager('QueuedConnectionReader', manager);
     checkThreads('QueuedConnectionReader', numThreads);
     manager.attachReader(this, numThreads);
+    // Looked up once: the hot path reads them per datagram (the set's array keeps its
+    // identity when a shard is replaced in its slot).
+    this.shards = manager.getShards();
+    this.connections = manager.connections;
+    this.table = manager.core.table;
   }
+
+  /** The manager's shards, its connections by id, and the table that handles connection events. */
+  private readonly shards: readonly ShardHandle[];
+  private readonly connections: ReadonlyMap<number, Connection>;
+  private readonly table: ConnectionTable<Connection>;
 
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
   addConnection(conn: Connection): boolean {
@@ -134,7 +145,7 @@ export class QueuedConnectionReader {
   /** True when getData() has a datagram to give. Handles connection events on the way. Never blocks. */
   dataAvailable(): boolean {
     if (this.pendingHeld() || this.nextFrame()) return true;
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const count = shards.length;
     let index = this.nextShard < count ? this.nextShard : 0;
     for (let visited = 0; visited < count; visited++) {
@@ -185,7 +196,7 @@ export class QueuedConnectionReader {
       this.visitPending(visitor);
       delivered++;
     }
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const count = shards.length;
     for (let index = 0; index < count && delivered < max; index++) {
       // An even share of what is left for each remaining shard, so one cannot starve another.
@@ -256,7 +267,7 @@ export class QueuedConnectionReader {
       }
       this.cachedId = -1; // the event may remove a connection
       if (this.large.size > 0 && kind === RecordKind.CLOSED) this.large.delete(ring.connectionId);
-      this.manager.handleEvent(shard, kind, ring.connectionId, ring.aux);
+      this.table.handleEvent(shard, kind, ring.connectionId, ring.aux);
     }
     return false;
   }
@@ -306,7 +317,7 @@ export class QueuedConnectionReader {
   /** The open-or-not connection with `id`, or undefined once it is gone. */
   private connectionOf(id: number): Connection | undefined {
     if (id !== this.cachedId) {
-      this.cachedConnection = this.manager.connections.get(id);
+      this.cachedConnection = this.connections.get(id);
       this.cachedId = id;
     }
     return this.cachedConnection;
@@ -410,7 +421,7 @@ export class QueuedConnectionReader {
 
   /** The framing changed: every connection this reader reads takes it. */
   private settingsChanged(): void {
-    for (const conn of this.manager.connections.values()) {
+    for (const conn of this.connections.values()) {
       if (conn.reader === this && conn.open && conn.shard !== null) conn.shard.startReading(conn, this.settings);
     }
   }
@@ -455,7 +466,7 @@ export class QueuedConnectionReader {
   shardFailed(index: number): void {
     this.cachedId = -1;
     for (const id of this.large.keys()) {
-      if (this.manager.connections.get(id)?.shard?.index === index) this.large.delete(id);
+      if (this.connections.get(id)?.shard?.index === index) this.large.delete(id);
     }
     if (this.pendingShard === index) {
       this.pendingRing = null;
