@@ -10,7 +10,7 @@ import { QUEUED, TAKEN, createSendBacklog } from '../../src/shared/protocol/send
 import { ResetReasonCode } from '../../src/shared/reset-reason.js';
 import { ConnectionState, ShardConnection } from '../../src/workers/shard-connection.js';
 import { SocketWriter, type WriterHost, type WriterLimits } from '../../src/workers/socket-writer.js';
-import { closeAll, pollUntil } from '../helpers/net-harness.js';
+import { closeAll, onCleanup, pollUntil } from '../helpers/net-harness.js';
 import { collect, socketPair } from './worker-harness.js';
 
 afterEach(closeAll);
@@ -44,18 +44,9 @@ async function setup(limits = LIMITS) {
   const { shard, peer } = await socketPair();
   const conn = new ShardConnection(3, shard, { onData() {} });
   conn.backlogSlot = 5;
-  onCleanupWriter(writer);
+  onCleanup(() => writer.stop());
   return { backlog, host, writer, conn, shard, peer };
 }
-
-let writers: SocketWriter[] = [];
-function onCleanupWriter(writer: SocketWriter): void {
-  writers.push(writer);
-}
-afterEach(() => {
-  for (const writer of writers) writer.stop();
-  writers = [];
-});
 
 describe('SocketWriter', () => {
   it("coalesces a batch's SENDs into one write, in order, and publishes the backlog", async () => {
