@@ -39,9 +39,8 @@ export class RingwireBenchServer implements CountedServer {
     port: number,
   ) {
     this.port = port;
-    const shards = manager.getShards();
-    this.mode =
-      shards.length > 0 && shards[0].localSockets === null ? `${shards.length} worker shards` : 'main-thread shard';
+    const workers = manager.getNumWorkerShards();
+    this.mode = workers > 0 ? `${workers} worker shards` : 'main-thread shard';
     this.visit = (_bytes: Uint8Array, _offset: number, length: number): void => {
       this.datagrams++;
       this.bytes += length;

@@ -22,7 +22,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Metric, Registry } from 'prom-client';
 import type { FrameStats, ManagerStats } from '../index.js';
-import { QueuedConnectionManager, TaskManager } from '../index.js';
+import { ErrorCode, QueuedConnectionManager, RingwireRangeError, RingwireTypeError, TaskManager } from '../index.js';
 
 export interface MetricsOptions {
   /** The registry the collectors go into (the program's own: ringwire makes none). */
@@ -124,11 +124,11 @@ const MANAGER: [string, Kind, string, Read<ManagerStats>][] = [
  */
 export function registerMetrics(target: QueuedConnectionManager | TaskManager, options: MetricsOptions): RegisteredMetrics {
   if (options === null || typeof options !== 'object' || options.registry === undefined || typeof options.registry.registerMetric !== 'function') {
-    throw new TypeError('registerMetrics: expected { registry } (a prom-client Registry)');
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, 'registerMetrics: expected { registry } (a prom-client Registry)');
   }
   const prefix = options.prefix ?? 'ringwire_';
   if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw new RangeError(`registerMetrics: prefix ${JSON.stringify(prefix)} is not a Prometheus name prefix`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `registerMetrics: prefix ${JSON.stringify(prefix)} is not a Prometheus name prefix`);
   }
   const fixed: Labels = { ...(options.labels ?? {}) };
   let families: Family[];
@@ -141,7 +141,7 @@ export function registerMetrics(target: QueuedConnectionManager | TaskManager, o
     stop = () => loop.disable();
     families = taskFamilies(target, loop, prefix, fixed);
   } else {
-    throw new TypeError('registerMetrics: expected a QueuedConnectionManager or a TaskManager');
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, 'registerMetrics: expected a QueuedConnectionManager or a TaskManager');
   }
   const registered: string[] = [];
   try {
@@ -216,7 +216,8 @@ function taskFamilies(tasks: TaskManager, loop: ReturnType<typeof monitorEventLo
   const tick = prefix + 'tick_duration_seconds';
   const tickHelp = 'How long each frame took to run its tasks, in seconds.';
   const delay = prefix + 'event_loop_delay_seconds';
-  const delayHelp = "The event loop's delay (a 10 ms timer's lateness), in seconds: quantiles since the previous scrape, _sum and _count since registration.";
+  const delayHelp =
+    "The event loop's delay (a 10 ms timer's lateness), in seconds: quantiles since the previous scrape, _sum and _count since registration.";
   // The delay's quantiles are the last scrape's window; its _sum and _count only grow.
   let delayCount = 0;
   let delaySum = 0;
@@ -228,14 +229,25 @@ function taskFamilies(tasks: TaskManager, loop: ReturnType<typeof monitorEventLo
       aggregator: 'sum',
       get() {
         const stats = frames();
-        const values: Sample[] = stats.bucketBounds.map((bound, i) => ({ metricName: `${tick}_bucket`, value: stats.bucketCounts[i], labels: { ...fixed, le: String(bound) } }));
+        const values: Sample[] = stats.bucketBounds.map((bound, i) => ({
+          metricName: `${tick}_bucket`,
+          value: stats.bucketCounts[i],
+          labels: { ...fixed, le: String(bound) },
+        }));
         values.push({ metricName: `${tick}_bucket`, value: stats.frames, labels: { ...fixed, le: '+Inf' } });
         values.push({ metricName: `${tick}_sum`, value: stats.durationSeconds, labels: { ...fixed } });
         values.push({ metricName: `${tick}_count`, value: stats.frames, labels: { ...fixed } });
         return { name: tick, help: tickHelp, type: 'histogram', aggregator: 'sum', values };
       },
     },
-    family(prefix + 'ticks_overrun_total', 'counter', 'Frames whose tasks took longer than the run’s frame (1 / fixedRate or 1 / frameRate).', fixed, frames, (s) => [[{}, s.overruns]]),
+    family(
+      prefix + 'ticks_overrun_total',
+      'counter',
+      'Frames whose tasks took longer than the run’s frame (1 / fixedRate or 1 / frameRate).',
+      fixed,
+      frames,
+      (s) => [[{}, s.overruns]],
+    ),
     family(prefix + 'frames_total', 'counter', 'Frames run.', fixed, frames, (s) => [[{}, s.frames]]),
     family(prefix + 'frame_rate', 'gauge', 'Frames per second achieved since the previous scrape.', fixed, frameRate, (rate) => [[{}, rate]]),
     {

@@ -1,6 +1,7 @@
 import { DATAGRAM_MAX_SIZE, Datagram, checkCount } from './datagram.js';
 import { describeValue } from './describe-value.js';
 import { valueUnpackr } from './value-codec.js';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from './errors.js';
 
 /**
  * Strings up to this many bytes are tried as ASCII in JS before TextDecoder: for short
@@ -17,7 +18,8 @@ const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** The error for a read that needs more bytes than the datagram has left. */
 function overrun(method: string, needed: number, at: number, length: number): RangeError {
   const remain = Math.max(0, length - at);
-  return new RangeError(
+  return new RingwireRangeError(
+    ErrorCode.READ_PAST_END,
     `${method}: needs ${needed} bytes at offset ${at}, only ${remain} remain (datagram length ${length})`,
   );
 }
@@ -268,9 +270,9 @@ export class DatagramIterator {
     const nul = start < length ? bytes.indexOf(0, start) : -1;
     if (nul === -1 || nul >= length) {
       const remain = Math.max(0, length - start);
-      throw new RangeError(
-        `DatagramIterator.getZString: no 0 byte ends the string in the ${remain} bytes from offset ${start} ` +
-          `(datagram length ${length})`,
+      throw new RingwireRangeError(
+        ErrorCode.READ_PAST_END,
+        `DatagramIterator.getZString: no 0 byte ends the string in the ${remain} bytes from offset ${start} ` + `(datagram length ${length})`,
       );
     }
     this._index = nul + 1;
@@ -327,16 +329,19 @@ export class DatagramIterator {
     const end = this._index;
     if (start === end) {
       this._index = at;
-      throw new RangeError(`DatagramIterator.getValue: the value at offset ${at} is empty (0 bytes of msgpack)`);
+      throw new RingwireRangeError(ErrorCode.BAD_VALUE, `DatagramIterator.getValue: the value at offset ${at} is empty (0 bytes of msgpack)`);
     }
     try {
       return valueUnpackr.unpack(this._datagram._bytes.subarray(start, end));
     } catch (error) {
       this._index = at;
       const reason = error instanceof Error ? error.message : String(error);
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.BAD_VALUE,
         `DatagramIterator.getValue: the ${end - start} bytes at offset ${start} are not one msgpack value: ${reason}`,
-        { cause: error },
+        {
+          cause: error,
+        },
       );
     }
   }
@@ -371,7 +376,7 @@ export class DatagramIterator {
 
   private static _checkDatagram(datagram: Datagram, method: string): Datagram {
     if (!(datagram instanceof Datagram)) {
-      throw new TypeError(`${method}: datagram must be a Datagram, got ${describeValue(datagram)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: datagram must be a Datagram, got ${describeValue(datagram)}`);
     }
     return datagram;
   }

@@ -16,9 +16,9 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
 import { describeValue } from './describe-value.js';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from './errors.js';
 
 const utf8Encoder = new TextEncoder();
-
 
 /**
  * The error for a value that failed an integer range check: TypeError if not a number.
@@ -29,32 +29,32 @@ const utf8Encoder = new TextEncoder();
  */
 function intError(method: string, value: unknown, min: number, max: number): Error {
   if (typeof value !== 'number') {
-    return new TypeError(`${method}: value must be a number, got ${describeValue(value)} (${typeof value})`);
+    return new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: value must be a number, got ${describeValue(value)} (${typeof value})`);
   }
-  return new RangeError(`${method}: value must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
+  return new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${method}: value must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
 }
 
 /** The error for a bigint that failed a range check: TypeError if not a bigint. */
 function bigintError(method: string, value: unknown, min: bigint, max: bigint): Error {
   if (typeof value !== 'bigint') {
-    return new TypeError(`${method}: value must be a bigint, got ${describeValue(value)} (${typeof value})`);
+    return new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: value must be a bigint, got ${describeValue(value)} (${typeof value})`);
   }
-  return new RangeError(`${method}: value must be in [${min}n, ${max}n], got ${value}n`);
+  return new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${method}: value must be in [${min}n, ${max}n], got ${value}n`);
 }
 
 /** The error for a non-number given to a float add. */
 function floatError(method: string, value: unknown): TypeError {
-  return new TypeError(`${method}: value must be a number, got ${describeValue(value)} (${typeof value})`);
+  return new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: value must be a number, got ${describeValue(value)} (${typeof value})`);
 }
 
 /** The error for a non-string given to a string add. */
 function stringError(method: string, value: unknown): TypeError {
-  return new TypeError(`${method}: value must be a string, got ${describeValue(value)} (${typeof value})`);
+  return new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: value must be a string, got ${describeValue(value)} (${typeof value})`);
 }
 
 /** The error for a non-Uint8Array given where bytes are expected. */
 function bytesError(method: string, value: unknown): TypeError {
-  return new TypeError(`${method}: bytes must be a Uint8Array, got ${describeValue(value)}`);
+  return new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: bytes must be a Uint8Array, got ${describeValue(value)}`);
 }
 
 /**
@@ -64,11 +64,11 @@ function bytesError(method: string, value: unknown): TypeError {
  */
 export function checkCount(method: string, arg: string, value: unknown, max: number): void {
   if (typeof value !== 'number') {
-    throw new TypeError(`${method}: ${arg} must be a number, got ${describeValue(value)} (${typeof value})`);
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${method}: ${arg} must be a number, got ${describeValue(value)} (${typeof value})`);
   }
   if (!Number.isInteger(value) || value < 0 || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? 'a non-negative integer' : `an integer in [0, ${max}]`;
-    throw new RangeError(`${method}: ${arg} must be ${range}, got ${describeValue(value)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${method}: ${arg} must be ${range}, got ${describeValue(value)}`);
   }
 }
 
@@ -104,11 +104,17 @@ export class Datagram {
       return;
     }
     if (data !== undefined && (typeof data !== 'object' || data === null || !Number.isInteger(data.length))) {
-      throw new TypeError(`Datagram: data must be a Uint8Array, an array of bytes or a Datagram, got ${describeValue(data)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `Datagram: data must be a Uint8Array, an array of bytes or a Datagram, got ${describeValue(data)}`,
+      );
     }
     const length = data === undefined ? 0 : data.length;
     if (length > DATAGRAM_MAX_SIZE) {
-      throw new RangeError(`Datagram: data is ${length} bytes, past DATAGRAM_MAX_SIZE (${DATAGRAM_MAX_SIZE} bytes)`);
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
+        `Datagram: data is ${length} bytes, past DATAGRAM_MAX_SIZE (${DATAGRAM_MAX_SIZE} bytes)`,
+      );
     }
     // Every field is set here, in this order, so all Datagrams share one hidden class.
     this._bytes = new Uint8Array(Math.max(length, INITIAL_CAPACITY));
@@ -121,7 +127,10 @@ export class Datagram {
       for (let i = 0; i < length; i++) {
         const byte = data[i];
         if (!Number.isInteger(byte) || byte < 0 || byte > 0xff) {
-          throw new RangeError(`Datagram: data[${i}] must be an integer in [0, 255], got ${describeValue(byte)}`);
+          throw new RingwireRangeError(
+            ErrorCode.INVALID_ARG_VALUE,
+            `Datagram: data[${i}] must be an integer in [0, 255], got ${describeValue(byte)}`,
+          );
         }
         this._bytes[i] = byte;
       }
@@ -214,7 +223,10 @@ export class Datagram {
   /** Sets whether addStdfloat/getStdfloat use float64 (true) or float32 (false, the default). */
   setStdfloatDouble(stdfloatDouble: boolean): void {
     if (typeof stdfloatDouble !== 'boolean') {
-      throw new TypeError(`Datagram.setStdfloatDouble: value must be a boolean, got ${describeValue(stdfloatDouble)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `Datagram.setStdfloatDouble: value must be a boolean, got ${describeValue(stdfloatDouble)}`,
+      );
     }
     this._stdfloatDouble = stdfloatDouble;
   }
@@ -227,7 +239,10 @@ export class Datagram {
   /** Adds one byte, 1 or 0; throws TypeError unless `value` is a boolean. */
   addBool(value: boolean): void {
     if (typeof value !== 'boolean') {
-      throw new TypeError(`Datagram.addBool: value must be a boolean, got ${describeValue(value)} (${typeof value})`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `Datagram.addBool: value must be a boolean, got ${describeValue(value)} (${typeof value})`,
+      );
     }
     const at = this._claim(1, 'Datagram.addBool');
     this._bytes[at] = value ? 1 : 0;
@@ -235,7 +250,7 @@ export class Datagram {
 
   /** Adds a signed byte; throws RangeError outside [-128, 127], TypeError for a non-number. */
   addInt8(value: number): void {
-    if (typeof value !== 'number' || ((value << 24) >> 24) !== value) {
+    if (typeof value !== 'number' || (value << 24) >> 24 !== value) {
       throw intError('Datagram.addInt8', value, -0x80, 0x7f);
     }
     const at = this._claim(1, 'Datagram.addInt8');
@@ -253,7 +268,7 @@ export class Datagram {
 
   /** Adds a little-endian int16; throws RangeError out of range, TypeError for a non-number. */
   addInt16(value: number): void {
-    if (typeof value !== 'number' || ((value << 16) >> 16) !== value) {
+    if (typeof value !== 'number' || (value << 16) >> 16 !== value) {
       throw intError('Datagram.addInt16', value, -0x8000, 0x7fff);
     }
     const at = this._claim(2, 'Datagram.addInt16');
@@ -333,7 +348,7 @@ export class Datagram {
 
   /** Adds a big-endian int16; throws RangeError out of range, TypeError for a non-number. */
   addBeInt16(value: number): void {
-    if (typeof value !== 'number' || ((value << 16) >> 16) !== value) {
+    if (typeof value !== 'number' || (value << 16) >> 16 !== value) {
       throw intError('Datagram.addBeInt16', value, -0x8000, 0x7fff);
     }
     const at = this._claim(2, 'Datagram.addBeInt16');
@@ -409,7 +424,8 @@ export class Datagram {
     const at = this._length;
     const count = this._writeUtf8(value, at + 2, 'Datagram.addString');
     if (count > 0xffff) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `Datagram.addString: the string is ${count} UTF-8 bytes, more than a u16 length holds (65535); use addString32`,
       );
     }
@@ -434,7 +450,8 @@ export class Datagram {
     if (typeof value !== 'string') throw stringError('Datagram.addZString', value);
     const nul = value.indexOf('\0');
     if (nul !== -1) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
         `Datagram.addZString: the string contains NUL at index ${nul}, which would end it early: ${describeValue(value)}`,
       );
     }
@@ -481,7 +498,8 @@ export class Datagram {
     if (!(bytes instanceof Uint8Array)) throw bytesError('Datagram.addBlob', bytes);
     const count = bytes.length;
     if (count > 0xffff) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `Datagram.addBlob: the blob is ${count} bytes, more than a u16 length holds (65535); use addBlob32`,
       );
     }
@@ -530,8 +548,8 @@ export class Datagram {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const message = `Datagram.addValue: cannot encode ${describeValue(value)} as msgpack: ${reason}`;
-      if (error instanceof RangeError) throw new RangeError(message, { cause: error });
-      throw new TypeError(message, { cause: error });
+      if (error instanceof RangeError) throw new RingwireRangeError(ErrorCode.BAD_VALUE, message, { cause: error });
+      throw new RingwireTypeError(ErrorCode.BAD_VALUE, message, { cause: error });
     }
     const count = encoded.length;
     const at = this._claim(4 + count, 'Datagram.addValue');
@@ -591,7 +609,8 @@ export class Datagram {
    */
   private _grow(needed: number, keep: number, method: string): void {
     if (needed > DATAGRAM_MAX_SIZE) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `${method}: the datagram would grow to ${needed} bytes, past DATAGRAM_MAX_SIZE (${DATAGRAM_MAX_SIZE} bytes)`,
       );
     }

@@ -35,6 +35,7 @@
  * soon as it sees PAUSED and start again once resume() returns NEED_MORE.
  */
 import { assertHeaderSize, type HeaderSize } from './frame-encoder.js';
+import { ErrorCode, RingwireRangeError } from './errors.js';
 
 /** What write() and resume() report. */
 export const DecodeStatus = {
@@ -104,7 +105,7 @@ function framingOf(options: FrameDecoderOptions): { headerSize: HeaderSize; maxD
   const max = options.maxDatagramSize ?? (headerSize === 2 ? DEFAULT_MAX_U16 : DEFAULT_MAX_LARGE);
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
     const shown = typeof max === 'string' ? JSON.stringify(max) : String(max);
-    throw new RangeError(`options.maxDatagramSize must be an integer >= 1, got ${shown}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `options.maxDatagramSize must be an integer >= 1, got ${shown}`);
   }
   return { headerSize, maxDatagramSize: max };
 }
@@ -323,7 +324,12 @@ export class FrameDecoder {
         if (base + i >= this.pending[0].at) this.applyPending(base + i);
         if (this.pending.length !== 0) limit = Math.min(end, this.pending[0].at - base);
       }
-      const next = this.header === 0 ? this.feedRaw(chunk, i, limit, sink) : this.header === 2 ? this.scan2(chunk, i, limit, sink) : this.scan4(chunk, i, limit, sink);
+      const next =
+        this.header === 0
+          ? this.feedRaw(chunk, i, limit, sink)
+          : this.header === 2
+            ? this.scan2(chunk, i, limit, sink)
+            : this.scan4(chunk, i, limit, sink);
       if (next < 0) {
         status = ~next as DecodeStatus;
         break;
@@ -378,8 +384,7 @@ export class FrameDecoder {
     let i = offset;
     while (end - i >= 4) {
       if (i >= limit) return i;
-      const length =
-        (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0;
+      const length = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0;
       if (length > max) return ~this.fail(length);
       const start = i + 4;
       if (end - start < length) break;

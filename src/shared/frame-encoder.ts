@@ -1,4 +1,5 @@
 import { describeValue } from './describe-value.js';
+import { ErrorCode, RingwireRangeError } from './errors.js';
 /**
  * Outgoing TCP framing, the mirror of frame-decoder.ts.
  *
@@ -22,7 +23,7 @@ export type HeaderSize = 0 | 2 | 4;
  */
 export function assertHeaderSize(value: unknown, what: string): asserts value is HeaderSize {
   if (value !== 0 && value !== 2 && value !== 4) {
-    throw new RangeError(`${what} must be 0, 2 or 4, got ${describeValue(value)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what} must be 0, 2 or 4, got ${describeValue(value)}`);
   }
 }
 
@@ -44,24 +45,21 @@ export function maxPayloadForHeader(headerSize: HeaderSize): number {
  * header size), is not a non-negative integer, or the header does not fit in `target`;
  * nothing is written then.
  */
-export function writeFrameHeader(
-  target: Uint8Array,
-  offset: number,
-  payloadLength: number,
-  headerSize: HeaderSize,
-): number {
+export function writeFrameHeader(target: Uint8Array, offset: number, payloadLength: number, headerSize: HeaderSize): number {
   if (!Number.isInteger(payloadLength) || payloadLength < 0) {
-    throw new RangeError(`payloadLength must be a non-negative integer, got ${describeValue(payloadLength)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `payloadLength must be a non-negative integer, got ${describeValue(payloadLength)}`);
   }
   const max = maxPayloadForHeader(headerSize);
   if (payloadLength > max) {
-    throw new RangeError(
+    throw new RingwireRangeError(
+      ErrorCode.DATAGRAM_TOO_LARGE,
       `payloadLength ${payloadLength} exceeds ${max}, the most a ${headerSize}-byte header can announce`,
     );
   }
   // A typed array silently drops out-of-range writes; a truncated header would desync the peer.
   if (!Number.isInteger(offset) || offset < 0 || offset + headerSize > target.length) {
-    throw new RangeError(
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_ARG_VALUE,
       `offset ${describeValue(offset)} leaves no room for a ${headerSize}-byte header in ${target.length} bytes`,
     );
   }

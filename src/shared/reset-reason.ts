@@ -1,11 +1,5 @@
 /** Why a connection ended, as `Connection.getResetReason()` reports it. */
-export type ResetReason =
-  | 'closed-by-peer'
-  | 'closed-locally'
-  | 'oversized-datagram'
-  | 'slow-consumer'
-  | 'idle-timeout'
-  | 'error';
+export type ResetReason = 'closed-by-peer' | 'closed-locally' | 'oversized-datagram' | 'slow-consumer' | 'idle-timeout' | 'error';
 
 /** The reasons as the u8 codes carried in a CLOSED record's aux byte. */
 export const ResetReasonCode = {
@@ -17,15 +11,7 @@ export const ResetReasonCode = {
   ERROR: 6,
 } as const;
 
-const names: readonly ResetReason[] = [
-  'error',
-  'closed-by-peer',
-  'closed-locally',
-  'oversized-datagram',
-  'slow-consumer',
-  'idle-timeout',
-  'error',
-];
+const names: readonly ResetReason[] = ['error', 'closed-by-peer', 'closed-locally', 'oversized-datagram', 'slow-consumer', 'idle-timeout', 'error'];
 
 /** The reason a CLOSED record's code stands for ('error' for an unknown code). */
 export function resetReasonName(code: number): ResetReason {

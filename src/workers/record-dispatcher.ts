@@ -1,6 +1,16 @@
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { takeAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
+import {
+  COUNT_SIZE,
+  broadcastFrameOffset,
+  readBroadcastCount,
+  readBroadcastId,
+  readOptionSeconds,
+  readOptionValue,
+  readSendToManyCount,
+  readShutdownDeadline,
+} from '../shared/protocol/outbound-records.js';
 import { AdoptKind, RecordKind, SocketOption } from '../shared/protocol/record-kind.js';
 import { applySocketOption } from './socket-options.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
@@ -64,7 +74,7 @@ export class RecordDispatcher {
           }
         }
       } else if (kind === RecordKind.BROADCAST) {
-        const count = ring.view.getUint32(ring.offset, true);
+        const count = readBroadcastCount(ring.view, ring.offset);
         sends += count;
         bytesOut += this.broadcast(ring, count);
       } else {
@@ -93,12 +103,12 @@ export class RecordDispatcher {
   private broadcast(ring: SpscRing, count: number): number {
     const connections = this.lifecycle.connections;
     const view = ring.view;
-    const ids = ring.offset + 4;
-    const frame = ids + count * 4;
-    const length = ring.offset + ring.length - frame;
+    const at = ring.offset;
+    const frame = broadcastFrameOffset(at, count);
+    const length = at + ring.length - frame;
     let queued = 0;
     for (let i = 0; i < count; i++) {
-      const conn = connections.get(view.getUint32(ids + i * 4, true));
+      const conn = connections.get(readBroadcastId(view, at, i));
       if (conn === undefined) continue;
       conn.takenBytes += length;
       const state = conn.state;
@@ -133,7 +143,8 @@ export class RecordDispatcher {
       case RecordKind.CLOSE:
         if (conn === undefined) this.udp.close(id, ResetReasonCode.CLOSED_LOCALLY);
         else if (ring.aux === 0 && conn.lingerMs !== 0) this.lifecycle.close(conn);
-        else if (ring.aux === 0) this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
+        else if (ring.aux === 0)
+          this.lifecycle.cut(conn, ResetReasonCode.CLOSED_LOCALLY); // SO_LINGER 0: RST
         else this.lifecycle.cut(conn, ring.aux);
         break;
       case RecordKind.RELEASE:
@@ -144,14 +155,14 @@ export class RecordDispatcher {
         this.stats[StatSlot.BYTES_OUT] += this.udp.sendTo(id, ring.bytes, ring.offset, ring.length);
         break;
       case RecordKind.SEND_TO_MANY: {
-        const count = ring.view.getUint32(ring.offset, true);
+        const count = readSendToManyCount(ring.view, ring.offset);
         this.stats[StatSlot.DATAGRAMS_OUT] += count;
-        this.stats[StatSlot.BYTES_OUT] += this.udp.sendToMany(id, ring.bytes, ring.offset + 4, count, ring.offset + ring.length);
+        this.stats[StatSlot.BYTES_OUT] += this.udp.sendToMany(id, ring.bytes, ring.offset + COUNT_SIZE, count, ring.offset + ring.length);
         break;
       }
       case RecordKind.OPTION: {
-        const value = ring.view.getInt32(ring.offset, true);
-        const seconds = ring.view.getInt32(ring.offset + 4, true);
+        const value = readOptionValue(ring.view, ring.offset);
+        const seconds = readOptionSeconds(ring.view, ring.offset);
         if (conn && ring.aux === SocketOption.LINGER) {
           // SO_LINGER with seconds would make close() block this thread for them: the kernel
           // gets only "off" or "0 seconds" (a close resets, RST), and a linger of some
@@ -170,7 +181,7 @@ export class RecordDispatcher {
       }
       case RecordKind.SHUTDOWN:
         this.shuttingDown = true;
-        if (ring.length >= 8) this.shutdownDeadline = ring.view.getFloat64(ring.offset, true);
+        this.shutdownDeadline = readShutdownDeadline(ring.view, ring.offset, ring.length);
         this.writer.flushDirty(); // what came before SHUTDOWN goes out before the FINs
         this.lifecycle.shutdown();
         this.udp.closeAll();

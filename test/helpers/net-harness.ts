@@ -8,16 +8,16 @@
  */
 import net from 'node:net';
 import type { HeaderSize } from '../../src/shared/frame-encoder.js';
-import { ConnectionWriter } from '../../src/main/connection-writer.js';
-import type { Connection } from '../../src/main/connection.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import { QueuedConnectionListener } from '../../src/main/queued-connection-listener.js';
+import { ConnectionWriter } from '../../src/main/api/connection-writer.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import { QueuedConnectionListener } from '../../src/main/api/queued-connection-listener.js';
 import {
   QueuedConnectionManager,
   type QueuedConnectionManagerOptions,
-} from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+} from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 
 export const HOST = '127.0.0.1';
 

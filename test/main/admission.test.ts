@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram, NetDatagram, PointerToConnection } from '../../src/index.js';
-import { AddressAdmission, Refusal, ipv6Prefix } from '../../src/main/address-admission.js';
+import { AddressAdmission, Refusal, ipv6Prefix } from '../../src/main/core/address-admission.js';
 import { closeAll, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

@@ -8,10 +8,10 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { ConnectionGroup } from '../../src/main/connection-group.js';
-import type { Connection } from '../../src/main/connection.js';
-import { NetAddress } from '../../src/main/net-address.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import { ConnectionGroup } from '../../src/main/api/connection-group.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import { NetAddress } from '../../src/main/api/net-address.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import { HOST, Peer, closeAll, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

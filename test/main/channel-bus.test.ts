@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelBus, Datagram, type Connection } from '../../src/index.js';
 import { type Nats, startNats, stopNatsServers } from '../helpers/nats-server.js';
 import { Peer, closeAll, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
+import { ErrorCode } from '../../src/shared/errors.js';
 
 afterEach(async () => {
   await closeAll();
@@ -97,7 +98,7 @@ describe('ChannelBus', () => {
     );
     expect(() => bus.subscribe('bad channel', two.conn)).toThrow(/a channel is a NATS subject/);
     bus.close();
-    expect(() => bus.publish('room.3', new Datagram())).toThrow(/the bus is closed/);
+    expect(() => bus.publish('room.3', new Datagram())).toThrow(expect.objectContaining({ code: ErrorCode.BUS_CLOSED }));
   });
 });
 

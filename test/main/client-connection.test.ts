@@ -5,10 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetAddress } from '../../src/main/net-address.js';
-import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { NetAddress } from '../../src/main/api/net-address.js';
+import { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import { HOST, closeAll, onCleanup, pollUntil, startClient, startServer, yieldTurn } from '../helpers/net-harness.js';
+import { ErrorCode } from '../../src/shared/errors.js';
 
 /** A port nobody listens on: bind one, note it, close it. */
 async function freePort(): Promise<number> {
@@ -118,7 +119,7 @@ describe.each([0, 2])('opening connections (numThreads %i)', (n) => {
       await manager.close();
       expect(await pending).toBeNull();
       expect(manager.getLastError()).toBeInstanceOf(Error);
-      await expect(manager.openTCPClientConnection(HOST, hole.port, 0)).rejects.toThrow(/closed/);
+      await expect(manager.openTCPClientConnection(HOST, hole.port, 0)).rejects.toMatchObject({ code: ErrorCode.MANAGER_CLOSED });
     } finally {
       await hole.close();
     }

@@ -3,8 +3,8 @@
 // however it was positioned (a run of frames under way, dataAvailable, drain, drain with a
 // maximum). Other connections' datagrams are unaffected.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/main/connection.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
 import { Peer, closeAll, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

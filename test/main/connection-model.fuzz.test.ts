@@ -15,9 +15,9 @@
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/main/connection.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import type { ResetReason } from '../../src/shared/reset-reason.js';
 import { FrameSplitter, HOST, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 import { fuzzRuns } from '../helpers/fuzz-runs.js';

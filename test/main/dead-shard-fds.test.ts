@@ -11,7 +11,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connection, Datagram, QueuedConnectionManager } from '../../src/index.js';
 import { loadFdHelper, socketFd } from '../../src/shared/fd-helper.js';
-import { ShardHandle } from '../../src/main/shard-handle.js';
+import { ShardHandle } from '../../src/main/shards/shard-handle.js';
 import { RecordKind } from '../../src/shared/protocol/record-kind.js';
 import { readAdoptFd, takeAdoptFd } from '../../src/shared/protocol/read-record.js';
 import { SpscRing } from '../../src/shared/protocol/spsc-ring.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import type { Connection } from '../../src/main/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import type { Connection } from '../../src/main/api/connection.js';
 import { Peer, closeAll, pollUntil, startServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

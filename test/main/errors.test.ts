@@ -4,10 +4,10 @@
  * the reason, unknown options are named, and a successful open clears getLastError().
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { QueuedConnectionListener } from '../../src/main/queued-connection-listener.js';
-import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
-import { ConnectionWriter } from '../../src/main/connection-writer.js';
+import { QueuedConnectionListener } from '../../src/main/api/queued-connection-listener.js';
+import { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
+import { ConnectionWriter } from '../../src/main/api/connection-writer.js';
 import { HOST, closeAll, onCleanup, startServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

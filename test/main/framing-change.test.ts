@@ -2,9 +2,9 @@
 // read: every byte is framed by the settings in force when the shard received it; a
 // datagram that straddles the change keeps the framing it began with (#21 point 1).
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import type { Connection } from '../../src/main/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
 import { Peer, closeAll, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import type { Connection } from '../../src/main/connection.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
 import { HOST, Peer, Rng, closeAll, frame, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

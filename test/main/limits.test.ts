@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import type { Connection } from '../../src/main/connection.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
 import type { ResetReason } from '../../src/shared/reset-reason.js';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BACKLOG_SLOTS, SlotState, slotStates } from '../../src/shared/protocol/send-backlog.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
 import { HOST, Peer, closeAll, expectNothingFor, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import type { Connection } from '../../src/main/connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import type { Connection } from '../../src/main/api/connection.js';
 import {
   Peer,
   Rng,

@@ -19,6 +19,7 @@ import {
   type Connection,
 } from '../../src/index.js';
 import { Peer, closeAll, frame, onCleanup, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
+import { ErrorCode } from '../../src/shared/errors.js';
 
 afterEach(closeAll);
 
@@ -147,8 +148,8 @@ describe('reader and writer accessors, and the writer shutdown', () => {
     for (let i = 0; i < 10; i++) server.writer.send(new Datagram(new Uint8Array([i])), conn);
     server.writer.shutdown();
     server.writer.shutdown();
-    expect(() => server.writer.send(new Datagram(), conn)).toThrow(/the writer is shut down/);
-    expect(() => server.writer.broadcast(new Datagram(), [conn])).toThrow(/the writer is shut down/);
+    expect(() => server.writer.send(new Datagram(), conn)).toThrow(expect.objectContaining({ code: ErrorCode.WRITER_SHUT_DOWN }));
+    expect(() => server.writer.broadcast(new Datagram(), [conn])).toThrow(expect.objectContaining({ code: ErrorCode.WRITER_SHUT_DOWN }));
     await pollUntil(() => peer.frameCount === 10, { timeoutMs: 5000, label: 'the 10 datagrams queued before shutdown' });
     expect(peer.frames.map((f) => f[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });

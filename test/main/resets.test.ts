@@ -5,11 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import type { Connection } from '../../src/main/connection.js';
-import type { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import type { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import type { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import type { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import {
   Peer,
   SequenceChecker,

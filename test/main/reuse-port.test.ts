@@ -16,7 +16,7 @@ import {
   QueuedConnectionReader,
   type Connection,
 } from '../../src/index.js';
-import { nodeHasReusePort, reusePortPath } from '../../src/main/reuse-port.js';
+import { nodeHasReusePort, reusePortPath } from '../../src/main/core/reuse-port.js';
 import { HOST, Peer, closeAll, frame, onCleanup, pollUntil } from '../helpers/net-harness.js';
 
 afterEach(closeAll);

@@ -4,13 +4,13 @@
  * openTCPClientConnection, each with its own reader and writer.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetAddress } from '../../src/main/net-address.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import { NetAddress } from '../../src/main/api/net-address.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import { PyDatagram } from '../../src/shared/datagram.js';
 import { PyDatagramIterator } from '../../src/shared/datagram-iterator.js';
-import type { Connection } from '../../src/main/connection.js';
-import type { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import type { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import {
   HOST,
   Peer,

@@ -10,11 +10,11 @@ import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
 import { DatagramIterator } from '../../src/shared/datagram-iterator.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
-import type { Connection } from '../../src/main/connection.js';
-import { NetAddress } from '../../src/main/net-address.js';
-import type { ShardHandle } from '../../src/main/shard-handle.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
+import type { Connection } from '../../src/main/api/connection.js';
+import { NetAddress } from '../../src/main/api/net-address.js';
+import type { ShardHandle } from '../../src/main/shards/shard-handle.js';
 import { RecordKind } from '../../src/shared/protocol/record-kind.js';
 import { DATA_OFFSET, HEAD, OFF_CONNECTION, OFF_KIND, OFF_LENGTH, TAIL, WRAP_MARKER, recordSpan } from '../../src/shared/protocol/ring-layout.js';
 import {

@@ -7,8 +7,8 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
-import { QueuedConnectionManager } from '../../src/main/queued-connection-manager.js';
-import { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { QueuedConnectionManager } from '../../src/main/api/queued-connection-manager.js';
+import { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import {
   HOST,
   Peer,
@@ -20,6 +20,7 @@ import {
   pollUntil,
   startServer,
 } from '../helpers/net-harness.js';
+import { ErrorCode } from '../../src/shared/errors.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/shutdown-child.ts', import.meta.url));
@@ -84,7 +85,7 @@ describe.each([0, 2])('close() (numThreads %i)', (n) => {
       expect(await portIsFree(port)).toBe(false);
     }
     expect(await portIsFree(port)).toBe(true);
-    await expect(kept.openTCPServerRendezvous(HOST, 0, 8)).rejects.toThrow(/closed/);
+    await expect(kept.openTCPServerRendezvous(HOST, 0, 8)).rejects.toMatchObject({ code: ErrorCode.MANAGER_CLOSED });
   });
 
   it('is safe to call twice (and concurrently)', async () => {

@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
 import { DatagramIterator } from '../../src/shared/datagram-iterator.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import type { QueuedConnectionReader } from '../../src/main/queued-connection-reader.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import type { QueuedConnectionReader } from '../../src/main/api/queued-connection-reader.js';
 import { Peer, Rng, closeAll, frame, pollUntil, startServer, yieldTurn } from '../helpers/net-harness.js';
 
 /** Polls `reader` until `count` datagrams arrived; returns copies of their bytes. */

@@ -5,7 +5,7 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { TaskManager } from '../../src/main/task-manager.js';
+import { TaskManager } from '../../src/main/api/task-manager.js';
 import { registerMetrics } from '../../src/metrics/register-metrics.js';
 import { promtoolCheck } from '../helpers/prometheus.js';
 

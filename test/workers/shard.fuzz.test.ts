@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetDatagram } from '../../src/main/net-datagram.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
 import { encodeFrame } from '../../src/shared/frame-encoder.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import { fuzzRuns } from '../helpers/fuzz-runs.js';
 import { Peer, closeAll, pollUntil, startServer, type TestServer } from '../helpers/net-harness.js';
 

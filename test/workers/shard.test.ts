@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Datagram } from '../../src/shared/datagram.js';
 import { StatSlot } from '../../src/shared/protocol/shard-stats.js';
-import { NetDatagram } from '../../src/main/net-datagram.js';
-import { PointerToConnection } from '../../src/main/pointer-to-connection.js';
+import { NetDatagram } from '../../src/main/api/net-datagram.js';
+import { PointerToConnection } from '../../src/main/api/pointer-to-connection.js';
 import type { TestServer } from '../helpers/net-harness.js';
 import {
   Peer,
@@ -75,7 +75,10 @@ describe.each([0, 2])('shard back-pressure (numThreads %i)', (n) => {
     const index = new Map<unknown, number>();
     for (let i = 0; i < PEERS; i++) {
       const conn = await server.accept();
-      index.set(conn, peers.findIndex((p) => p.localPort === conn.getAddress().getPort()));
+      index.set(
+        conn,
+        peers.findIndex((p) => p.localPort === conn.getAddress().getPort()),
+      );
     }
     const writing = peers.map((peer, i) => peer.writeInSlices(framedStream(i, COUNT, MAX_SIZE), new Rng(100 + i), 4096));
     await pollUntil(() => pauses(server) > 0, { label: 'a paused socket' });

@@ -86,6 +86,3 @@ export const SocketOption = {
 
 /** SocketOption code − this = the native helper's option number. */
 export const NATIVE_OPTION_BASE = 2;
-
-/** Bytes of an OPTION record's payload. */
-export const OPTION_PAYLOAD_SIZE = 8;

@@ -17,19 +17,13 @@ import {
   recordSpan,
 } from './ring-layout.js';
 import { copyBytes } from '../copy-bytes.js';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../errors.js';
 
 /**
  * Called once per record by {@link SpscRing.drain}. `bytes[offset, offset + length)` is the
  * payload; it is valid only during the call (the slot is freed when the drain ends).
  */
-export type RecordVisitor = (
-  kind: number,
-  connectionId: number,
-  aux: number,
-  bytes: Uint8Array,
-  offset: number,
-  length: number,
-) => void;
+export type RecordVisitor = (kind: number, connectionId: number, aux: number, bytes: Uint8Array, offset: number, length: number) => void;
 
 /**
  * A single-producer single-consumer ring of variable-length records in a
@@ -74,13 +68,9 @@ export class SpscRing {
 
   /** Allocates a ring with `capacity` data bytes (a power of two, 256 B to 1 GiB). */
   static create(capacity: number): SpscRing {
-    if (
-      !Number.isInteger(capacity) ||
-      capacity < MIN_RING_CAPACITY ||
-      capacity > MAX_RING_CAPACITY ||
-      (capacity & (capacity - 1)) !== 0
-    ) {
-      throw new RangeError(
+    if (!Number.isInteger(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
         `SpscRing capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`,
       );
     }
@@ -92,12 +82,15 @@ export class SpscRing {
   /** Wraps a buffer made by {@link SpscRing.create}; throws a TypeError for anything else. */
   constructor(buffer: SharedArrayBuffer) {
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < DATA_OFFSET + MIN_RING_CAPACITY) {
-      throw new TypeError('SpscRing needs a SharedArrayBuffer made by SpscRing.create()');
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, 'SpscRing needs a SharedArrayBuffer made by SpscRing.create()');
     }
     const words = new Int32Array(buffer, 0, DATA_OFFSET >> 2);
     const capacity = Atomics.load(words, CAPACITY);
     if (capacity < MIN_RING_CAPACITY || (capacity & (capacity - 1)) !== 0 || buffer.byteLength !== DATA_OFFSET + capacity) {
-      throw new TypeError(`SpscRing buffer has a bad header: capacity ${capacity}, byteLength ${buffer.byteLength}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `SpscRing buffer has a bad header: capacity ${capacity}, byteLength ${buffer.byteLength}`,
+      );
     }
     this.buffer = buffer;
     this.capacity = capacity;
@@ -125,7 +118,8 @@ export class SpscRing {
    */
   canReserve(length: number): boolean {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
       );
     }
@@ -145,7 +139,8 @@ export class SpscRing {
    */
   reserve(kind: number, connectionId: number, length: number, aux = 0): number {
     if (length > this.maxPayload || length < 0) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `SpscRing record of ${length} bytes can never fit: the most a ${this.capacity}-byte ring holds is ${this.maxPayload}`,
       );
     }
@@ -175,14 +170,7 @@ export class SpscRing {
    * Stages a record holding `src[start, start + length)`. Returns false, staging
    * nothing, when the ring is too full now. Visible to the consumer after {@link commit}.
    */
-  tryWrite(
-    kind: number,
-    connectionId: number,
-    src: Uint8Array,
-    start = 0,
-    length = src.length - start,
-    aux = 0,
-  ): boolean {
+  tryWrite(kind: number, connectionId: number, src: Uint8Array, start = 0, length = src.length - start, aux = 0): boolean {
     const at = this.reserve(kind, connectionId, length, aux);
     if (at < 0) return false;
     copyBytes(this.bytes, at, src, start, length);
@@ -219,7 +207,7 @@ export class SpscRing {
     const words = this.words;
     Atomics.store(words, PRODUCER_WAITING, 1);
     const tail = Atomics.load(words, TAIL);
-    if ((tail >>> 0) !== this.tailSeen) {
+    if (tail >>> 0 !== this.tailSeen) {
       Atomics.store(words, PRODUCER_WAITING, 0);
       this.tailSeen = tail >>> 0;
       return null;
@@ -245,7 +233,7 @@ export class SpscRing {
    * next call to next() or release(). Returns false when the ring is empty.
    */
   next(): boolean {
-    if (((this.readTail - this.tailPublished) >>> 0) > this.capacity >>> 2) this.release();
+    if ((this.readTail - this.tailPublished) >>> 0 > this.capacity >>> 2) this.release();
     for (;;) {
       if (this.readTail === this.headSeen) {
         this.release();
@@ -301,7 +289,7 @@ export class SpscRing {
     const words = this.words;
     Atomics.store(words, CONSUMER_WAITING, 1);
     const head = Atomics.load(words, HEAD);
-    if ((head >>> 0) !== this.readTail) {
+    if (head >>> 0 !== this.readTail) {
       Atomics.store(words, CONSUMER_WAITING, 0);
       return null;
     }
@@ -322,7 +310,7 @@ export class SpscRing {
     this.release();
     const words = this.words;
     Atomics.store(words, CONSUMER_WAITING, 1);
-    if ((Atomics.load(words, HEAD) >>> 0) !== this.readTail) {
+    if (Atomics.load(words, HEAD) >>> 0 !== this.readTail) {
       Atomics.store(words, CONSUMER_WAITING, 0);
       return false;
     }

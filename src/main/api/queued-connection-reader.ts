@@ -1,29 +1,25 @@
-import { describeValue } from '../shared/describe-value.js';
-import { DATAGRAM_MAX_SIZE, Datagram } from '../shared/datagram.js';
-import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import type { ReadSettings } from '../shared/protocol/read-record.js';
-import type { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { LargePart, RecordKind } from '../shared/protocol/record-kind.js';
-import { UdpAddressText, readUdpPort, udpAddressSpan } from '../shared/protocol/udp-framing.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { DATAGRAM_MAX_SIZE, Datagram } from '../../shared/datagram.js';
+import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../../shared/frame-encoder.js';
+import type { ReadSettings } from '../../shared/protocol/read-record.js';
+import type { SpscRing } from '../../shared/protocol/spsc-ring.js';
+import { LargePart, RecordKind } from '../../shared/protocol/record-kind.js';
+import { UdpAddressText, readUdpPort, udpAddressSpan } from '../../shared/protocol/udp-framing.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { NetDatagram } from './net-datagram.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import type { ShardHandle } from './shard-handle.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import type { ConnectionTable } from '../core/connection-table.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
+import { checkThreads } from '../core/thread-count.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /**
  * Called once per datagram by {@link QueuedConnectionReader.drain}: `bytes[offset,
  * offset + length)` is the payload, valid only during the call. `from` is the sender of a
  * UDP datagram (one reused object: copy what you keep), null for TCP.
  */
-export type DatagramVisitor = (
-  bytes: Uint8Array,
-  offset: number,
-  length: number,
-  connection: Connection,
-  from: NetAddress | null,
-) => void;
+export type DatagramVisitor = (bytes: Uint8Array, offset: number, length: number, connection: Connection, from: NetAddress | null) => void;
 
 /**
  * The default largest datagram with header size 4: what the default ring carries in one
@@ -100,15 +96,31 @@ export class QueuedConnectionReader {
     checkManager('QueuedConnectionReader', manager);
     checkThreads('QueuedConnectionReader', numThreads);
     manager.attachReader(this, numThreads);
+    // Looked up once: the hot path reads them per datagram (the set's array keeps its
+    // identity when a shard is replaced in its slot).
+    this.shards = manager.getShards();
+    this.connections = manager.connections;
+    this.table = manager.core.table;
   }
+
+  /** The manager's shards, its connections by id, and the table that handles connection events. */
+  private readonly shards: readonly ShardHandle[];
+  private readonly connections: ReadonlyMap<number, Connection>;
+  private readonly table: ConnectionTable<Connection>;
 
   /** Starts reading `conn`. Returns false when it is closed, not a stream of this manager, or already read. */
   addConnection(conn: Connection): boolean {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `QueuedConnectionReader.addConnection: expected a Connection, got ${describeValue(conn)}`,
+      );
     }
     if (conn.getManager() !== this.manager) {
-      throw new Error(`QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`);
+      throw new RingwireError(
+        ErrorCode.FOREIGN_CONNECTION,
+        `QueuedConnectionReader.addConnection: ${conn.toString()} belongs to another QueuedConnectionManager; a reader reads its own manager's connections`,
+      );
     }
     if (!conn.open || conn.kind === 'rendezvous' || conn.reader !== null) return false;
     if (conn.shard === null) return false;
@@ -133,7 +145,7 @@ export class QueuedConnectionReader {
   /** True when getData() has a datagram to give. Handles connection events on the way. Never blocks. */
   dataAvailable(): boolean {
     if (this.pendingHeld() || this.nextFrame()) return true;
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const count = shards.length;
     let index = this.nextShard < count ? this.nextShard : 0;
     for (let visited = 0; visited < count; visited++) {
@@ -149,7 +161,8 @@ export class QueuedConnectionReader {
    */
   getData(dg: Datagram): boolean {
     if (!(dg instanceof Datagram)) {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `QueuedConnectionReader.getData: expected a Datagram to fill (a NetDatagram also gets the connection and address), got ${describeValue(dg)}`,
       );
     }
@@ -183,7 +196,7 @@ export class QueuedConnectionReader {
       this.visitPending(visitor);
       delivered++;
     }
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const count = shards.length;
     for (let index = 0; index < count && delivered < max; index++) {
       // An even share of what is left for each remaining shard, so one cannot starve another.
@@ -254,7 +267,7 @@ export class QueuedConnectionReader {
       }
       this.cachedId = -1; // the event may remove a connection
       if (this.large.size > 0 && kind === RecordKind.CLOSED) this.large.delete(ring.connectionId);
-      this.manager.handleEvent(shard, kind, ring.connectionId, ring.aux);
+      this.table.handleEvent(shard, kind, ring.connectionId, ring.aux);
     }
     return false;
   }
@@ -304,7 +317,7 @@ export class QueuedConnectionReader {
   /** The open-or-not connection with `id`, or undefined once it is gone. */
   private connectionOf(id: number): Connection | undefined {
     if (id !== this.cachedId) {
-      this.cachedConnection = this.manager.connections.get(id);
+      this.cachedConnection = this.connections.get(id);
       this.cachedId = id;
     }
     return this.cachedConnection;
@@ -359,7 +372,8 @@ export class QueuedConnectionReader {
    * (from their next datagram boundary) and to those added afterwards.
    */
   setRawMode(raw: boolean): void {
-    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
+    if (typeof raw !== 'boolean')
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.settings.raw = raw;
     this.settingsChanged();
   }
@@ -395,7 +409,10 @@ export class QueuedConnectionReader {
   setMaxDatagramSize(bytes: number): void {
     const limit = Math.min(maxPayloadForHeader(this.settings.raw ? 0 : this.settings.headerSize), DATAGRAM_MAX_SIZE);
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > limit) {
-      throw new RangeError(`setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `setMaxDatagramSize: bytes must be an integer from 1 to ${limit}, got ${describeValue(bytes)}`,
+      );
     }
     this.settings.maxDatagramSize = bytes;
     this.maxDatagramSizeSet = true;
@@ -404,7 +421,7 @@ export class QueuedConnectionReader {
 
   /** The framing changed: every connection this reader reads takes it. */
   private settingsChanged(): void {
-    for (const conn of this.manager.connections.values()) {
+    for (const conn of this.connections.values()) {
       if (conn.reader === this && conn.open && conn.shard !== null) conn.shard.startReading(conn, this.settings);
     }
   }
@@ -445,11 +462,11 @@ export class QueuedConnectionReader {
     return this.numThreads <= 0;
   }
 
-  /** Called by the manager when shard `index` died: a record held from its ring is void. */
+  /** @internal Called by the manager when shard `index` died: a record held from its ring is void. */
   shardFailed(index: number): void {
     this.cachedId = -1;
     for (const id of this.large.keys()) {
-      if (this.manager.connections.get(id)?.shard?.index === index) this.large.delete(id);
+      if (this.connections.get(id)?.shard?.index === index) this.large.delete(id);
     }
     if (this.pendingShard === index) {
       this.pendingRing = null;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { canonicalIp } from './net-address.js';
+import { canonicalIp } from '../../shared/canonical-ip.js';
 
 /** Why admit() refused a connection. */
 export const Refusal = {

@@ -1,6 +1,6 @@
-import type { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { RecordKind } from '../shared/protocol/record-kind.js';
-import { copyWords } from '../shared/copy-bytes.js';
+import type { SpscRing } from '../../shared/protocol/spsc-ring.js';
+import { RecordKind } from '../../shared/protocol/record-kind.js';
+import { copyWords } from '../../shared/copy-bytes.js';
 
 /** Bytes of one overflow block; a larger record gets a block of its own. */
 const BLOCK_SIZE = 64 * 1024;

@@ -1,5 +1,7 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { canonicalIp } from '../../shared/canonical-ip.js';
 import net from 'node:net';
+import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** An IP address and port, as Panda3D's NetAddress. */
 export class NetAddress {
@@ -14,7 +16,7 @@ export class NetAddress {
    */
   setHost(host: string, port: number): boolean {
     if (typeof host !== 'string') {
-      throw new TypeError(`NetAddress.setHost: host must be a string, got ${describeValue(host)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `NetAddress.setHost: host must be a string, got ${describeValue(host)}`);
     }
     checkPort('NetAddress.setHost', port);
     const ip = host === 'localhost' ? '127.0.0.1' : host;
@@ -71,7 +73,7 @@ export class NetAddress {
    */
   getIpComponent(n: number): number {
     if (!Number.isInteger(n) || n < 0 || n > 3) {
-      throw new RangeError(`NetAddress.getIpComponent: n must be 0, 1, 2 or 3, got ${describeValue(n)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `NetAddress.getIpComponent: n must be 0, 1, 2 or 3, got ${describeValue(n)}`);
     }
     return net.isIPv4(this.host) ? Number(this.host.split('.')[n]) : 0;
   }
@@ -84,7 +86,7 @@ export class NetAddress {
     let hash = 0x811c9dc5;
     const text = this.host;
     for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-    return (Math.imul(hash ^ this.port, 0x01000193) >>> 0);
+    return Math.imul(hash ^ this.port, 0x01000193) >>> 0;
   }
 
   /** Sets 127.0.0.1 and `port`. */
@@ -138,40 +140,10 @@ export class NetAddress {
   }
 }
 
-const MAPPED_DOTTED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
-const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i;
-
-/**
- * One spelling per address, so equal addresses compare and print alike: IPv6 in its
- * canonical compressed form, and an IPv4-mapped IPv6 address (a dual-stack socket's view
- * of an IPv4 peer, `::ffff:1.2.3.4` or `::ffff:102:304`) as the IPv4 address it maps.
- */
-export function canonicalIp(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  // A zone (fe80::1%eth0) is kept: the address means nothing without it.
-  const zoneAt = ip.indexOf('%');
-  const zone = zoneAt < 0 ? '' : ip.slice(zoneAt);
-  let canonical: string;
-  try {
-    canonical = new net.SocketAddress({ address: zoneAt < 0 ? ip : ip.slice(0, zoneAt), family: 'ipv6' }).address + zone;
-  } catch {
-    return ip;
-  }
-  const dotted = MAPPED_DOTTED.exec(canonical);
-  if (dotted) return dotted[1];
-  const hex = MAPPED_HEX.exec(canonical);
-  if (hex) {
-    const high = parseInt(hex[1], 16);
-    const low = parseInt(hex[2], 16);
-    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
-  }
-  return canonical;
-}
-
 /** Validates a TCP/UDP port for `what`; returns it. */
 export function checkPort(what: string, port: unknown): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`${what}: port must be an integer from 0 to 65535, got ${describeValue(port)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what}: port must be an integer from 0 to 65535, got ${describeValue(port)}`);
   }
   return port;
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { describeValue } from '../shared/describe-value.js';
-import { Datagram } from '../shared/datagram.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { Datagram } from '../../shared/datagram.js';
 import { Connection } from './connection.js';
 import { ConnectionGroup } from './connection-group.js';
 import { ConnectionWriter } from './connection-writer.js';
+import { ErrorCode, RingwireError, RingwireTypeError } from '../../shared/errors.js';
 
 /** One message as the bus reads it from NATS (nats.js's Msg has this and more). */
 export interface BusMessage {
@@ -80,17 +81,23 @@ export class ChannelBus {
 
   constructor(options: ChannelBusOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`ChannelBus: options must be an object, got ${describeValue(options)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ChannelBus: options must be an object, got ${describeValue(options)}`);
     }
     const { nats, writer, prefix = 'ringwire' } = options;
     if (typeof nats !== 'object' || nats === null || typeof nats.publish !== 'function' || typeof nats.subscribe !== 'function') {
-      throw new TypeError(`ChannelBus: options.nats must be a nats.js connection (publish and subscribe), got ${describeValue(nats)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `ChannelBus: options.nats must be a nats.js connection (publish and subscribe), got ${describeValue(nats)}`,
+      );
     }
     if (!(writer instanceof ConnectionWriter)) {
-      throw new TypeError(`ChannelBus: options.writer must be a ConnectionWriter, got ${describeValue(writer)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ChannelBus: options.writer must be a ConnectionWriter, got ${describeValue(writer)}`);
     }
     if (typeof prefix !== 'string' || !CHANNEL_NAME.test(prefix)) {
-      throw new TypeError(`ChannelBus: options.prefix must be a NATS subject prefix such as "ringwire", got ${describeValue(prefix)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `ChannelBus: options.prefix must be a NATS subject prefix such as "ringwire", got ${describeValue(prefix)}`,
+      );
     }
     this.nats = nats;
     this.writer = writer;
@@ -106,7 +113,8 @@ export class ChannelBus {
   subscribe(channel: string, conn: Connection): boolean {
     this.assertOpen('subscribe');
     checkChannel('subscribe', channel);
-    if (!(conn instanceof Connection)) throw new TypeError(`ChannelBus.subscribe: expected a Connection, got ${describeValue(conn)}`);
+    if (!(conn instanceof Connection))
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ChannelBus.subscribe: expected a Connection, got ${describeValue(conn)}`);
     const known = this.channels.get(channel);
     const state: Channel = known ?? { group: new ConnectionGroup(), subscription: null };
     // The group checks the connection (a TCP stream) and throws before a new channel is
@@ -149,7 +157,8 @@ export class ChannelBus {
   publish(channel: string, dg: Datagram): number {
     this.assertOpen('publish');
     checkChannel('publish', channel);
-    if (!(dg instanceof Datagram)) throw new TypeError(`ChannelBus.publish: expected a Datagram, got ${describeValue(dg)}`);
+    if (!(dg instanceof Datagram))
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ChannelBus.publish: expected a Datagram, got ${describeValue(dg)}`);
     // Local subscribers first: a datagram the writer refuses (too large) throws before
     // anything is sent anywhere, and a NATS failure cannot keep it from them.
     const state = this.channels.get(channel);
@@ -232,13 +241,14 @@ export class ChannelBus {
   }
 
   private assertOpen(what: string): void {
-    if (this.closed) throw new Error(`ChannelBus.${what}: the bus is closed`);
+    if (this.closed) throw new RingwireError(ErrorCode.BUS_CLOSED, `ChannelBus.${what}: the bus is closed`);
   }
 }
 
 function checkChannel(what: string, channel: unknown): asserts channel is string {
   if (typeof channel !== 'string' || !CHANNEL_NAME.test(channel)) {
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
       `ChannelBus.${what}: a channel is a NATS subject such as "room.7" (letters, digits, _ - :, dot-separated), got ${describeValue(channel)}`,
     );
   }

@@ -1,8 +1,15 @@
-import type { ShardHandle } from './shard-handle.js';
+/** @internal What the reader wait needs of a shard: to park on its inbound ring, and hold the event loop while parked. */
+export interface ParkableShard {
+  /** Asks the shard to ring once it publishes; false when records wait already. */
+  parkInbound(): boolean;
+  unparkInbound(): void;
+  /** Whether the shard's doorbell holds the event loop (while a wait is pending). */
+  holdLoop(hold: boolean): void;
+}
 
-const NONE: readonly ShardHandle[] = [];
+const NONE: readonly ParkableShard[] = [];
 
-/** What a {@link ReaderWait} waits on: its manager's queues and shards. */
+/** @internal What a {@link ReaderWait} waits on: its manager's queues and shards. */
 export interface WaitSource {
   /**
    * True when something can be taken now: a datagram, a new connection or a reset. It may
@@ -10,10 +17,10 @@ export interface WaitSource {
    */
   ready(): boolean;
   /** The shards whose inbound rings to park on. */
-  shards(): readonly ShardHandle[];
+  shards(): readonly ParkableShard[];
 }
 
-/** Options for {@link ReaderWait.wait}. */
+/** Options for waitForReaders. */
 export interface WaitOptions {
   /** Ends the wait early: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -28,6 +35,7 @@ interface Waiter {
 }
 
 /**
+ * @internal
  * The waits of one manager's waitForReaders (Panda3D's wait_for_readers), without
  * blocking and without spinning.
  *
@@ -43,7 +51,7 @@ interface Waiter {
 export class ReaderWait {
   private readonly waiters = new Set<Waiter>();
   /** The shards parked on and holding the event loop, to let go of exactly those. */
-  private held: readonly ShardHandle[] = NONE;
+  private held: readonly ParkableShard[] = NONE;
   private parked = false;
   private closed = false;
   private wakeQueued = false;

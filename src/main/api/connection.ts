@@ -1,16 +1,27 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import type { Server } from 'node:net';
-import { SocketOption } from '../shared/protocol/record-kind.js';
-import { loadFdHelper } from '../shared/fd-helper.js';
-import type { ResetReason } from '../shared/reset-reason.js';
-import type { ConnectionGroup } from './connection-group.js';
+import { SocketOption } from '../../shared/protocol/record-kind.js';
+import { loadFdHelper } from '../../shared/fd-helper.js';
+import type { ResetReason } from '../../shared/reset-reason.js';
+import type { ConnectionKind } from '../core/managed-connection.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
 import { NetAddress } from './net-address.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import type { QueuedConnectionReader } from './queued-connection-reader.js';
-import type { ShardHandle } from './shard-handle.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
-/** What a Connection is: a listening rendezvous, a TCP stream, or a UDP socket. */
-export type ConnectionKind = 'rendezvous' | 'tcp' | 'udp';
+export type { ConnectionKind };
+
+/**
+ * The manager that opened a connection, as `getManager()` returns it:
+ * queued-connection-manager.ts makes it the QueuedConnectionManager (declaration merging),
+ * so that this module need not import the manager's, which imports this one.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by queued-connection-manager.ts
+export interface ConnectionOwner {}
+
+/** @internal What a connection needs of a group it is in (ConnectionGroup). */
+export interface GroupMembership {
+  _drop(conn: Connection): void;
+}
 
 /**
  * One socket, as Panda3D's Connection: a TCP rendezvous (listening) or a TCP stream. The
@@ -19,33 +30,34 @@ export type ConnectionKind = 'rendezvous' | 'tcp' | 'udp';
 export class Connection {
   /** The peer's address for a stream; the bound address for a rendezvous. */
   private readonly address = new NetAddress();
-  /** True until the connection is closed locally or reported closed. */
+  /** True until the connection is closed locally or reported closed (read it; ringwire sets it). */
   open = true;
+  /** @internal Why it ended (getResetReason). */
   resetReason: ResetReason | null = null;
-  /** The reader reading it, if any. */
-  reader: QueuedConnectionReader | null = null;
-  /** The shard that owns the stream's socket (null for a rendezvous). */
+  /** @internal The reader reading it, if any (the reader compares itself with it). */
+  reader: object | null = null;
+  /** @internal The shard that owns the stream's socket (null for a rendezvous). */
   shard: ShardHandle | null = null;
   /** @internal The admission table key of an accepted connection's peer, or null (address-admission.ts). */
   admissionKey: string | null = null;
   /** @internal Accepted by a rendezvous (it counts for maxConnections); false for client connections and UDP. */
   accepted = false;
-  /** The listening server of a rendezvous. */
+  /** @internal The listening server of a rendezvous. */
   server: Server | null = null;
-  /** The stream's slot in its shard's send-backlog table, or -1. */
+  /** @internal The stream's slot in its shard's send-backlog table, or -1. */
   backlogSlot = -1;
-  /** Bytes (headers included) framed for the stream so far. */
+  /** @internal Bytes (headers included) framed for the stream so far. */
   sentBytes = 0;
-  /** sentBytes at which the writer next looks at the backlog (sendBacklogHardLimit). */
+  /** @internal sentBytes at which the writer next looks at the backlog (sendBacklogHardLimit). */
   backlogCheckAt = 0;
   /** The groups the connection is in (null until it joins one). */
-  private groups: Set<ConnectionGroup> | null = null;
+  private groups: Set<GroupMembership> | null = null;
 
   constructor(
     /** ringwire's id for the connection, unique within its manager. */
     readonly id: number,
     readonly kind: ConnectionKind,
-    private readonly manager: QueuedConnectionManager,
+    private readonly manager: ConnectionOwner,
   ) {}
 
   /** The peer's address (a stream) or the bound address (a rendezvous, a UDP socket). */
@@ -54,8 +66,13 @@ export class Connection {
   }
 
   /** The manager that opened the connection. */
-  getManager(): QueuedConnectionManager {
+  getManager(): ConnectionOwner {
     return this.manager;
+  }
+
+  /** @internal The socket's address is `ip`:`port` (the core sets it when it opens or accepts). */
+  setAddress(ip: string | undefined, port: number | undefined): void {
+    this.address.setFromSocket(ip, port);
   }
 
   /** Disables (true) or enables Nagle's algorithm (TCP). Returns false when the connection is closed. */
@@ -98,7 +115,7 @@ export class Connection {
   /** The unicast TTL (IPv6: hop limit), 1 to 255. Panda3D's is a stub; ringwire sets it. */
   setIpTimeToLive(ttl: number): boolean {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
-      throw new RangeError(`setIpTimeToLive: ttl must be an integer from 1 to 255, got ${describeValue(ttl)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `setIpTimeToLive: ttl must be an integer from 1 to 255, got ${describeValue(ttl)}`);
     }
     return this.setOption('setIpTimeToLive', SocketOption.TTL, ttl, 0, false);
   }
@@ -137,12 +154,12 @@ export class Connection {
   }
 
   /** @internal The connection joined `group`. */
-  joined(group: ConnectionGroup): void {
+  joined(group: GroupMembership): void {
     (this.groups ??= new Set()).add(group);
   }
 
   /** @internal The connection left `group`. */
-  left(group: ConnectionGroup): void {
+  left(group: GroupMembership): void {
     this.groups?.delete(group);
   }
 
@@ -177,10 +194,12 @@ export class Connection {
    * is an assertion failure in Panda3D.
    */
   private setOption(what: string, option: number, value: number, seconds: number, tcpOnly: boolean): boolean {
-    if (tcpOnly && this.kind === 'udp') throw new Error(`Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
+    if (tcpOnly && this.kind === 'udp')
+      throw new RingwireError(ErrorCode.WRONG_CONNECTION_KIND, `Connection.${what}: ${this.toString()} is UDP; ${what} is for TCP connections`);
     if (!this.open || this.shard === null || this.kind === 'rendezvous') return false;
     const native = option !== SocketOption.NO_DELAY && option !== SocketOption.KEEP_ALIVE;
-    const nodeHasIt = this.kind === 'udp' && (option === SocketOption.RECV_BUFFER || option === SocketOption.SEND_BUFFER || option === SocketOption.TTL);
+    const nodeHasIt =
+      this.kind === 'udp' && (option === SocketOption.RECV_BUFFER || option === SocketOption.SEND_BUFFER || option === SocketOption.TTL);
     if (native && !nodeHasIt && loadFdHelper() === null) return false;
     this.shard.setOption(this, option, value, seconds);
     return true;
@@ -188,20 +207,24 @@ export class Connection {
 }
 
 function flag(what: string, value: unknown): number {
-  if (typeof value !== 'boolean') throw new TypeError(`Connection.${what}: expected a boolean, got ${describeValue(value)}`);
+  if (typeof value !== 'boolean')
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `Connection.${what}: expected a boolean, got ${describeValue(value)}`);
   return value ? 1 : 0;
 }
 
 function count(what: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 0x7fffffff) {
-    throw new RangeError(`Connection.${what}: ${name} must be a non-negative number, got ${describeValue(value)}`);
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_ARG_VALUE,
+      `Connection.${what}: ${name} must be a non-negative number, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
 function size(what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0x7fffffff) {
-    throw new RangeError(`Connection.${what}: bytes must be a positive integer, got ${describeValue(value)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `Connection.${what}: bytes must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
 }

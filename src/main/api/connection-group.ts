@@ -1,5 +1,6 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { Connection } from './connection.js';
+import { ErrorCode, RingwireTypeError } from '../../shared/errors.js';
 
 /**
  * A set of connections to broadcast to (`writer.broadcast(dg, group)`): a room, a team,
@@ -65,9 +66,12 @@ export class ConnectionGroup implements Iterable<Connection> {
 
 function checkConnection(what: string, conn: unknown): asserts conn is Connection {
   if (!(conn instanceof Connection)) {
-    throw new TypeError(`${what}: expected a Connection, got ${describeValue(conn)}`);
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${what}: expected a Connection, got ${describeValue(conn)}`);
   }
   if (conn.kind !== 'tcp') {
-    throw new TypeError(`${what}: only TCP streams can be in a group, got a ${conn.kind} connection (${conn.toString()})`);
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
+      `${what}: only TCP streams can be in a group, got a ${conn.kind} connection (${conn.toString()})`,
+    );
   }
 }

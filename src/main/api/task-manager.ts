@@ -1,5 +1,6 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { performance } from 'node:perf_hooks';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** What a task function returns: {@link Task.done}, {@link Task.cont} or {@link Task.again}. */
 export type TaskStatus = 0 | 1 | 2;
@@ -220,7 +221,7 @@ export class TaskManager {
   constructor(options: TaskManagerOptions = {}) {
     const clock = options.clock;
     if (clock !== undefined && typeof clock !== 'function') {
-      throw new TypeError(`TaskManager option clock must be a function, got ${describeValue(clock)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager option clock must be a function, got ${describeValue(clock)}`);
     }
     this.clock = clock ?? defaultClock;
     this.onWake = this.wake.bind(this);
@@ -235,10 +236,10 @@ export class TaskManager {
   add(fn: TaskFunction, name?: string, sort = 0, options: TaskOptions = {}): Task {
     checkFunction('TaskManager.add', fn);
     if (name !== undefined && typeof name !== 'string') {
-      throw new TypeError(`TaskManager.add: name must be a string, got ${describeValue(name)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager.add: name must be a string, got ${describeValue(name)}`);
     }
     if (typeof sort !== 'number' || !Number.isFinite(sort)) {
-      throw new RangeError(`TaskManager.add: sort must be a finite number, got ${describeValue(sort)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `TaskManager.add: sort must be a finite number, got ${describeValue(sort)}`);
     }
     const delay = options.delay ?? 0;
     checkDelay('TaskManager.add: options.delay', delay);
@@ -271,7 +272,7 @@ export class TaskManager {
       return 1;
     }
     if (typeof nameOrTask !== 'string') {
-      throw new TypeError(`TaskManager.remove: expected a task name or a Task, got ${describeValue(nameOrTask)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `TaskManager.remove: expected a task name or a Task, got ${describeValue(nameOrTask)}`);
     }
     let removed = 0;
     for (let i = this.tasks.length - 1; i >= 0; i--) {
@@ -342,7 +343,8 @@ export class TaskManager {
    * that is not a task status; throws an Error when called from inside a task.
    */
   step(): void {
-    if (this.stepping) throw new Error('TaskManager.step: called from inside a task; a frame cannot run another frame');
+    if (this.stepping)
+      throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.step: called from inside a task; a frame cannot run another frame');
     const now = this.clock();
     this.runFrame(now, Number.isNaN(this.lastFrameAt) ? 0 : now - this.lastFrameAt);
   }
@@ -398,29 +400,42 @@ export class TaskManager {
    */
   run(options: RunOptions = {}): Promise<void> {
     // Before anything else: a refused second run must leave the running loop's state alone.
-    if (this.running) throw new Error('TaskManager.run: already running');
-    if (this.stepping) throw new Error('TaskManager.run: called from inside a task');
+    if (this.running) throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.run: already running');
+    if (this.stepping) throw new RingwireError(ErrorCode.TASK_MANAGER_BUSY, 'TaskManager.run: called from inside a task');
     const frameRate = options.frameRate;
     if (frameRate !== undefined && (typeof frameRate !== 'number' || !Number.isFinite(frameRate) || frameRate <= 0)) {
-      throw new RangeError(`TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `TaskManager.run: frameRate must be a positive finite number, got ${describeValue(frameRate)}`,
+      );
     }
     const wakeOn = options.wakeOn;
     if (wakeOn !== undefined && typeof (wakeOn as Partial<ReaderWaiter> | null)?.waitForReaders !== 'function') {
-      throw new TypeError(`TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `TaskManager.run: wakeOn must have waitForReaders (a QueuedConnectionManager), got ${describeValue(wakeOn)}`,
+      );
     }
     const fixedRate = options.fixedRate;
     if (fixedRate !== undefined && (typeof fixedRate !== 'number' || !Number.isFinite(fixedRate) || fixedRate <= 0)) {
-      throw new RangeError(`TaskManager.run: fixedRate must be a positive finite number, got ${describeValue(fixedRate)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `TaskManager.run: fixedRate must be a positive finite number, got ${describeValue(fixedRate)}`,
+      );
     }
     const maxCatchUp = options.maxCatchUpSteps;
     if (maxCatchUp !== undefined && (typeof maxCatchUp !== 'number' || !Number.isInteger(maxCatchUp) || maxCatchUp < 1)) {
-      throw new RangeError(`TaskManager.run: maxCatchUpSteps must be a whole number >= 1, got ${describeValue(maxCatchUp)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `TaskManager.run: maxCatchUpSteps must be a whole number >= 1, got ${describeValue(maxCatchUp)}`,
+      );
     }
     if (fixedRate === undefined && maxCatchUp !== undefined) {
-      throw new TypeError('TaskManager.run: maxCatchUpSteps is for fixed-step mode: give fixedRate too');
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, 'TaskManager.run: maxCatchUpSteps is for fixed-step mode: give fixedRate too');
     }
     if (fixedRate !== undefined && (frameRate !== undefined || wakeOn !== undefined)) {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `TaskManager.run: fixedRate runs every frame on its own grid; it does not combine with ${frameRate !== undefined ? 'frameRate' : 'wakeOn'} (poll the reader from a task, once per step)`,
       );
     }
@@ -476,7 +491,7 @@ export class TaskManager {
         this.runFrame(now, Number.isNaN(this.lastFrameAt) ? 0 : now - this.lastFrameAt);
       } catch (error) {
         this.inRunFrame = false;
-        return this.finish(error ?? new Error('a task threw a nullish value'));
+        return this.finish(error ?? new RingwireError(ErrorCode.TASK_FAILED, 'a task threw a nullish value'));
       }
       this.inRunFrame = false;
       if (this.stopRequested || this.tasks.length === 0) return this.finish();
@@ -510,7 +525,7 @@ export class TaskManager {
         this.runFrame(stepAt, dt);
       } catch (error) {
         this.inRunFrame = false;
-        return this.finish(error ?? new Error('a task threw a nullish value'));
+        return this.finish(error ?? new RingwireError(ErrorCode.TASK_FAILED, 'a task threw a nullish value'));
       }
       this.inRunFrame = false;
       if (this.stopRequested || this.tasks.length === 0) return this.finish();
@@ -620,7 +635,10 @@ export class TaskManager {
       const delay = task.delayTime;
       if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
         this.remove(task);
-        throw new RangeError(`Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describeValue(delay)}`);
+        throw new RingwireRangeError(
+          ErrorCode.INVALID_ARG_VALUE,
+          `Task "${task.name}": delayTime must be a finite number >= 0 for Task.again, got ${describeValue(delay)}`,
+        );
       }
       task._wakeAt = now + delay;
       return;
@@ -630,11 +648,13 @@ export class TaskManager {
       // The TypeError below is the report; keep the promise's own rejection from also
       // surfacing as an unhandled rejection.
       result.then(undefined, ignore);
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
         `Task "${task.name}" returned a Promise: tasks must be synchronous and return Task.cont, Task.done or Task.again (the task was removed)`,
       );
     }
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
       `Task "${task.name}" returned ${describeValue(result)}: expected Task.cont, Task.done, Task.again or nothing (the task was removed)`,
     );
   }
@@ -673,20 +693,17 @@ function defaultClock(): number {
 function ignore(): void {}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function checkFunction(what: string, fn: unknown): void {
   if (typeof fn !== 'function') {
-    throw new TypeError(`${what}: fn must be a function, got ${describeValue(fn)}`);
+    throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `${what}: fn must be a function, got ${describeValue(fn)}`);
   }
   const kind = (fn as { constructor?: { name?: string } }).constructor?.name;
   if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction') {
-    throw new TypeError(
+    throw new RingwireTypeError(
+      ErrorCode.INVALID_ARG_TYPE,
       `${what}: ${fn.name || 'fn'} is ${kind === 'AsyncFunction' ? 'an async function' : 'a generator function'}; tasks must be synchronous and return Task.cont, Task.done or Task.again`,
     );
   }
@@ -694,7 +711,6 @@ function checkFunction(what: string, fn: unknown): void {
 
 function checkDelay(what: string, delay: unknown): void {
   if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-    throw new RangeError(`${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what} must be a finite number of seconds >= 0, got ${describeValue(delay)}`);
   }
 }
-

@@ -1,15 +1,16 @@
-import { describeValue } from '../shared/describe-value.js';
-import { Datagram } from '../shared/datagram.js';
-import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../shared/frame-encoder.js';
-import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../shared/protocol/udp-framing.js';
-import { ResetReasonCode } from '../shared/reset-reason.js';
-import { maxRecordPayload } from '../shared/protocol/ring-layout.js';
+import { describeValue } from '../../shared/describe-value.js';
+import { Datagram } from '../../shared/datagram.js';
+import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../../shared/frame-encoder.js';
+import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../../shared/protocol/udp-framing.js';
+import { ResetReasonCode } from '../../shared/reset-reason.js';
+import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
 import { ConnectionGroup } from './connection-group.js';
 import { Connection } from './connection.js';
-import type { ShardHandle } from './shard-handle.js';
+import type { ShardHandle } from '../shards/shard-handle.js';
 import { NetAddress } from './net-address.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkThreads } from '../core/thread-count.js';
+import { ErrorCode, RingwireError, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 
 /** How many bytes may be sent to a connection between two looks at its backlog (hard limit). */
 const BACKLOG_CHECK_BYTES = 64 * 1024;
@@ -51,7 +52,11 @@ export class ConnectionWriter {
     checkManager('ConnectionWriter', manager);
     checkThreads('ConnectionWriter', numThreads);
     this.hardLimit = manager.settings.sendBacklogHardLimit;
+    this.shards = manager.getShards();
   }
+
+  /** The manager's shards (the set's array, which keeps its identity when a shard is replaced). */
+  private readonly shards: readonly ShardHandle[];
 
   private framingChanged(): void {
     this.wireHeader = this.raw ? 0 : this.headerSize;
@@ -79,36 +84,42 @@ export class ConnectionWriter {
    */
   send(dg: Datagram, conn: Connection, address: NetAddress, block?: boolean): boolean;
   send(dg: Datagram, conn: Connection, addressOrBlock?: NetAddress | boolean, _block = false): boolean {
-    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.send: expected a Datagram, got ${describeValue(dg)}`);
+    if (!(dg instanceof Datagram))
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ConnectionWriter.send: expected a Datagram, got ${describeValue(dg)}`);
     this.assertRunning('send');
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ConnectionWriter.send: expected a Connection, got ${describeValue(conn)}`);
     }
     // Panda3D's (dg, connection, address) form is for UDP only; for a stream the third
     // argument is `block`. An address here would otherwise be ignored, the datagram sent
     // down the stream.
     if (conn.kind !== 'udp' && addressOrBlock !== undefined && typeof addressOrBlock !== 'boolean') {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.WRONG_CONNECTION_KIND,
         `ConnectionWriter.send: an address is for a UDP connection (send(dg, udpConnection, address)); ${conn.toString()} is a ${conn.kind} connection, whose third argument is block (a boolean), got ${describeValue(addressOrBlock)}`,
       );
     }
     const shard = conn.shard;
-    if (!conn.open || shard === null || shard.failed || shard.closing) return false;
+    if (!conn.open || shard === null || !shard.acceptsRecords()) return false;
     const length = dg.getLength();
     if (conn.kind === 'udp') {
       if (!(addressOrBlock instanceof NetAddress)) {
-        throw new TypeError('ConnectionWriter.send: a UDP connection needs the address to send to: send(dg, conn, address)');
+        throw new RingwireTypeError(
+          ErrorCode.WRONG_CONNECTION_KIND,
+          'ConnectionWriter.send: a UDP connection needs the address to send to: send(dg, conn, address)',
+        );
       }
       const to = addressOrBlock;
       checkUdpAddress('send', to);
       const header = this.raw ? 0 : 2;
       this.checkUdpSize('send', length, header);
-      shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize);
+      if (shard.sendTo(conn, dg, to, this.raw, this.maxQueueSize)) this.manager.cutOverBudget(shard);
       return true;
     }
     const headerSize = this.wireHeader;
     if (length > this.maxPayload) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${this.maxPayload})`,
       );
     }
@@ -116,7 +127,8 @@ export class ConnectionWriter {
     // A datagram larger than a ring record goes as several records, in order; one that is
     // alone past the hard limit could never be sent without resetting its connection.
     if (size > this.hardLimit) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `ConnectionWriter.send: a ${length}-byte datagram is past the manager's sendBacklogHardLimit (${this.hardLimit} bytes): it would reset the connection; raise the limit`,
       );
     }
@@ -124,7 +136,7 @@ export class ConnectionWriter {
     if ((this.maxSendBacklog !== Infinity || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) {
       return false;
     }
-    shard.send(conn, dg, headerSize, this.maxQueueSize);
+    if (shard.send(conn, dg, headerSize, this.maxQueueSize)) this.manager.cutOverBudget(shard);
     return true;
   }
 
@@ -147,16 +159,21 @@ export class ConnectionWriter {
    */
   broadcast(dg: Datagram, conn: Connection, addresses: Iterable<NetAddress>): number;
   broadcast(dg: Datagram, a: Iterable<Connection> | Connection, addresses?: Iterable<NetAddress>): number {
-    if (!(dg instanceof Datagram)) throw new TypeError(`ConnectionWriter.broadcast: expected a Datagram, got ${describeValue(dg)}`);
+    if (!(dg instanceof Datagram))
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `ConnectionWriter.broadcast: expected a Datagram, got ${describeValue(dg)}`);
     this.assertRunning('broadcast');
     if (a instanceof Connection) return this.broadcastUdp(dg, a, addresses);
     if (a === null || typeof a !== 'object' || typeof (a as Partial<Iterable<Connection>>)[Symbol.iterator] !== 'function') {
-      throw new TypeError(`ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `ConnectionWriter.broadcast: recipients must be an iterable of Connections (an array or a ConnectionGroup), got ${describeValue(a)}`,
+      );
     }
     const length = dg.getLength();
     const headerSize = this.wireHeader;
     if (length > this.maxPayload) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `ConnectionWriter.broadcast: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${this.maxPayload})`,
       );
     }
@@ -191,7 +208,8 @@ export class ConnectionWriter {
     for (let i = 0; i < list.length; i++) {
       const conn = list[i];
       if (!(conn instanceof Connection) || conn.kind !== 'tcp') {
-        throw new TypeError(
+        throw new RingwireTypeError(
+          ErrorCode.WRONG_CONNECTION_KIND,
           `ConnectionWriter.broadcast: every recipient must be a TCP Connection, got ${conn instanceof Connection ? `a ${conn.kind} connection (UDP: broadcast(dg, udpConnection, addresses))` : describeValue(conn)}`,
         );
       }
@@ -201,7 +219,7 @@ export class ConnectionWriter {
 
   /** broadcast's second half, over checked recipients: count each one's bytes and frame once per shard. */
   private broadcastFrames(dg: Datagram, recipients: Iterable<Connection>, size: number, headerSize: HeaderSize): number {
-    const shards = this.manager.getShards();
+    const shards = this.shards;
     const counts = this.bucketCounts;
     while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
     for (let i = 0; i < shards.length; i++) counts[i] = 0;
@@ -209,7 +227,7 @@ export class ConnectionWriter {
     let queued = 0;
     for (const conn of recipients) {
       const shard = conn.shard;
-      if (!conn.open || shard === null || shard.failed || shard.closing) continue;
+      if (!conn.open || shard === null || !shard.acceptsRecords()) continue;
       if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) continue;
       conn.sentBytes += size;
       const index = shard.index;
@@ -225,7 +243,7 @@ export class ConnectionWriter {
       queued++;
     }
     for (let i = 0; i < shards.length; i++) {
-      if (counts[i] > 0) shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize);
+      if (counts[i] > 0 && shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize)) this.manager.cutOverBudget(shards[i]);
     }
     return queued;
   }
@@ -243,12 +261,16 @@ export class ConnectionWriter {
 
   private broadcastUdp(dg: Datagram, conn: Connection, addresses: Iterable<NetAddress> | undefined): number {
     if (conn.kind !== 'udp') {
-      throw new TypeError(
+      throw new RingwireTypeError(
+        ErrorCode.WRONG_CONNECTION_KIND,
         `ConnectionWriter.broadcast: (dg, connection, addresses) is for a UDP connection, got a ${conn.kind} connection; for TCP streams pass the recipients: broadcast(dg, [conn, …])`,
       );
     }
     if (addresses === null || typeof addresses !== 'object' || typeof (addresses as Partial<Iterable<NetAddress>>)[Symbol.iterator] !== 'function') {
-      throw new TypeError(`ConnectionWriter.broadcast: addresses must be an iterable of NetAddresses, got ${describeValue(addresses)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `ConnectionWriter.broadcast: addresses must be an iterable of NetAddresses, got ${describeValue(addresses)}`,
+      );
     }
     const length = dg.getLength();
     const header = this.raw ? 0 : 2;
@@ -257,17 +279,20 @@ export class ConnectionWriter {
     let n = 0;
     for (const to of addresses) {
       if (!(to instanceof NetAddress)) {
-        throw new TypeError(`ConnectionWriter.broadcast: every address must be a NetAddress, got ${describeValue(to)}`);
+        throw new RingwireTypeError(
+          ErrorCode.INVALID_ARG_TYPE,
+          `ConnectionWriter.broadcast: every address must be a NetAddress, got ${describeValue(to)}`,
+        );
       }
       checkUdpAddress('broadcast', to);
       targets[n++] = to;
     }
     const shard = conn.shard;
-    if (!conn.open || shard === null || shard.failed || shard.closing || n === 0) {
+    if (!conn.open || shard === null || !shard.acceptsRecords() || n === 0) {
       targets.length = 0;
       return 0;
     }
-    shard.sendToMany(conn, dg, targets, n, this.raw, this.maxQueueSize);
+    if (shard.sendToMany(conn, dg, targets, n, this.raw, this.maxQueueSize)) this.manager.cutOverBudget(shard);
     targets.length = 0;
     return n;
   }
@@ -295,7 +320,10 @@ export class ConnectionWriter {
    */
   setMaxSendBacklog(bytes: number): void {
     if (!Number.isInteger(bytes) || bytes < 0) {
-      throw new RangeError(`setMaxSendBacklog: bytes must be a non-negative integer, got ${describeValue(bytes)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `setMaxSendBacklog: bytes must be a non-negative integer, got ${describeValue(bytes)}`,
+      );
     }
     this.maxSendBacklog = bytes === 0 ? Infinity : bytes;
   }
@@ -314,7 +342,7 @@ export class ConnectionWriter {
    */
   getSendBacklog(conn: Connection): number {
     if (!(conn instanceof Connection)) {
-      throw new TypeError(`getSendBacklog: expected a Connection, got ${describeValue(conn)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `getSendBacklog: expected a Connection, got ${describeValue(conn)}`);
     }
     const shard = conn.shard;
     if (!conn.open || shard === null) return 0;
@@ -335,7 +363,10 @@ export class ConnectionWriter {
    */
   setMaxUdpDatagramSize(bytes: number): void {
     if (!Number.isInteger(bytes) || bytes < 0 || bytes > MAX_UDP_PAYLOAD) {
-      throw new RangeError(`setMaxUdpDatagramSize: bytes must be an integer from 0 to ${MAX_UDP_PAYLOAD}, got ${describeValue(bytes)}`);
+      throw new RingwireRangeError(
+        ErrorCode.INVALID_ARG_VALUE,
+        `setMaxUdpDatagramSize: bytes must be an integer from 0 to ${MAX_UDP_PAYLOAD}, got ${describeValue(bytes)}`,
+      );
     }
     this.maxUdpDatagram = bytes;
   }
@@ -347,10 +378,14 @@ export class ConnectionWriter {
 
   private checkUdpSize(what: string, length: number, header: number): void {
     if (header + length > MAX_UDP_PAYLOAD) {
-      throw new RangeError(`ConnectionWriter.${what}: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`);
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
+        `ConnectionWriter.${what}: a ${length}-byte datagram does not fit one UDP packet (at most ${MAX_UDP_PAYLOAD - header})`,
+      );
     }
     if (length > this.maxUdpDatagram) {
-      throw new RangeError(
+      throw new RingwireRangeError(
+        ErrorCode.DATAGRAM_TOO_LARGE,
         `ConnectionWriter.${what}: a ${length}-byte UDP datagram is past ${this.maxUdpDatagram} bytes, which a Panda3D receiver drops unread; ` +
           'writer.setMaxUdpDatagramSize(bytes) raises the limit for receivers that read more',
       );
@@ -359,7 +394,8 @@ export class ConnectionWriter {
 
   /** Raw mode: datagrams are sent without a length header (TCP) or checksum (UDP). */
   setRawMode(raw: boolean): void {
-    if (typeof raw !== 'boolean') throw new TypeError(`setRawMode: expected a boolean, got ${describeValue(raw)}`);
+    if (typeof raw !== 'boolean')
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `setRawMode: expected a boolean, got ${describeValue(raw)}`);
     this.raw = raw;
     this.framingChanged();
   }
@@ -388,7 +424,7 @@ export class ConnectionWriter {
    */
   setMaxQueueSize(size: number): void {
     if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`setMaxQueueSize: size must be a positive integer, got ${describeValue(size)}`);
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `setMaxQueueSize: size must be a positive integer, got ${describeValue(size)}`);
     }
     this.maxQueueSize = size;
   }
@@ -401,7 +437,7 @@ export class ConnectionWriter {
   /** Datagrams accepted by `send` (through this manager) that the shards have not taken yet. */
   getCurrentQueueSize(): number {
     let queued = 0;
-    for (const shard of this.manager.getShards()) queued += shard.queuedSends();
+    for (const shard of this.shards) queued += shard.queuedSends();
     return queued;
   }
 
@@ -432,20 +468,23 @@ export class ConnectionWriter {
   shutdown(): void {
     if (this.isShutDown) return;
     this.isShutDown = true;
-    for (const shard of this.manager.getShards()) if (!shard.failed && !shard.closing) shard.commit();
+    for (const shard of this.shards) if (shard.acceptsRecords()) shard.commit();
   }
 
   private assertRunning(what: string): void {
-    if (this.isShutDown) throw new Error(`ConnectionWriter.${what}: the writer is shut down`);
+    if (this.isShutDown) throw new RingwireError(ErrorCode.WRITER_SHUT_DOWN, `ConnectionWriter.${what}: the writer is shut down`);
   }
 }
 
 /** Throws a RangeError for a UDP destination no packet can go to: port 0, or a zone past UDP_ZONE_MAX. */
 function checkUdpAddress(what: string, to: NetAddress): void {
   if (to.getPort() === 0) {
-    throw new RangeError(`ConnectionWriter.${what}: cannot send a UDP datagram to port 0 (${to.toString()})`);
+    throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `ConnectionWriter.${what}: cannot send a UDP datagram to port 0 (${to.toString()})`);
   }
   if (udpAddressSize(to.getIpString()) < 0) {
-    throw new RangeError(`ConnectionWriter.${what}: the zone of ${to.toString()} is longer than ${UDP_ZONE_MAX} characters`);
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_ARG_VALUE,
+      `ConnectionWriter.${what}: the zone of ${to.toString()} is longer than ${UDP_ZONE_MAX} characters`,
+    );
   }
 }

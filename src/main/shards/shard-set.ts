@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import { Piscina } from 'piscina';
-import { Shard } from '../workers/shard.js';
-import { fdHelperError, loadFdHelper, type FdHelper } from '../shared/fd-helper.js';
-import type { ManagerSettings } from './queued-connection-manager.js';
-import { BACKLOG_SLOTS } from '../shared/protocol/send-backlog.js';
-import { ShardHandle } from './shard-handle.js';
+import { Shard } from '../../workers/shard.js';
+import { fdHelperError, loadFdHelper, type FdHelper } from '../../shared/fd-helper.js';
+import { BACKLOG_SLOTS } from '../../shared/protocol/send-backlog.js';
+import { ShardHandle, type ShardHandleHost } from './shard-handle.js';
+import { ShardEvent, ShardState } from './shard-state.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 const log = debuglog('ringwire');
 
@@ -21,11 +22,11 @@ function warnFallback(numThreads: number, cause: string): void {
     `ringwire: ${numThreads} worker shard${numThreads === 1 ? ' was' : 's were'} asked for, but the native fd helper is not built, ` +
       'so every socket is read and written on the main thread (single-thread mode).',
     {
-      code: 'RINGWIRE_SINGLE_THREAD',
+      code: ErrorCode.SINGLE_THREAD,
       detail:
         `Cause: ${cause || 'the helper could not be loaded'}.\n` +
         'Fix: install a C compiler, make and python3, then run `npm rebuild ringwire`. npm 11.16 and later list ' +
-        'install scripts not yet allowed, and npm 12 skips them: allow ringwire\'s with `npm install-scripts approve ringwire`. ' +
+        "install scripts not yet allowed, and npm 12 skips them: allow ringwire's with `npm install-scripts approve ringwire`. " +
         'reader.getNumWorkerShards() says which mode is in force.',
     },
   );
@@ -45,17 +46,15 @@ const MAX_RESTART_DELAY_MS = 10_000;
 const HEALTHY_RUN_MS = 10_000;
 
 /**
- * The compiled worker entry. From dist/main/ it is dist/workers/shard-worker.js; when
+ * The compiled worker entry. From dist/main/shards/ it is dist/workers/shard-worker.js; when
  * ringwire runs from its TypeScript sources (vitest, tsx) it is the same file in dist/,
  * because Node 20 workers cannot load TypeScript: `npm run build` makes it.
  */
 function shardWorkerFile(): string {
   const fromSources = import.meta.url.endsWith('.ts');
-  const file = fileURLToPath(
-    new URL(fromSources ? '../../dist/workers/shard-worker.js' : '../workers/shard-worker.js', import.meta.url),
-  );
+  const file = fileURLToPath(new URL(fromSources ? '../../../dist/workers/shard-worker.js' : '../../workers/shard-worker.js', import.meta.url));
   if (!existsSync(file)) {
-    throw new Error(`ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
+    throw new RingwireError(ErrorCode.WORKER_MISSING, `ringwire: the shard worker ${file} is missing; run \`npm run build\` first`);
   }
   return file;
 }
@@ -77,11 +76,26 @@ function withoutLoaders(argv: readonly string[]): string[] {
   return kept;
 }
 
-/**
- * A manager's shards: n worker shards in a piscina pool (one long-running task per
- * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
- * helper). Picks the least-loaded shard for each new connection.
- */
+/** The manager's options a shard set reads (core/options.ts declares and checks them). */
+export interface ShardSetSettings {
+  ringCapacity: number;
+  sendBacklogLimit: number;
+  sendBacklogHardLimit: number;
+  sendStallTimeoutMs: number;
+  closeLingerMs: number;
+  shardSendBudget: number;
+  idleTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/** What a shard set tells its owner (the manager's connection table), given at construction. */
+export interface ShardSetHost {
+  /** A worker shard died (it is replaced): its connections are gone. */
+  shardFailed(shard: ShardHandle, error: Error): void;
+  /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
+  inbound(): void;
+}
+
 /** One shard slot's replacements: failures in a row (each within HEALTHY_RUN_MS of its start), when the last was made, a pending one. */
 interface SlotRestart {
   failuresInARow: number;
@@ -89,6 +103,11 @@ interface SlotRestart {
   timer: NodeJS.Timeout | null;
 }
 
+/**
+ * A manager's shards: n worker shards in a piscina pool (one long-running task per
+ * thread), or one shard on the main thread (single-thread mode: numThreads 0, or no fd
+ * helper). Picks the least-loaded shard for each new connection.
+ */
 export class ShardSet {
   readonly handles: ShardHandle[] = [];
   private pool: Piscina | null = null;
@@ -102,21 +121,21 @@ export class ShardSet {
   /** Per shard slot, once its shard has failed: how its replacements go (RESTART_DELAY_MS). */
   private readonly restarts: SlotRestart[] = [];
 
+  /** What each handle tells the set: a record for a shard that does not run starts it; the rest goes to the owner. */
+  private readonly handleHost: ShardHandleHost;
+
   constructor(
-    private readonly settings: ManagerSettings,
-    private readonly onFailed: (shard: ShardHandle, error: Error) => void,
-    /** The shard's send overflow passed shardSendBudget: cut its largest backlogs. */
-    private readonly onOverBudget: (shard: ShardHandle) => void,
-    /** A shard rang the main thread's doorbell: it published inbound records during a wait. */
-    private readonly onInbound: () => void,
-  ) {}
+    private readonly settings: ShardSetSettings,
+    private readonly host: ShardSetHost,
+  ) {
+    this.handleHost = {
+      idleRing: (shard) => this.start(shard),
+      inbound: () => host.inbound(),
+    };
+  }
 
   private createHandle(index: number, localSockets: ShardHandle['localSockets'], helper: FdHelper | null): ShardHandle {
-    const handle = new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget);
-    handle.onOverBudget = this.onOverBudget;
-    handle.onInbound = this.onInbound;
-    handle.onIdleRing = this.start.bind(this);
-    return handle;
+    return new ShardHandle(index, this.settings.ringCapacity, localSockets, helper, this.settings.shardSendBudget, this.handleHost);
   }
 
   /** Starts the shards once: `numThreads` workers, or the main-thread shard for 0. */
@@ -137,6 +156,7 @@ export class ShardSet {
       this.handles.push(handle);
       const shard = new Shard(handle.init(this.settings), handle.localSockets, handle.localWake);
       handle.attachLocal(shard);
+      handle.transition(ShardEvent.START);
       this.active++;
       shard.run().then(
         () => this.ended(handle, null),
@@ -187,14 +207,15 @@ export class ShardSet {
     let best: ShardHandle | null = null;
     let live = false;
     for (const handle of this.handles) {
-      if (handle.failed) continue;
+      if (handle.state === ShardState.FAILED) continue;
       live = true;
       if (stream && !handle.backlogSlots.available()) continue;
       if (best === null || handle.connections < best.connections) best = handle;
     }
     if (best !== null) return best;
-    if (!live) throw new Error('ringwire: every shard has failed (they are being replaced)');
-    throw new Error(
+    if (!live) throw new RingwireError(ErrorCode.NO_SHARD, 'ringwire: every shard has failed (they are being replaced)');
+    throw new RingwireError(
+      ErrorCode.SHARDS_FULL,
       `ringwire: no shard can take another TCP stream: each holds ${BACKLOG_SLOTS} already, as many as its send-backlog table has slots for (more worker shards hold more)`,
     );
   }
@@ -208,7 +229,7 @@ export class ShardSet {
     if (this.handles.length === 0) return 'ok';
     let live = false;
     for (const handle of this.handles) {
-      if (handle.failed) continue;
+      if (handle.state === ShardState.FAILED) continue;
       if (handle.backlogSlots.available()) return 'ok';
       live = true;
     }
@@ -228,13 +249,9 @@ export class ShardSet {
       }
     }
     const deadline = Date.now() + this.settings.shutdownTimeoutMs;
-    // A parked shard holds nothing: it is marked closing (nothing more is sent to it) and
-    // not started again for a SHUTDOWN.
-    for (const handle of this.handles) {
-      if (handle.failed) continue;
-      if (handle.running || handle.local !== null) handle.shutdown(deadline);
-      else handle.closing = true;
-    }
+    // A running shard gets its SHUTDOWN; an idle or parked one holds nothing and is
+    // stopped at once (shard-state.ts), never started again for a SHUTDOWN.
+    for (const handle of this.handles) handle.stop(deadline);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.settings.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
@@ -260,12 +277,17 @@ export class ShardSet {
    * shard with new rings in the same slot.
    */
   private start(handle: ShardHandle): void {
-    if (handle.running || handle.failed || handle.disposed || this.pool === null || this.handles[handle.index] !== handle) return;
-    // Stopping, only a shard with its SHUTDOWN queued runs again (to take it).
-    if (this.stopping && !handle.shutdownQueued) return;
-    handle.running = true;
+    if (this.pool === null || this.handles[handle.index] !== handle) return;
+    const state = handle.state;
+    if (state !== ShardState.IDLE && state !== ShardState.PARKED) return;
+    handle.transition(ShardEvent.START);
+    this.launch(handle);
+  }
+
+  /** Runs `handle`'s shard on a pool thread, its doorbell port moving there with it. */
+  private launch(handle: ShardHandle): void {
     this.active++;
-    this.pool.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
+    this.pool!.run(handle.init(this.settings), { transferList: [handle.shardBell] }).then(
       () => this.ended(handle, null),
       (error: Error) => this.ended(handle, error),
     );
@@ -273,22 +295,30 @@ export class ShardSet {
 
   /** A shard's run ended: worker shards park (or stop), or failed and are replaced. */
   private ended(handle: ShardHandle, error: Error | null): void {
-    handle.running = false;
     this.active--;
     if (error !== null) {
       handle.fail();
       log('shard %d failed: %s', handle.index, error.message);
-      this.onFailed(handle, error);
+      this.host.shardFailed(handle, error);
       if (!this.stopping && handle.local === null) this.scheduleReplacement(handle);
     } else if (handle.local === null) {
-      // A worker shard parked (or took its SHUTDOWN); the main-thread one ends only at SHUTDOWN.
+      // A worker shard parked, or took its SHUTDOWN. Records published while the run was
+      // ending wait in the ring: it runs again for them (a stopping one too: its SHUTDOWN
+      // may be among them).
+      const work = handle.hasWork();
+      const state = handle.transition(work ? ShardEvent.RUN_ENDED_WITH_WORK : ShardEvent.RUN_ENDED);
       handle.renewBell();
       // The run's last ring to a waiting main thread may have been on the port just
       // closed: look at the inbound ring as that ring would have had us do.
-      if (handle.inbound.usedBytes() > 0) handle.onInbound();
-      // Records published while the run was ending wait in the ring: run again for them
-      // (when stopping too: a SHUTDOWN may be among them).
-      if (handle.hasWork()) this.start(handle);
+      if (handle.inbound.usedBytes() > 0) this.host.inbound();
+      if (state === ShardState.PARKED && work) this.start(handle);
+      else if (state === ShardState.STOPPING) {
+        if (this.pool !== null && this.handles[handle.index] === handle) this.launch(handle);
+        else handle.transition(ShardEvent.RUN_ENDED);
+      }
+    } else {
+      // The main-thread shard ends only at its SHUTDOWN.
+      handle.transition(ShardEvent.RUN_ENDED);
     }
     if (this.active === 0) this.allEnded?.();
   }

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { fdHelperError, loadFdHelper } from '../shared/fd-helper.js';
+import { fdHelperError, loadFdHelper } from '../../shared/fd-helper.js';
+import { ErrorCode, RingwireError } from '../../shared/errors.js';
 
 /**
  * SO_REUSEPORT for a manager's sockets (`new QueuedConnectionManager({ reusePort: true })`):
@@ -27,7 +28,8 @@ export function reusePortPath(version = process.versions.node): 'node' | 'native
 /** Throws the manager's construction error where reusePort cannot work. */
 export function checkReusePortPlatform(platform = process.platform): void {
   if (platform !== 'linux') {
-    throw new Error(
+    throw new RingwireError(
+      ErrorCode.UNSUPPORTED_PLATFORM,
       `QueuedConnectionManager option reusePort: SO_REUSEPORT spreads connections over processes on Linux only; this is ${platform}`,
     );
   }
@@ -44,7 +46,10 @@ async function addressesFor(host: string | undefined): Promise<string[]> {
 export function bindNatively(kind: 1 | 2, addresses: string[], port: number): { fd: number; ip: string } {
   const helper = loadFdHelper();
   if (helper === null) {
-    throw new Error(`reusePort needs the native fd helper on Node ${process.versions.node} (before 22.12), and it is not built: ${fdHelperError()}`);
+    throw new RingwireError(
+      ErrorCode.FD_HELPER_MISSING,
+      `reusePort needs the native fd helper on Node ${process.versions.node} (before 22.12), and it is not built: ${fdHelperError()}`,
+    );
   }
   let last: Error | null = null;
   for (const ip of addresses) {
@@ -59,7 +64,12 @@ export function bindNatively(kind: 1 | 2, addresses: string[], port: number): { 
 }
 
 /** Listens `server` on `host`:`port` with SO_REUSEPORT; resolves the error, or null once it listens. */
-export async function listenReusingPort(server: net.Server, host: string | undefined, port: number, backlog: number | undefined): Promise<Error | null> {
+export async function listenReusingPort(
+  server: net.Server,
+  host: string | undefined,
+  port: number,
+  backlog: number | undefined,
+): Promise<Error | null> {
   let options: net.ListenOptions & { fd?: number; reusePort?: boolean };
   try {
     if (reusePortPath() === 'node') {

@@ -1,4 +1,4 @@
-import { Datagram } from '../shared/datagram.js';
+import { Datagram } from '../../shared/datagram.js';
 import type { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 

@@ -1,9 +1,10 @@
-import { describeValue } from '../shared/describe-value.js';
+import { describeValue } from '../../shared/describe-value.js';
 import { Connection } from './connection.js';
 import { NetAddress } from './net-address.js';
 import { PointerToConnection } from './pointer-to-connection.js';
-import type { QueuedConnectionManager } from './queued-connection-manager.js';
-import { checkManager, checkThreads } from './reader-arguments.js';
+import { checkManager, type QueuedConnectionManager } from './queued-connection-manager.js';
+import { checkThreads } from '../core/thread-count.js';
+import { ErrorCode, RingwireError, RingwireTypeError } from '../../shared/errors.js';
 
 /**
  * Queues the clients that connect to its rendezvous (Panda3D's QueuedConnectionListener).
@@ -25,10 +26,14 @@ export class QueuedConnectionListener {
   /** Starts listening to `rendezvous`. Returns false when it is not an open rendezvous of this manager. */
   addConnection(rendezvous: Connection): boolean {
     if (!(rendezvous instanceof Connection)) {
-      throw new TypeError(`QueuedConnectionListener.addConnection: expected a Connection, got ${describeValue(rendezvous)}`);
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `QueuedConnectionListener.addConnection: expected a Connection, got ${describeValue(rendezvous)}`,
+      );
     }
     if (rendezvous.getManager() !== this.manager) {
-      throw new Error(
+      throw new RingwireError(
+        ErrorCode.FOREIGN_CONNECTION,
         `QueuedConnectionListener.addConnection: ${rendezvous.toString()} belongs to another QueuedConnectionManager; a listener listens to its own manager's rendezvous`,
       );
     }
@@ -63,10 +68,13 @@ export class QueuedConnectionListener {
     const short = address === undefined && c === undefined;
     const target = short ? a : c;
     if (!(target instanceof PointerToConnection) || (!short && !(a instanceof PointerToConnection))) {
-      throw new TypeError('getNewConnection: expected (PointerToConnection, NetAddress, PointerToConnection) or (PointerToConnection)');
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        'getNewConnection: expected (PointerToConnection, NetAddress, PointerToConnection) or (PointerToConnection)',
+      );
     }
     if (!short && !(address instanceof NetAddress)) {
-      throw new TypeError(`getNewConnection: address must be a NetAddress, got ${describeValue(address)}`);
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_TYPE, `getNewConnection: address must be a NetAddress, got ${describeValue(address)}`);
     }
     const next = this.queue.shift();
     if (next === undefined) return false;
@@ -83,7 +91,7 @@ export class QueuedConnectionListener {
     return this.numThreads;
   }
 
-  /** Called by the manager for each client accepted on a rendezvous of this listener. */
+  /** @internal Called by the manager for each client accepted on a rendezvous of this listener. */
   enqueue(rendezvous: Connection, connection: Connection): void {
     this.queue.push({ rendezvous, connection });
   }

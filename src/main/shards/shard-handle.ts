@@ -1,21 +1,43 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
-import type { HeaderSize } from '../shared/frame-encoder.js';
-import { ADOPT_PAYLOAD_SIZE, READ_PAYLOAD_SIZE, readAdoptFd, writeAdopt, writeReadSettings, type ReadSettings } from '../shared/protocol/read-record.js';
-import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../shared/protocol/send-backlog.js';
-import { AdoptKind, OPTION_PAYLOAD_SIZE, RecordKind } from '../shared/protocol/record-kind.js';
-import { udpAddressSize, udpChecksum, writeUdpAddress } from '../shared/protocol/udp-framing.js';
-import { StatSlot, createShardStats } from '../shared/protocol/shard-stats.js';
-import { SpscRing } from '../shared/protocol/spsc-ring.js';
-import { closeQuietly } from '../shared/close-fd.js';
-import { copyWords } from '../shared/copy-bytes.js';
-import type { Datagram } from '../shared/datagram.js';
-import type { LocalSockets, Shard, ShardInit } from '../workers/shard.js';
-import type { Connection } from './connection.js';
-import { socketFd, type FdHelper } from '../shared/fd-helper.js';
-import { SendOverflow } from './send-overflow.js';
-import type { NetAddress } from './net-address.js';
+import type { HeaderSize } from '../../shared/frame-encoder.js';
+import {
+  ADOPT_PAYLOAD_SIZE,
+  READ_PAYLOAD_SIZE,
+  readAdoptFd,
+  writeAdopt,
+  writeReadSettings,
+  type ReadSettings,
+} from '../../shared/protocol/read-record.js';
+import { BacklogSlots, QUEUED, TAKEN, createSendBacklog } from '../../shared/protocol/send-backlog.js';
+import {
+  COUNT_SIZE,
+  OPTION_PAYLOAD_SIZE,
+  SHUTDOWN_PAYLOAD_SIZE,
+  broadcastIdsPerRecord,
+  broadcastPayloadSize,
+  sendToPayloadSize,
+  udpHeaderSize,
+  writeBroadcastIds,
+  writeChecksum,
+  writeDestination,
+  writeOption,
+  writeSendToHead,
+  writeSendToManyCount,
+  writeShutdown,
+} from '../../shared/protocol/outbound-records.js';
+import { AdoptKind, RecordKind } from '../../shared/protocol/record-kind.js';
+import { udpAddressSize, udpChecksum } from '../../shared/protocol/udp-framing.js';
+import { StatSlot, createShardStats } from '../../shared/protocol/shard-stats.js';
+import { SpscRing } from '../../shared/protocol/spsc-ring.js';
+import { closeQuietly } from '../../shared/close-fd.js';
+import { copyWords } from '../../shared/copy-bytes.js';
+import type { Datagram } from '../../shared/datagram.js';
+import type { LocalSockets, Shard, ShardInit } from '../../workers/shard.js';
+import { socketFd, type FdHelper } from '../../shared/fd-helper.js';
+import { OutboundQueue } from './outbound-queue.js';
+import { ShardEvent, ShardState, acceptsRecords, hasEnded, nextShardState } from './shard-state.js';
 
 /**
  * Writes a frame's length header at `at` and returns where its payload goes. The writer
@@ -40,6 +62,36 @@ function closeAdopted(bytes: Uint8Array, offset: number): void {
   if (fd >= 0) closeQuietly(fd);
 }
 
+/** What a shard handle needs of a connection: the manager's Connection is one. */
+export interface ShardConnection {
+  /** The id the shard knows the connection by. */
+  readonly id: number;
+  /** True until the connection is closed locally or reported closed. */
+  readonly open: boolean;
+  /** The stream's slot in the shard's send-backlog table, or -1. */
+  backlogSlot: number;
+  /** Bytes (headers included) framed for the stream so far. */
+  sentBytes: number;
+  toString(): string;
+}
+
+/** Where a UDP packet goes: the manager's NetAddress is one. */
+export interface UdpDestination {
+  getIpString(): string;
+  getPort(): number;
+}
+
+/** What a shard handle tells its owner (the shard set), given to it at construction. */
+export interface ShardHandleHost {
+  /** A record was published while the shard does not run: start it. */
+  idleRing(shard: ShardHandle): void;
+  /** The shard published inbound records while the main thread was parked on them. */
+  inbound(): void;
+}
+
+/** A host that does nothing: a handle made alone (a test) has no owner to tell. */
+const NO_HOST: ShardHandleHost = { idleRing() {}, inbound() {} };
+
 /**
  * The main thread's side of one shard: the consumer end of its inbound ring, the producer
  * end of its outbound ring, its stats, and how sockets reach it (a duplicated fd for a
@@ -56,57 +108,30 @@ export class ShardHandle {
   connections = 0;
   /** SEND records written; minus the shard's DATAGRAMS_OUT, the writer's queue. */
   sends = 0;
-  /** Set when the shard's thread died: it takes no new connections. */
-  failed = false;
-  /** Set once SHUTDOWN is queued (or, for a parked shard, at close()): nothing more may be sent. */
-  closing = false;
-  /** A SHUTDOWN record is queued for the shard. */
-  shutdownQueued = false;
-  /**
-   * Worker mode: the shard's task runs on a pool thread. False before the workers start
-   * (with the manager's first socket), and while the shard is parked (it ended its run
-   * because it held nothing, so its thread no longer holds the process); the next record
-   * published starts it again.
-   */
-  running = false;
-  /** Called when a record is published while the shard does not run: start it. */
-  onIdleRing: (shard: ShardHandle) => void = () => {};
+  /** Where the shard's run is (shard-state.ts draws the states); only {@link transition} changes it. */
+  private current: ShardState = ShardState.IDLE;
+  /** The outbound ring's producer end and the overflow behind it. */
+  private readonly queue: OutboundQueue;
   /** The shard itself in single-thread mode (it runs on this thread), else null. */
   local: Shard | null = null;
-  /** Called when the overflow passes the budget: the owner cuts the largest backlogs. */
-  onOverBudget: (shard: ShardHandle) => void = () => {};
-  /** Called when the shard published inbound records while the main thread was parked on them. */
-  onInbound: () => void = () => {};
   /**
    * Single-thread mode: the shard runs on this thread. It rings both ways without the
-   * kernel: its inbound doorbell calls onInbound (the shard defers it to the end of its
+   * kernel: its inbound doorbell calls the host's inbound() (the shard defers it to the end of its
    * turn), and ours queues a microtask that wakes it.
    */
   attachLocal(shard: Shard): void {
     this.local = shard;
+    this.queue.local = shard;
     this.outbound.doorbell = () => queueMicrotask(shard.rung);
   }
 
   /** What the main-thread shard calls when it rings the main thread. */
-  readonly localWake = (): void => this.onInbound();
+  readonly localWake = (): void => this.host.inbound();
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()): a new pair per run. */
-  private bell!: MessagePort;
+  private bell: MessagePort | null = null;
   shardBell!: MessagePort;
   /** A wait is pending: the doorbell holds the event loop (holdLoop). */
   private held = false;
-  /** Where the last place() put its record (the ring's bytes or an overflow block), and a DataView over it. */
-  private target: Uint8Array;
-  private targetView: DataView;
-  private readonly overflow = new SendOverflow();
-  /** Records staged since the last commit. */
-  private staged = 0;
-  private commitScheduled = false;
-  private waitingForSpace = false;
-  /** Our doorbell end is closed: the shard has ended for good. */
-  disposed = false;
-  private readonly commitNow: () => void;
-  private readonly onSpace: () => void;
-  private readonly commitThreshold: number;
 
   constructor(
     readonly index: number,
@@ -115,25 +140,49 @@ export class ShardHandle {
     readonly localSockets: LocalSockets | null,
     private readonly fdHelper: FdHelper | null,
     /** Most bytes the overflow may hold before the largest backlogs are cut (shardSendBudget). */
-    private readonly budget: number,
+    budget: number,
+    private readonly host: ShardHandleHost = NO_HOST,
   ) {
     this.inbound = SpscRing.create(ringCapacity);
     this.outbound = SpscRing.create(ringCapacity);
     this.stats = createShardStats();
     this.backlog = createSendBacklog();
     this.backlogSlots = new BacklogSlots(this.backlog);
-    this.commitNow = this.commit.bind(this);
-    this.onSpace = this.spaceFreed.bind(this);
-    this.commitThreshold = ringCapacity >>> 3;
-    this.target = this.outbound.bytes;
-    this.targetView = this.outbound.view;
+    this.queue = new OutboundQueue(this.outbound, budget, () => hasEnded(this.current));
     this.renewBell();
     // A record published while the shard's run has ended (parked) starts it again; the
     // rings keep their place, so the new run reads on where the last one stopped.
     this.outbound.doorbell = () => {
-      if (this.running) this.bell.postMessage(0);
-      else this.onIdleRing(this);
+      const state = this.current;
+      if (state === ShardState.RUNNING || state === ShardState.STOPPING) this.bell!.postMessage(0);
+      else this.host.idleRing(this);
     };
+  }
+
+  /** The shard's state (shard-state.ts). */
+  get state(): ShardState {
+    return this.current;
+  }
+
+  /** Moves the shard's state on by `event` (nextShardState holds every transition); returns the new state. */
+  transition(event: ShardEvent): ShardState {
+    this.current = nextShardState(this.current, event);
+    return this.current;
+  }
+
+  /** True while the shard takes new records: sends, connections (not once it is stopping, stopped or failed). */
+  acceptsRecords(): boolean {
+    return acceptsRecords(this.current);
+  }
+
+  /** The shard's thread died (FAILED): it takes no new connections. */
+  get failed(): boolean {
+    return this.current === ShardState.FAILED;
+  }
+
+  /** A worker shard's run is on a pool thread (RUNNING, or STOPPING towards its SHUTDOWN). */
+  get running(): boolean {
+    return this.local === null && (this.current === ShardState.RUNNING || this.current === ShardState.STOPPING);
   }
 
   /**
@@ -143,18 +192,18 @@ export class ShardHandle {
    * pending read would.
    */
   renewBell(): void {
-    if (this.disposed) return;
+    if (hasEnded(this.current)) return;
     this.bell?.close();
     const channel = new MessageChannel();
     this.bell = channel.port1;
     this.shardBell = channel.port2;
-    this.bell.on('message', () => this.onInbound());
+    this.bell.on('message', () => this.host.inbound());
     if (!this.held) this.bell.unref();
   }
 
   /** True when records wait for the shard: in its ring, staged, or in the overflow. */
   hasWork(): boolean {
-    return this.outbound.usedBytes() > 0 || this.outbound.stagedBytes() > 0 || this.overflow.records > 0;
+    return this.queue.hasWork();
   }
 
   /**
@@ -163,7 +212,7 @@ export class ShardHandle {
    * has died publishes nothing: it counts as parked.
    */
   parkInbound(): boolean {
-    return this.failed || this.disposed || this.inbound.parkConsumer();
+    return hasEnded(this.current) || this.inbound.parkConsumer();
   }
 
   /** Ends a park (the wait is over, or something came). */
@@ -174,7 +223,7 @@ export class ShardHandle {
   /** Keeps the event loop alive while a wait is pending (true), or lets it go (false). */
   holdLoop(hold: boolean): void {
     this.held = hold;
-    if (this.disposed) return;
+    if (this.bell === null) return;
     if (hold) this.bell.ref();
     else this.bell.unref();
   }
@@ -199,8 +248,9 @@ export class ShardHandle {
 
   /** Closes our end of the doorbell and ends a wait for ring room (the shard has ended). */
   dispose(): void {
-    this.disposed = true;
-    this.bell.close();
+    this.transition(ShardEvent.DISPOSE);
+    this.bell?.close();
+    this.bell = null;
     this.outbound.wakeProducer();
   }
 
@@ -209,7 +259,7 @@ export class ShardHandle {
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
    * false (and destroys the socket) when it has no descriptor to hand over.
    */
-  adopt(conn: Connection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
+  adopt(conn: ShardConnection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
     const discard = (): void => {
       if ('destroy' in socket) socket.destroy();
       else socket.close();
@@ -234,132 +284,134 @@ export class ShardHandle {
   }
 
   /** Asks the shard to read `conn` with `settings`. */
-  startReading(conn: Connection, settings: ReadSettings): void {
+  startReading(conn: ShardConnection, settings: ReadSettings): void {
     const payload = new Uint8Array(READ_PAYLOAD_SIZE);
     writeReadSettings(payload, 0, settings);
     this.enqueue(RecordKind.READ, conn.id, 1, payload);
   }
 
   /** Asks the shard to stop reading `conn` (the connection stays open). */
-  stopReading(conn: Connection): void {
+  stopReading(conn: ShardConnection): void {
     this.enqueue(RecordKind.READ, conn.id, 0, null);
   }
 
   /** Asks the shard to flush and close `conn`. */
-  close(conn: Connection): void {
+  close(conn: ShardConnection): void {
     this.enqueue(RecordKind.CLOSE, conn.id, 0, null);
   }
 
   /** Sets a socket option on `conn` (record-kind.ts SocketOption), in order with its sends. */
-  setOption(conn: Connection, option: number, value: number, seconds = 0): void {
-    const payload = new Uint8Array(OPTION_PAYLOAD_SIZE);
-    const view = new DataView(payload.buffer);
-    view.setInt32(0, value, true);
-    view.setInt32(4, seconds, true);
-    this.enqueue(RecordKind.OPTION, conn.id, option, payload);
+  setOption(conn: ShardConnection, option: number, value: number, seconds = 0): void {
+    const slot = this.queue.reserve(RecordKind.OPTION, conn.id, OPTION_PAYLOAD_SIZE, option);
+    writeOption(slot.view, slot.offset, value, seconds);
+    this.queue.queued();
   }
 
   /** Writes out what is staged now rather than at the end of the turn (Connection.flush). */
   flush(): void {
-    if (this.failed || this.disposed) return;
-    this.handOver();
+    if (hasEnded(this.current)) return;
+    this.queue.handOver();
   }
 
   /**
-   * Asks the shard to flush and close everything, then end; it cuts what still lingers at
-   * `deadline` (a Date.now() time). Later sends are refused.
+   * close(): a running shard is asked to flush and close everything, then end; it cuts what
+   * still lingers at `deadline` (a Date.now() time). One that is not running holds nothing
+   * and is stopped at once. Either way later sends are refused.
    */
-  shutdown(deadline: number): void {
-    const payload = new Uint8Array(8);
-    new DataView(payload.buffer).setFloat64(0, deadline, true);
-    this.enqueue(RecordKind.SHUTDOWN, 0, 0, payload);
-    this.closing = true;
-    this.shutdownQueued = true;
-    this.commit();
+  stop(deadline: number): void {
+    if (this.current === ShardState.RUNNING) {
+      const slot = this.queue.reserve(RecordKind.SHUTDOWN, 0, SHUTDOWN_PAYLOAD_SIZE, 0);
+      writeShutdown(slot.view, slot.offset, deadline);
+      this.transition(ShardEvent.CLOSE);
+      this.queue.commit();
+    } else {
+      this.transition(ShardEvent.CLOSE);
+    }
   }
 
   /**
-   * Frames `dg` with `headerSize` into the outbound ring (or, while the
-   * ring is full, the overflow behind it). Never refuses: the caller has checked that the
-   * connection is open and within its limits.
+   * Frames `dg` with `headerSize` into the outbound ring (or, while the ring is full, the
+   * overflow behind it). Never refuses: the caller has checked that the connection is open
+   * and within its limits. Returns true when the overflow is past shardSendBudget: the
+   * caller then cuts the largest backlogs ({@link overflowBytes}, {@link largestOverflow}).
    */
-  send(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+  send(conn: ShardConnection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): boolean {
     const length = dg.getLength();
     const size = headerSize + length;
-    if (size > this.outbound.maxPayload) {
-      this.sendInParts(conn, dg, headerSize, maxQueue);
-      return;
-    }
-    const at = this.place(RecordKind.SEND, conn.id, size, 0);
-    const body = putHeader(this.target, this.targetView, at, headerSize, length);
-    copyWords(this.target, this.targetView, body, dg._bytes, dg._view, 0, length);
+    if (size > this.outbound.maxPayload) return this.sendInParts(conn, dg, headerSize, maxQueue);
+    const slot = this.queue.reserve(RecordKind.SEND, conn.id, size, 0);
+    const body = putHeader(slot.bytes, slot.view, slot.offset, headerSize, length);
+    copyWords(slot.bytes, slot.view, body, dg._bytes, dg._view, 0, length);
     this.sends++;
     conn.sentBytes += size;
-    this.placed(maxQueue);
+    return this.queue.sent(maxQueue);
   }
 
   /**
    * A frame larger than a ring record: consecutive SEND records of at most
    * {@link SEND_PART_BYTES}, the first with the header (aux 0, counted as the datagram),
    * the rest aux 1. Nothing else of the connection comes between them, so the socket gets
-   * the frame whole and in order.
+   * the frame whole and in order. The whole frame is queued before the caller hears of the
+   * budget (at most sendBacklogHardLimit bytes, which the writer checked): a cut then drops
+   * its parts still in the overflow.
    */
-  private sendInParts(conn: Connection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+  private sendInParts(conn: ShardConnection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): boolean {
     const length = dg.getLength();
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
     conn.sentBytes += headerSize + length;
     this.sends++;
-    for (let done = 0; done < length; ) {
+    let over = false;
+    for (let done = 0; done < length;) {
       const first = done === 0;
       const header = first ? headerSize : 0;
       const n = Math.min(part - header, length - done);
-      const at = this.place(RecordKind.SEND, conn.id, header + n, first ? 0 : 1);
-      const body = first ? putHeader(this.target, this.targetView, at, headerSize, length) : at;
-      copyWords(this.target, this.targetView, body, dg._bytes, dg._view, done, n);
+      const slot = this.queue.reserve(RecordKind.SEND, conn.id, header + n, first ? 0 : 1);
+      const body = first ? putHeader(slot.bytes, slot.view, slot.offset, headerSize, length) : slot.offset;
+      copyWords(slot.bytes, slot.view, body, dg._bytes, dg._view, done, n);
       done += n;
-      this.placed(maxQueue);
-      // A part can push the overflow past the budget, and the cut that follows ends the
-      // connection: the rest of the datagram is not queued.
-      if (!conn.open) return;
+      over = this.queue.sent(maxQueue);
     }
+    return over;
   }
 
   /**
    * Frames `dg` with `headerSize` once for the `count` connections whose ids are in `ids`
    * (this shard's): one BROADCAST record, or several when the ids do not fit one. Each
-   * recipient's `sentBytes` was counted by the caller.
+   * recipient's `sentBytes` was counted by the caller. Returns true when the overflow is
+   * past the budget (as {@link send}).
    */
-  broadcast(ids: Uint32Array, count: number, dg: Datagram, headerSize: HeaderSize, maxQueue: number): void {
+  broadcast(ids: Uint32Array, count: number, dg: Datagram, headerSize: HeaderSize, maxQueue: number): boolean {
     const length = dg.getLength();
     const size = headerSize + length;
     // The writer checked that one id and the frame fit a record.
-    const perRecord = Math.max(1, Math.floor((this.outbound.maxPayload - 4 - size) / 4));
+    const perRecord = broadcastIdsPerRecord(this.outbound.maxPayload, size);
+    let over = false;
     for (let first = 0; first < count; first += perRecord) {
       const n = Math.min(perRecord, count - first);
-      const at = this.place(RecordKind.BROADCAST, 0, 4 + n * 4 + size, 0);
-      const target = this.target;
-      const view = this.targetView;
-      view.setUint32(at, n, true);
-      for (let i = 0; i < n; i++) view.setUint32(at + 4 + i * 4, ids[first + i], true);
-      const body = putHeader(target, view, at + 4 + n * 4, headerSize, length);
-      copyWords(target, view, body, dg._bytes, dg._view, 0, length);
+      const slot = this.queue.reserve(RecordKind.BROADCAST, 0, broadcastPayloadSize(n, size), 0);
+      const frame = writeBroadcastIds(slot.view, slot.offset, ids, first, n);
+      const body = putHeader(slot.bytes, slot.view, frame, headerSize, length);
+      copyWords(slot.bytes, slot.view, body, dg._bytes, dg._view, 0, length);
       this.sends += n;
-      this.placed(maxQueue);
+      over = this.queue.sent(maxQueue);
     }
+    return over;
   }
 
   /**
    * Frames `dg` once as a UDP packet (with Panda3D's checksum header unless `raw`) to the
    * first `count` of `addresses`, from `conn`: SEND_TO_MANY records, each with as many
    * addresses as fit beside the packet (at least one). The writer checked every address.
+   * Returns true when the overflow is past the budget (as {@link send}).
    */
-  sendToMany(conn: Connection, dg: Datagram, addresses: readonly NetAddress[], count: number, raw: boolean, maxQueue: number): void {
+  sendToMany(conn: ShardConnection, dg: Datagram, addresses: readonly UdpDestination[], count: number, raw: boolean, maxQueue: number): boolean {
     const length = dg.getLength();
     const payload = dg._bytes;
-    const header = raw ? 0 : 2;
+    const header = udpHeaderSize(raw);
     const sum = raw ? 0 : udpChecksum(payload, 0, length);
-    const room = this.outbound.maxPayload - 4 - header - length;
-    for (let first = 0; first < count; ) {
+    const room = this.outbound.maxPayload - COUNT_SIZE - header - length;
+    let over = false;
+    for (let first = 0; first < count;) {
       let n = 0;
       let addressBytes = 0;
       while (first + n < count) {
@@ -368,133 +420,62 @@ export class ShardHandle {
         addressBytes += size;
         n++;
       }
-      const at = this.place(RecordKind.SEND_TO_MANY, conn.id, 4 + addressBytes + header + length, 0);
-      const target = this.target;
-      this.targetView.setUint32(at, n, true);
-      let packet = at + 4;
+      const slot = this.queue.reserve(RecordKind.SEND_TO_MANY, conn.id, COUNT_SIZE + addressBytes + header + length, 0);
+      const bytes = slot.bytes;
+      let at = writeSendToManyCount(slot.view, slot.offset, n);
       for (let i = 0; i < n; i++) {
         const to = addresses[first + i];
-        const ip = to.getIpString();
-        writeUdpAddress(target, packet, ip, to.getPort());
-        packet += udpAddressSize(ip);
+        at = writeDestination(bytes, at, to.getIpString(), to.getPort());
       }
-      if (!raw) {
-        target[packet] = sum & 0xff;
-        target[packet + 1] = sum >>> 8;
-      }
-      copyWords(target, this.targetView, packet + header, payload, dg._view, 0, length);
+      at = writeChecksum(bytes, at, raw, sum);
+      copyWords(bytes, slot.view, at, payload, dg._view, 0, length);
       this.sends += n;
       first += n;
-      this.placed(maxQueue);
+      over = this.queue.sent(maxQueue);
     }
+    return over;
   }
 
   /**
-   * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header
-   * unless `raw`) into the outbound ring or its overflow. The writer checked the address.
+   * Frames `dg` as one UDP packet to `to` (with Panda3D's checksum header unless `raw`)
+   * into the outbound ring or its overflow. The writer checked the address. Returns true
+   * when the overflow is past the budget (as {@link send}).
    */
-  sendTo(conn: Connection, dg: Datagram, to: NetAddress, raw: boolean, maxQueue: number): void {
+  sendTo(conn: ShardConnection, dg: Datagram, to: UdpDestination, raw: boolean, maxQueue: number): boolean {
     const length = dg.getLength();
     const payload = dg._bytes;
-    const header = raw ? 0 : 2;
     const ip = to.getIpString();
-    const address = udpAddressSize(ip);
-    const at = this.place(RecordKind.SEND_TO, conn.id, address + header + length, 0);
-    const target = this.target;
-    writeUdpAddress(target, at, ip, to.getPort());
-    if (!raw) {
-      const sum = udpChecksum(payload, 0, length);
-      target[at + address] = sum & 0xff;
-      target[at + address + 1] = sum >>> 8;
-    }
-    copyWords(target, this.targetView, at + address + header, payload, dg._view, 0, length);
+    const slot = this.queue.reserve(RecordKind.SEND_TO, conn.id, sendToPayloadSize(ip, raw, length), 0);
+    const at = writeSendToHead(slot.bytes, slot.offset, ip, to.getPort(), raw, raw ? 0 : udpChecksum(payload, 0, length));
+    copyWords(slot.bytes, slot.view, at, payload, dg._view, 0, length);
     this.sends++;
-    this.placed(maxQueue);
-  }
-
-  /**
-   * Room for one outbound record: in the ring when nothing waits before it, else at the end
-   * of the overflow. Sets {@link target}; returns the payload's offset in it.
-   */
-  private place(kind: number, id: number, length: number, aux: number): number {
-    const overflow = this.overflow;
-    const ring = this.outbound;
-    if (overflow.records === 0 || overflow.moveTo(ring)) {
-      let at = ring.reserve(kind, id, length, aux);
-      if (at < 0 && this.local !== null) {
-        // Single-thread mode: the shard is this thread, so it writes the ring out now, as
-        // Panda3D's immediate writer writes in the call.
-        this.commit();
-        this.local.drainNow();
-        at = ring.reserve(kind, id, length, aux);
-      }
-      if (at >= 0) {
-        this.target = ring.bytes;
-        this.targetView = ring.view;
-        return at;
-      }
-      this.commit();
-    }
-    const at = overflow.reserve(kind, id, length, aux);
-    this.target = overflow.target;
-    this.targetView = overflow.targetView;
-    this.awaitSpace();
-    return at;
-  }
-
-  /** After a record is filled in: hand the batch over when it is large, else at the end of the turn. */
-  private placed(maxQueue: number): void {
-    if (++this.staged >= maxQueue || this.outbound.stagedBytes() > this.commitThreshold) this.handOver();
-    else this.scheduleCommit();
-    if (this.overflow.bytes > this.budget) this.onOverBudget(this);
-  }
-
-  /** Publishes what is staged; in single-thread mode the shard writes it out at once. */
-  private handOver(): void {
-    this.commit();
-    if (this.local !== null && this.overflow.records === 0) this.local.drainNow();
-  }
-
-  /** Waits (without blocking) for the shard to free ring room, then moves the overflow in. */
-  private awaitSpace(): void {
-    if (this.waitingForSpace) return;
-    this.waitingForSpace = true;
-    const wait = this.outbound.waitForSpace();
-    if (wait) wait.then(this.onSpace, this.onSpace);
-    else setImmediate(this.onSpace);
-  }
-
-  private spaceFreed(): void {
-    this.waitingForSpace = false;
-    if (this.failed || this.disposed) return;
-    this.commit();
-    if (this.overflow.records > 0) this.awaitSpace();
+    return this.queue.sent(maxQueue);
   }
 
   /** Payload bytes waiting in the overflow (a full ring's backlog on the main thread). */
   overflowBytes(): number {
-    return this.overflow.bytes;
+    return this.queue.overflowBytes();
   }
 
   /** Drops connection `id`'s SENDs still in the overflow and has the shard cut it (RST) with `reason`. */
   cut(id: number, reason: number): void {
-    this.overflow.discardSends(id);
+    this.queue.discardSends(id);
     this.enqueue(RecordKind.CLOSE, id, reason, null);
   }
 
   /** The connection with the most bytes waiting in the overflow, or -1. */
   largestOverflow(): number {
-    return this.overflow.largest();
+    return this.queue.largestOverflow();
   }
 
   /**
    * Tells the shard the main thread has handled `conn`'s CLOSED record: no SEND follows, and
    * the backlog slot is read no more (the shard retires it).
    */
-  release(conn: Connection): void {
+  release(conn: ShardConnection): void {
     // A parked worker shard holds no half-closed peer that RELEASE would end, and no slot
     // it has not retired: it holds nothing, so waking it for one would only cost a run.
-    if (this.closing || this.failed || (this.local === null && !this.running)) return;
+    if (this.current !== ShardState.RUNNING) return;
     this.enqueue(RecordKind.RELEASE, conn.id, 0, null);
   }
 
@@ -504,16 +485,15 @@ export class ShardHandle {
    * would close, and the sockets waiting for the main-thread shard.
    */
   fail(): void {
-    this.failed = true;
+    this.transition(ShardEvent.FAIL);
     this.outbound.commit();
     const unread = new SpscRing(this.outbound.buffer);
     while (unread.next()) {
       if (unread.kind === RecordKind.ADOPT) closeAdopted(unread.bytes, unread.offset);
     }
-    this.overflow.forEach((kind, block, offset) => {
+    this.queue.clearOverflow((kind, block, offset) => {
       if (kind === RecordKind.ADOPT) closeAdopted(block, offset);
     });
-    this.overflow.clear();
     if (this.localSockets !== null) {
       for (const socket of this.localSockets.values()) {
         if ('destroy' in socket) socket.destroy();
@@ -525,7 +505,7 @@ export class ShardHandle {
   }
 
   /** Bytes sent to `conn` that its socket has not handed to the kernel yet (send-backlog.ts). */
-  sendBacklog(conn: Connection): number {
+  sendBacklog(conn: ShardConnection): number {
     const slot = conn.backlogSlot;
     if (slot < 0) return 0;
     const table = this.backlog;
@@ -534,27 +514,18 @@ export class ShardHandle {
 
   /** SEND records the shard has not taken from the ring yet. */
   queuedSends(): number {
-    return this.sends - this.overflow.skipped - this.stats[StatSlot.DATAGRAMS_OUT];
+    return this.sends - this.queue.skippedSends() - this.stats[StatSlot.DATAGRAMS_OUT];
   }
 
   /** Writes a control record (everything but SEND) in order with the sends: never lost. */
   private enqueue(kind: number, id: number, aux: number, payload: Uint8Array | null): void {
-    const at = this.place(kind, id, payload === null ? 0 : payload.length, aux);
-    if (payload !== null) this.target.set(payload, at);
-    this.scheduleCommit();
+    const slot = this.queue.reserve(kind, id, payload === null ? 0 : payload.length, aux);
+    if (payload !== null) slot.bytes.set(payload, slot.offset);
+    this.queue.queued();
   }
 
-  /** Publishes staged records once per turn of the event loop (the doorbell rings once per batch). */
-  private scheduleCommit(): void {
-    if (this.commitScheduled) return;
-    this.commitScheduled = true;
-    queueMicrotask(this.commitNow);
-  }
-
+  /** Publishes what is staged now (the writer's shutdown, a shard that died). */
   commit(): void {
-    this.commitScheduled = false;
-    this.staged = 0;
-    if (this.overflow.records > 0) this.overflow.moveTo(this.outbound);
-    this.outbound.commit();
+    this.queue.commit();
   }
 }
