@@ -15,6 +15,7 @@ import {
   Task,
   TaskManager,
 } from 'ringwire';
+import { serveGameMetrics } from './game-metrics.js';
 
 const PORT = Number(process.env.PORT ?? 9300);
 const JOIN = 1; // client → server: string name
@@ -126,6 +127,9 @@ taskMgr.add((task) => {
   return Task.cont;
 }, 'simulate');
 
+// Prometheus metrics (the README's "Metrics for Prometheus") when METRICS_PORT is set.
+const metrics = process.env.METRICS_PORT === undefined ? null : serveGameMetrics(manager, taskMgr, Number(process.env.METRICS_PORT));
+
 // Shutdown: `on`, not `once`, so a second Ctrl-C (or `timeout` signalling the process and
 // then its group) cannot kill the drain halfway. stop() lets the step in progress finish.
 process.on('SIGINT', () => taskMgr.stop());
@@ -138,5 +142,6 @@ manager.closeConnection(rendezvous);
 poll();
 sendState();
 await manager.close(); // writes everything sent, then closes every connection and worker
+metrics?.close();
 console.log(`game server stopped after ${tick} ticks`);
 process.exit(0);

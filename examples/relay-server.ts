@@ -36,7 +36,9 @@ import {
   QueuedConnectionManager,
   QueuedConnectionReader,
   type Connection,
+  type RendezvousOptions,
 } from '../src/index.js';
+import { readFileSync } from 'node:fs';
 import { choiceFlag, integerChoiceFlag, integerFlag, parseFlags, portFlag, secondsFlag, stringFlag } from './cli-flags.js';
 
 const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram its clients send.', {
@@ -48,17 +50,40 @@ const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram it
   duration: secondsFlag('stop by itself after this many seconds (default: run until Ctrl-C)'),
   processes: integerFlag('relay processes on the one port, each with its own shards (SO_REUSEPORT, Linux); restarted when they die', 1, 1, 64),
   'reuse-port': choiceFlag('bind with SO_REUSEPORT so that other processes may share the port (--processes sets it)', 'no', ['no', 'yes']),
-  'metrics-port': integerFlag('serve Prometheus metrics at http://HOST:P/metrics (0: off; with --processes the supervisor serves them, labelled by process)', 0, 0, 65535, '<port>'),
-  'metrics-process': integerFlag('(set by --processes) this relay\'s number: its metrics are labelled with it and go to the supervisor', 0, 0, 64),
+  'metrics-port': integerFlag(
+    'serve Prometheus metrics at http://HOST:P/metrics (0: off; with --processes the supervisor serves them, labelled by process)',
+    0,
+    0,
+    65535,
+    '<port>',
+  ),
+  'metrics-process': integerFlag("(set by --processes) this relay's number: its metrics are labelled with it and go to the supervisor", 0, 0, 64),
+  websocket: choiceFlag('accept WebSocket clients (each binary message a datagram), upgraded in the shards; with --tls-*, wss://', 'no', [
+    'no',
+    'yes',
+  ]),
+  'websocket-path': stringFlag('with --websocket: the only request path answered (404 otherwise); empty: any', ''),
+  'tls-key': stringFlag('a PEM private key file: terminate TLS in the shards (with --tls-cert)', ''),
+  'tls-cert': stringFlag('a PEM certificate (chain) file for --tls-key', ''),
 });
+if ((flags['tls-key'] === '') !== (flags['tls-cert'] === '')) {
+  console.error('relay-server: --tls-key and --tls-cert go together');
+  process.exit(2);
+}
 
 if (flags.processes > 1) {
   // This process supervises; the relays are its children (relay-supervisor.ts).
   const { superviseRelays } = await import('./relay-supervisor.js');
-  await superviseRelays(process.argv[1], withoutFlags(process.argv.slice(2), ['processes', 'port', 'reuse-port', 'metrics-port']), flags.processes, flags.port, {
-    metricsHost: flags.host,
-    metricsPort: flags['metrics-port'],
-  });
+  await superviseRelays(
+    process.argv[1],
+    withoutFlags(process.argv.slice(2), ['processes', 'port', 'reuse-port', 'metrics-port']),
+    flags.processes,
+    flags.port,
+    {
+      metricsHost: flags.host,
+      metricsPort: flags['metrics-port'],
+    },
+  );
 }
 
 /** `argv` without the named flags and their values (`--name value` or `--name=value`). */
@@ -105,7 +130,26 @@ if (headerSize === 0) {
   writer.setTcpHeaderSize(headerSize);
 }
 
-const rendezvous = await manager.openTCPServerRendezvous(flags.host, flags.port, BACKLOG);
+// WebSocket and TLS are the rendezvous's options: the shards upgrade and decrypt; this
+// thread sees datagrams either way.
+const transport: RendezvousOptions = {};
+if (flags.websocket === 'yes') transport.websocket = flags['websocket-path'] === '' ? true : { path: flags['websocket-path'] };
+if (flags['tls-key'] !== '') {
+  try {
+    transport.tls = { key: readFileSync(flags['tls-key']), cert: readFileSync(flags['tls-cert']) };
+  } catch (error) {
+    console.error(`relay-server: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+let rendezvous: Connection | null;
+try {
+  rendezvous = await manager.openTCPServerRendezvous(flags.host, flags.port, BACKLOG, transport);
+} catch (error) {
+  console.error(`relay-server: ${(error as Error).message}`);
+  await manager.close();
+  process.exit(2);
+}
 if (rendezvous === null) {
   console.error(`relay-server: cannot listen on ${flags.host}:${flags.port}: ${manager.getLastError()?.message}`);
   await manager.close();
@@ -369,7 +413,9 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 console.log(
   `ringwire relay on ${rendezvous.getAddress().toString()} — ${threadingLine()}, header ${headerSize}${headerSize === 0 ? ' (raw)' : ''}, ${flags.mode}` +
-    `${flags['reuse-port'] === 'yes' ? ', port shared (SO_REUSEPORT)' : ''}, pid ${process.pid}` +
+    `${flags['reuse-port'] === 'yes' ? ', port shared (SO_REUSEPORT)' : ''}` +
+    `${transport.websocket === undefined ? '' : transport.tls === undefined ? ', WebSocket (ws://)' : ', WebSocket over TLS (wss://)'}` +
+    `${transport.websocket === undefined && transport.tls !== undefined ? ', TLS' : ''}, pid ${process.pid}` +
     `${metricsServer === null ? '' : `, metrics on http://${flags.host}:${(metricsServer.address() as import('node:net').AddressInfo).port}/metrics`}`,
 );
 turnImmediate = setImmediate(turn);

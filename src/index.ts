@@ -14,8 +14,16 @@ export { Interface } from './main/api/network-interface.js';
 export { NetDatagram } from './main/api/net-datagram.js';
 export { PointerToConnection } from './main/api/pointer-to-connection.js';
 export { QueuedConnectionManager, type QueuedConnectionManagerOptions } from './main/api/queued-connection-manager.js';
-export type { ManagerStats } from './main/core/manager-stats.js';
+export type { ManagerStats, ShardStats, ShardStateName } from './main/core/manager-stats.js';
 export type { WaitOptions } from './main/core/reader-wait.js';
+export type {
+  ClientConnectionOptions,
+  RendezvousOptions,
+  TlsClientOptions,
+  TlsServerOptions,
+  WebSocketClientOptions,
+  WebSocketServerOptions,
+} from './main/core/transport-options.js';
 export { QueuedConnectionListener } from './main/api/queued-connection-listener.js';
 export { QueuedConnectionReader, type DatagramVisitor } from './main/api/queued-connection-reader.js';
 export {

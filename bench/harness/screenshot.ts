@@ -35,8 +35,8 @@ const CHROMIUM_ARGS = [
 /** CSS pixels of the page's width; the height is the whole page. */
 const VIEWPORT = { width: 1120, height: 900 };
 
-/** Saves a full-page PNG of the HTML file `htmlPath` to `pngPath`. Throws when Chromium is missing. */
-export async function screenshot(htmlPath: string, pngPath: string): Promise<void> {
+/** Saves a full-page PNG of the HTML file `htmlPath` to `pngPath`, `width` CSS pixels wide. Throws when Chromium is missing. */
+export async function screenshot(htmlPath: string, pngPath: string, width = VIEWPORT.width): Promise<void> {
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(executablePath)) {
     throw new Error(
@@ -58,7 +58,7 @@ export async function screenshot(htmlPath: string, pngPath: string): Promise<voi
       executablePath,
       headless: true,
       args: CHROMIUM_ARGS,
-      viewport: VIEWPORT,
+      viewport: { ...VIEWPORT, width },
       deviceScaleFactor: 1,
       offline: true,
     });

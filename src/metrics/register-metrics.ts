@@ -21,7 +21,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Metric, Registry } from 'prom-client';
-import type { FrameStats, ManagerStats } from '../index.js';
+import type { FrameStats, ManagerStats, ResetReason, ShardStateName, ShardStats } from '../index.js';
 import { ErrorCode, QueuedConnectionManager, RingwireRangeError, RingwireTypeError, TaskManager } from '../index.js';
 
 export interface MetricsOptions {
@@ -86,12 +86,36 @@ const UDP_DROPS = {
 /** A family's samples as [extra labels, value] pairs, from one reading. */
 type Read<T> = (reading: T) => [Labels, number][];
 
+/** One scrape's reading of a manager. */
+interface ManagerReading {
+  stats: ManagerStats;
+  shards: ShardStats[];
+}
+
 const one =
-  <K extends string>(key: K) =>
-  (stats: Record<K, number>): [Labels, number][] => [[{}, stats[key]]];
+  <K extends keyof ManagerStats>(key: K) =>
+  ({ stats }: ManagerReading): [Labels, number][] => [[{}, stats[key] as number]];
+
+/** A family with one sample per shard, labelled `shard`. */
+const perShard =
+  (key: 'sendBacklogBytes' | 'largestSendBacklogBytes' | 'sendOverflowBytes') =>
+  ({ shards }: ManagerReading): [Labels, number][] =>
+    shards.map((shard) => [{ shard: String(shard.index) }, shard[key]]);
+
+const RESET_REASONS: readonly ResetReason[] = [
+  'closed-by-peer',
+  'closed-locally',
+  'oversized-datagram',
+  'slow-consumer',
+  'idle-timeout',
+  'handshake-failed',
+  'protocol-error',
+  'error',
+];
+const SHARD_STATES: readonly ShardStateName[] = ['idle', 'running', 'parked', 'stopping', 'stopped', 'failed'];
 
 /** The manager's families: name (after the prefix), type, help, and how to read them. */
-const MANAGER: [string, Kind, string, Read<ManagerStats>][] = [
+const MANAGER: [string, Kind, string, Read<ManagerReading>][] = [
   ['connections_open', 'gauge', 'TCP connections the shards hold now.', one('connections')],
   ['datagrams_received_total', 'counter', 'Datagrams received (cut from TCP streams, or UDP packets accepted).', one('datagramsIn')],
   ['received_bytes_total', 'counter', 'Payload bytes of the datagrams received (length headers not counted).', one('bytesIn')],
@@ -101,17 +125,78 @@ const MANAGER: [string, Kind, string, Read<ManagerStats>][] = [
     'connections_refused_total',
     'counter',
     'Clients refused at accept, by reason (max_connections, per_address, accept_rate, address_table, backlog, shard_full, no_shard).',
-    (stats) => Object.entries(REFUSALS).map(([reason, key]) => [{ reason }, stats[key]]),
+    ({ stats }) => Object.entries(REFUSALS).map(([reason, key]) => [{ reason }, stats[key]]),
   ],
   [
     'udp_datagrams_dropped_total',
     'counter',
     'UDP packets dropped, by cause (checksum: short or a bad checksum; ring_full: the inbound ring was full; unread: no reader held the connection).',
-    (stats) => Object.entries(UDP_DROPS).map(([cause, key]) => [{ cause }, stats[key]]),
+    ({ stats }) => Object.entries(UDP_DROPS).map(([cause, key]) => [{ cause }, stats[key]]),
+  ],
+  [
+    'resets_total',
+    'counter',
+    'Connections (TCP streams, UDP sockets) that ended, by reason as Connection.getResetReason() gives it (closed-by-peer, closed-locally, oversized-datagram, slow-consumer, idle-timeout, handshake-failed, protocol-error, error).',
+    ({ stats }) => RESET_REASONS.map((reason) => [{ reason }, stats.resets[reason]]),
   ],
   ['socket_pauses_total', 'counter', 'Times a socket was paused because its inbound ring was full.', one('pauses')],
-  ['inbound_ring_fill_ratio', 'gauge', 'The fullest inbound ring, 0 to 1.', one('inboundRingFill')],
+  [
+    'ring_fill_ratio',
+    'gauge',
+    "Each shard's rings' fill, 0 to 1: direction inbound (the shard's datagrams for the reader) or outbound (the writer's for the shard).",
+    ({ shards }) =>
+      shards.flatMap((shard): [Labels, number][] => [
+        [{ shard: String(shard.index), direction: 'inbound' }, shard.inboundRingFill],
+        [{ shard: String(shard.index), direction: 'outbound' }, shard.outboundRingFill],
+      ]),
+  ],
+  [
+    'send_backlog_bytes',
+    'gauge',
+    "Bytes sent to each shard's connections and not yet taken by the kernel (the sum of getSendBacklog).",
+    perShard('sendBacklogBytes'),
+  ],
+  ['send_backlog_largest_bytes', 'gauge', "The largest getSendBacklog among each shard's connections.", perShard('largestSendBacklogBytes')],
+  [
+    'send_overflow_bytes',
+    'gauge',
+    "Payload bytes waiting on the main thread because each shard's outbound ring was full (cut past shardSendBudget).",
+    perShard('sendOverflowBytes'),
+  ],
   ['worker_shards', 'gauge', 'Worker shard threads (0: single-thread mode).', one('workerShards')],
+  [
+    'shards',
+    'gauge',
+    'Shards by state: running (holding a pool thread), parked (drained, the thread let go), idle (not started), stopping, stopped, failed.',
+    ({ shards }) => SHARD_STATES.map((state) => [{ state }, shards.filter((shard) => shard.state === state).length]),
+  ],
+  [
+    'handshake_failures_total',
+    'counter',
+    'Handshakes that failed or timed out, by layer: tls, or websocket (upgrades answered 400, 403, 404 or 426).',
+    ({ stats }) => [
+      [{ layer: 'tls' }, stats.tlsHandshakeFailures],
+      [{ layer: 'websocket' }, stats.websocketUpgradesRejected],
+    ],
+  ],
+  [
+    'websocket_protocol_errors_total',
+    'counter',
+    'WebSocket streams closed for breaking the protocol, by the close code sent: 1002 (protocol error) or 1007 (invalid UTF-8).',
+    ({ stats }) => [
+      [{ close_code: '1002' }, stats.websocketProtocolErrors],
+      [{ close_code: '1007' }, stats.websocketInvalidUtf8],
+    ],
+  ],
+  [
+    'doorbell_wakes_total',
+    'counter',
+    'Doorbell rings between the threads: direction to_shard (records for a shard that had drained its ring and waited) or to_main (records while waitForReaders waited).',
+    ({ stats }) => [
+      [{ direction: 'to_shard' }, stats.doorbellWakesToShards],
+      [{ direction: 'to_main' }, stats.doorbellWakesToMain],
+    ],
+  ],
   ['shard_failures_total', 'counter', 'Worker shards that died (each is replaced).', one('shardFailures')],
   ['tracked_addresses', 'gauge', 'Client addresses the per-address limits count now.', one('trackedAddresses')],
 ];
@@ -180,12 +265,12 @@ function family<T>(name: string, type: Kind, help: string, fixed: Labels, readin
 }
 
 function managerFamilies(manager: QueuedConnectionManager, prefix: string, fixed: Labels): Family[] {
-  // One getStats() per scrape: the first family of a scrape reads, the rest of that scrape
+  // One getStats() and getShardStats() per scrape: the first family of a scrape reads, the rest of that scrape
   // (the registry reads them together, in one synchronous pass) share the reading.
-  let snapshot: ManagerStats | null = null;
-  const stats = (): ManagerStats => {
+  let snapshot: ManagerReading | null = null;
+  const stats = (): ManagerReading => {
     if (snapshot === null) {
-      snapshot = manager.getStats();
+      snapshot = { stats: manager.getStats(), shards: manager.getShardStats() };
       queueMicrotask(() => (snapshot = null));
     }
     return snapshot;

@@ -45,6 +45,12 @@ export const DecodeStatus = {
   PAUSED: 1,
   /** A header announced more than maxDatagramSize; the decoder is dead until reset(). */
   OVERSIZED: 2,
+  /**
+   * The peer broke its protocol: only a decoder of a protocol with rules beyond a length
+   * reports it (WebSocketFrameDecoder; FrameDecoder never does). The violation went out
+   * through that decoder's own channel, and it is dead until reset().
+   */
+  FAILED: 3,
 } as const;
 export type DecodeStatus = (typeof DecodeStatus)[keyof typeof DecodeStatus];
 

@@ -1,5 +1,9 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import { TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { TransportSpec } from '../shared/protocol/transport-spec.js';
+import { TlsContexts } from './tls-contexts.js';
+import { SessionEvent, WebSocketSession, type SessionHost } from './websocket-session.js';
 import { closeQuietly } from '../shared/close-fd.js';
 import { readReadSettings } from '../shared/protocol/read-record.js';
 import { ResetReasonCode } from '../shared/reset-reason.js';
@@ -16,8 +20,9 @@ export type LocalSockets = Map<number, Socket | UdpSocket>;
  * read, close, the peer's FIN, the main thread's release, cuts, the socket's end, shutdown.
  * Holds the connections by id.
  */
-export class ConnectionLifecycle implements InboundHost, WriterHost {
+export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost<ShardConnection> {
   readonly connections = new Map<number, ShardConnection>();
+  private readonly tlsContexts = new TlsContexts();
   private inbound!: InboundWriter;
   private writer!: SocketWriter;
   private shuttingDown = false;
@@ -35,8 +40,12 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     this.writer = writer;
   }
 
-  /** ADOPT: takes the socket (a duplicated fd, or the object in single-thread mode), paused. */
-  adopt(id: number, fd: number, slot: number): void {
+  /**
+   * ADOPT: takes the socket (a duplicated fd, or the object in single-thread mode), paused.
+   * A `transport` (transport-spec.ts) puts TLS and/or WebSocket above it: the handshake
+   * starts now, in this shard, and the stream is ready for data once it is done.
+   */
+  adopt(id: number, fd: number, slot: number, transport: TransportSpec | null = null): void {
     let socket: Socket | undefined;
     if (fd >= 0) {
       try {
@@ -53,26 +62,177 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
       socket = this.localSockets?.get(id) as Socket | undefined;
       this.localSockets?.delete(id);
     }
-    if (!socket) {
+    let stream: Socket | undefined = socket;
+    if (socket !== undefined && transport?.tls != null) {
+      try {
+        stream = this.secure(socket, transport);
+      } catch {
+        socket.destroy();
+        stream = undefined;
+      }
+    }
+    if (!stream) {
       this.writer.retireSlot(slot);
-      this.inbound.reportId(id, ResetReasonCode.ERROR);
+      this.inbound.reportId(id, transport === null ? ResetReasonCode.ERROR : ResetReasonCode.HANDSHAKE_FAILED);
       return;
     }
-    socket.pause();
-    const conn = new ShardConnection(id, socket, this.inbound);
+    stream.pause();
+    const conn = new ShardConnection(id, stream, this.inbound);
     conn.backlogSlot = slot;
     this.connections.set(id, conn);
     this.stats[StatSlot.CONNECTIONS] = this.connections.size;
-    socket.on('data', conn.onData);
-    socket.on('drain', () => this.writer.publishBacklog(conn));
-    socket.on('end', () => this.peerEnded(conn));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
+    if (transport === null) {
+      stream.on('data', conn.onData);
+    } else {
+      this.startHandshake(conn, transport);
+    }
+    stream.on('drain', () => this.writer.publishBacklog(conn));
+    stream.on('end', () => this.peerEnded(conn));
+    stream.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.code;
-      this.gone(conn, code === 'ECONNRESET' || code === 'EPIPE' ? ResetReasonCode.CLOSED_BY_PEER : ResetReasonCode.ERROR);
+      if (!conn.ready) this.handshakeFailed(conn);
+      else this.gone(conn, code === 'ECONNRESET' || code === 'EPIPE' ? ResetReasonCode.CLOSED_BY_PEER : ResetReasonCode.ERROR);
     });
-    socket.on('close', () => this.gone(conn, ResetReasonCode.CLOSED_BY_PEER));
+    stream.on('close', () => (conn.ready ? this.gone(conn, ResetReasonCode.CLOSED_BY_PEER) : this.handshakeFailed(conn)));
     this.inbound.opened(id);
     if (this.shuttingDown) this.close(conn);
+  }
+
+  /** The TLS socket over `socket`: a server's (it answers the client's hello) or a client's (it sends one). */
+  private secure(socket: Socket, transport: TransportSpec): Socket {
+    const tls = transport.tls!;
+    const context = this.tlsContexts.get(transport.key, tls);
+    const options = tls.options as {
+      requestCert?: boolean;
+      rejectUnauthorized?: boolean;
+      servername?: string;
+      host?: string;
+      ALPNProtocols?: string[];
+    };
+    if (transport.role === 'server') {
+      return new TLSSocket(socket, {
+        isServer: true,
+        secureContext: context,
+        requestCert: options.requestCert ?? false,
+        rejectUnauthorized: options.rejectUnauthorized ?? false,
+        ALPNProtocols: options.ALPNProtocols,
+      });
+    }
+    return tlsConnect({
+      socket,
+      secureContext: context,
+      servername: options.servername,
+      host: options.host,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      ALPNProtocols: options.ALPNProtocols,
+    });
+  }
+
+  /**
+   * A stream with a handshake (TLS, a WebSocket upgrade, or both): it reads whatever the
+   * reader asked until the handshake is done, and what the program sends waits for it.
+   */
+  private startHandshake(conn: ShardConnection, transport: TransportSpec): void {
+    conn.ready = false;
+    conn.handshakeTimer = setTimeout(() => this.handshakeFailed(conn), transport.handshakeTimeoutMs);
+    const stream = conn.socket;
+    const ws = transport.websocket;
+    if (ws !== null) {
+      const session = new WebSocketSession<ShardConnection>(conn, transport.role, ws, this);
+      conn.session = session;
+      conn.maxPayload = ws.maxPayload;
+      conn.decoder = session.decoder(ws.maxPayload > 0 ? ws.maxPayload : 1024 * 1024);
+      stream.on('data', (chunk: Buffer) => (session.upgrading ? session.onHead(chunk) : conn.onData(chunk)));
+    } else {
+      stream.on('data', conn.onData);
+    }
+    if (transport.tls !== null) {
+      conn.tlsPending = true;
+      stream.once(transport.role === 'server' ? 'secure' : 'secureConnect', () => {
+        conn.tlsPending = false;
+        this.transportUp(conn);
+      });
+    } else {
+      this.transportUp(conn);
+    }
+    stream.resume();
+  }
+
+  /** TCP (and TLS, if any) is up: a WebSocket client sends its upgrade; without WebSocket the stream is ready. */
+  private transportUp(conn: ShardConnection): void {
+    if (conn.state === ConnectionState.GONE) return;
+    const session = conn.session;
+    if (session === null) this.ready(conn);
+    else if (session.role === 'client') conn.socket.write(session.request());
+  }
+
+  /** SessionHost: the upgrade is done. */
+  upgraded(conn: ShardConnection, leftover: Uint8Array | null): void {
+    if (conn.state !== ConnectionState.OPEN) return;
+    this.ready(conn);
+    if (leftover === null) return;
+    if (conn.reading) conn.onData(leftover as Buffer);
+    else conn.pendingInput = leftover;
+  }
+
+  /** The handshake is over: the socket reads only as the reader asks, and what waited goes out. */
+  private ready(conn: ShardConnection): void {
+    if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
+    conn.handshakeTimer = null;
+    conn.ready = true;
+    if (!conn.reading || conn.blocked) conn.socket.pause();
+    this.writer.flush(conn);
+  }
+
+  /** SessionHost: the upgrade was refused (a server answers `response`) or broken. */
+  upgradeFailed(conn: ShardConnection, response: Uint8Array | null): void {
+    this.stats[StatSlot.UPGRADES_REJECTED]++;
+    this.finish(conn, ResetReasonCode.HANDSHAKE_FAILED, response, true);
+  }
+
+  /** The TLS handshake failed, or the handshake outlived handshakeTimeoutMs. */
+  private handshakeFailed(conn: ShardConnection): void {
+    if (conn.ready || conn.state === ConnectionState.GONE) return;
+    this.stats[conn.tlsPending ? StatSlot.TLS_FAILURES : StatSlot.UPGRADES_REJECTED]++;
+    this.cut(conn, ResetReasonCode.HANDSHAKE_FAILED);
+  }
+
+  /** SessionHost: a control frame (a pong) at a frame boundary: it goes out now. */
+  control(conn: ShardConnection, frame: Uint8Array): void {
+    if (conn.state !== ConnectionState.OPEN && conn.state !== ConnectionState.HALF_CLOSED) return;
+    this.writer.append(conn, frame, 0, frame.length);
+    this.writer.flush(conn);
+  }
+
+  /** InboundHost: the decoder saw the peer's close frame, or a violation. */
+  sessionEvent(conn: ShardConnection): void {
+    const session = conn.session!;
+    const event = session.takeEvent();
+    if (event === SessionEvent.PEER_CLOSED) {
+      // As a FIN: the main thread sees the end after the last message; replies still go
+      // out until it releases the stream, then our close frame answers the peer's.
+      if (conn.state !== ConnectionState.OPEN) return;
+      conn.state = ConnectionState.HALF_CLOSED;
+      conn.reason = ResetReasonCode.CLOSED_BY_PEER;
+      this.inbound.report(conn);
+      if (this.shuttingDown) this.close(conn);
+    } else if (event === SessionEvent.VIOLATED) {
+      this.stats[session.code === 1007 ? StatSlot.WS_INVALID_UTF8 : StatSlot.WS_PROTOCOL_ERRORS]++;
+      this.closeWebSocket(conn, ResetReasonCode.PROTOCOL_ERROR, session.code);
+    }
+  }
+
+  /**
+   * Ends a WebSocket stream with a close frame of `code` after what is queued: at a frame
+   * boundary; in the middle of a frame (its last parts still to come) it is cut instead.
+   */
+  private closeWebSocket(conn: ShardConnection, reason: number, code: number): void {
+    const session = conn.session!;
+    if (session.outRemaining !== 0 || session.upgrading) {
+      this.cut(conn, reason);
+      return;
+    }
+    this.finish(conn, reason, session.closeFrame(code), false);
   }
 
   /** READ: start reading with the reader's settings, or stop. */
@@ -81,31 +241,68 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     if (on) {
       const settings = readReadSettings(bytes, offset);
       // The reader's framing (its settings changed, or the connection joined it) applies to
-      // the bytes received from now on; the decoder places the change in the stream.
-      conn.decoder.setFraming({ headerSize: settings.raw ? 0 : settings.headerSize, maxDatagramSize: settings.maxDatagramSize });
+      // the bytes received from now on; the decoder places the change in the stream. A
+      // WebSocket message is one datagram whatever the header size: only the limit applies.
+      const max = conn.maxPayload > 0 ? Math.min(conn.maxPayload, settings.maxDatagramSize) : settings.maxDatagramSize;
+      conn.decoder.setFraming({ headerSize: settings.raw ? 0 : settings.headerSize, maxDatagramSize: max });
       conn.reading = true;
       conn.lastActivity = this.inbound.clock;
-      if (!conn.blocked) conn.socket.resume();
+      if (!conn.ready) return; // the handshake reads; ready() applies this
+      const pending = conn.pendingInput;
+      if (pending !== null) {
+        conn.pendingInput = null;
+        conn.onData(pending as Buffer);
+      }
+      if (!conn.blocked && conn.state === ConnectionState.OPEN) conn.socket.resume();
     } else {
       conn.reading = false;
-      conn.socket.pause();
+      if (conn.ready) conn.socket.pause();
     }
   }
 
   /**
-   * CLOSE (closeConnection) or SHUTDOWN: everything queued goes out, then our FIN. Input is
-   * read and discarded (unread bytes would make the kernel answer with RST). The main
-   * thread has forgotten the connection: CLOSED ('closed-locally') is reported now.
+   * CLOSE (closeConnection) or SHUTDOWN: everything queued goes out, then our FIN (a
+   * WebSocket stream's close frame before it). Input is read and discarded (unread bytes
+   * would make the kernel answer with RST). The main thread has forgotten the connection:
+   * CLOSED ('closed-locally') is reported now.
    */
   close(conn: ShardConnection): void {
+    const session = conn.session;
+    if (session !== null && conn.state === ConnectionState.HALF_CLOSED && session.code !== 0) {
+      // The peer closed first: answer its close frame with its code, as the RFC asks.
+      const code = session.code === 1005 ? 1000 : session.code;
+      this.finish(conn, ResetReasonCode.CLOSED_LOCALLY, session.closeFrame(code), false);
+      return;
+    }
+    if (session !== null && session.outRemaining !== 0) {
+      this.cut(conn, ResetReasonCode.CLOSED_LOCALLY);
+      return;
+    }
+    this.finish(conn, ResetReasonCode.CLOSED_LOCALLY, session?.closeFrame(1000) ?? null, !conn.ready);
+  }
+
+  /**
+   * Ends `conn` gracefully: CLOSED with `reason` (when it was open), what is queued, then
+   * `last` (a close frame, an HTTP error), then our FIN; it lingers as closeLingerMs says.
+   * `discard`: what the program sent is dropped (the handshake never finished).
+   */
+  private finish(conn: ShardConnection, reason: number, last: Uint8Array | null, discard: boolean): void {
     const state = conn.state;
     if (state !== ConnectionState.OPEN && state !== ConnectionState.HALF_CLOSED) return;
     conn.state = ConnectionState.CLOSING;
     if (state === ConnectionState.OPEN) {
-      conn.reason = ResetReasonCode.CLOSED_LOCALLY;
+      conn.reason = reason;
       conn.decoder.reset();
       this.inbound.report(conn);
     }
+    if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
+    conn.handshakeTimer = null;
+    if (discard) {
+      conn.out = null;
+      conn.outLength = 0;
+    }
+    conn.ready = true;
+    if (last !== null) this.writer.append(conn, last, 0, last.length);
     this.writer.flush(conn);
     if (conn.state !== ConnectionState.CLOSING) return; // the flush cut it
     conn.socket.resume();
@@ -139,6 +336,19 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
   /** Cuts `conn` (a limit broke, or a closing peer stalled): RST, then CLOSED with `reason`. */
   cut(conn: ShardConnection, reason: number): void {
     if (conn.state === ConnectionState.GONE) return;
+    if (
+      reason === ResetReasonCode.OVERSIZED_DATAGRAM &&
+      conn.session !== null &&
+      conn.state === ConnectionState.OPEN &&
+      conn.session.outRemaining === 0 &&
+      !conn.session.upgrading
+    ) {
+      // RFC 6455: a message too big closes with 1009, before any of its body is buffered.
+      this.finish(conn, reason, conn.session.closeFrame(1009), false);
+      return;
+    }
+    if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
+    conn.handshakeTimer = null;
     conn.decoder.reset();
     try {
       conn.socket.resetAndDestroy();
@@ -158,6 +368,8 @@ export class ConnectionLifecycle implements InboundHost, WriterHost {
     const state = conn.state;
     if (state === ConnectionState.GONE) return;
     conn.state = ConnectionState.GONE;
+    if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
+    conn.handshakeTimer = null;
     if (!conn.socket.destroyed) conn.socket.destroy();
     this.writer.drop(conn);
     if (conn.reported) {

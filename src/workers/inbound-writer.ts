@@ -22,6 +22,8 @@ export interface InboundHost {
   reported(conn: ShardConnection): void;
   /** Something the shard may be waiting for at shutdown has been written. */
   progressed(): void;
+  /** A WebSocket stream's decoder saw a close frame or a violation (session.event): act on it now that the chunk is done. */
+  sessionEvent(conn: ShardConnection): void;
 }
 
 /**
@@ -89,6 +91,7 @@ export class InboundWriter implements FrameSink {
     this.publish();
     if (status === DecodeStatus.PAUSED) this.block(conn);
     else if (status === DecodeStatus.OVERSIZED) this.host.cut(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
+    else if (conn.session !== null && conn.session.event !== 0) this.host.sessionEvent(conn);
   }
 
   /** FrameSink: one decoded datagram of the current connection. False when the ring is full. */
@@ -232,6 +235,7 @@ export class InboundWriter implements FrameSink {
         const status = conn.decoder.resume(this);
         if (status === DecodeStatus.PAUSED) break;
         if (status === DecodeStatus.OVERSIZED) this.host.cut(conn, ResetReasonCode.OVERSIZED_DATAGRAM);
+        else if (conn.session !== null && conn.session.event !== 0) this.host.sessionEvent(conn);
       }
       if (conn.state !== ConnectionState.OPEN && !this.writeClosed(conn)) break;
       conn.blocked = false;

@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { takeAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
+import { ADOPT_PAYLOAD_SIZE, takeAdoptFd, readAdoptSlot, readReadSettings } from '../shared/protocol/read-record.js';
+import { decodeTransport } from '../shared/protocol/transport-spec.js';
 import {
   COUNT_SIZE,
   broadcastFrameOffset,
@@ -17,7 +18,7 @@ import { ResetReasonCode } from '../shared/reset-reason.js';
 import { StatSlot } from '../shared/protocol/shard-stats.js';
 import type { SpscRing } from '../shared/protocol/spsc-ring.js';
 import type { ConnectionLifecycle, LocalSockets } from './connection-lifecycle.js';
-import { ConnectionState } from './shard-connection.js';
+import { ConnectionState, type ShardConnection } from './shard-connection.js';
 import type { SocketWriter } from './socket-writer.js';
 import type { UdpEndpoints } from './udp-endpoints.js';
 
@@ -70,6 +71,7 @@ export class RecordDispatcher {
           const state = conn.state;
           if (state === ConnectionState.OPEN || state === ConnectionState.HALF_CLOSED) {
             this.writer.append(conn, ring.bytes, ring.offset, ring.length);
+            if (conn.session !== null) this.frameOut(conn, ring.bytes, ring.offset, ring.length, ring.aux);
             bytesOut += ring.length;
           }
         }
@@ -114,10 +116,17 @@ export class RecordDispatcher {
       const state = conn.state;
       if (state === ConnectionState.OPEN || state === ConnectionState.HALF_CLOSED) {
         this.writer.append(conn, ring.bytes, frame, length);
+        if (conn.session !== null) this.frameOut(conn, ring.bytes, frame, length, 0);
         queued += length;
       }
     }
     return queued;
+  }
+
+  /** A WebSocket stream's data frame went to its writes: control frames that waited for a boundary follow it. */
+  private frameOut(conn: ShardConnection, bytes: Uint8Array, offset: number, length: number, aux: number): void {
+    const due = conn.session!.noteOut(bytes, offset, length, aux);
+    if (due !== null) for (const frame of due) this.writer.append(conn, frame, 0, frame.length);
   }
 
   private control(kind: number, ring: SpscRing): void {
@@ -127,7 +136,9 @@ export class RecordDispatcher {
       case RecordKind.ADOPT: {
         const fd = takeAdoptFd(ring.bytes, ring.offset);
         if (ring.aux === AdoptKind.TCP) {
-          this.lifecycle.adopt(id, fd, readAdoptSlot(ring.bytes, ring.offset));
+          const transport =
+            ring.length > ADOPT_PAYLOAD_SIZE ? decodeTransport(ring.bytes, ring.offset + ADOPT_PAYLOAD_SIZE, ring.length - ADOPT_PAYLOAD_SIZE) : null;
+          this.lifecycle.adopt(id, fd, readAdoptSlot(ring.bytes, ring.offset), transport);
         } else {
           const local = this.localSockets?.get(id) as dgram.Socket | undefined;
           this.localSockets?.delete(id);

@@ -1,5 +1,9 @@
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../shared/frame-decoder.js';
+import type { WebSocketSession } from './websocket-session.js';
+
+/** What cuts a stream's bytes into datagrams: Panda3D's framing, or WebSocket messages. */
+export type InboundDecoder = Pick<FrameDecoder, 'headerSize' | 'maxDatagramSize' | 'write' | 'resume' | 'reset' | 'setFraming' | 'bufferedBytes'>;
 
 /**
  * Where a shard's TCP connection is in its life. The transitions live in
@@ -36,7 +40,22 @@ export class ShardConnection {
   reason = 0;
   /** The CLOSED record has been written. */
   reported = false;
-  decoder = new FrameDecoder({ headerSize: 2 });
+  decoder: InboundDecoder = new FrameDecoder({ headerSize: 2 });
+  /** The stream's WebSocket side, or null for Panda3D's framing. */
+  session: WebSocketSession<ShardConnection> | null = null;
+  /**
+   * False while its TLS handshake or WebSocket upgrade is under way: its socket flows
+   * whatever the reader asked (the handshake needs it), and what the program sent waits.
+   */
+  ready = true;
+  /** Bytes that came after a WebSocket upgrade before anyone read the stream (fed first when reading starts). */
+  pendingInput: Uint8Array | null = null;
+  /** Its TLS handshake is under way. */
+  tlsPending = false;
+  /** The handshake's deadline (handshakeTimeoutMs), while one is under way. */
+  handshakeTimer: NodeJS.Timeout | null = null;
+  /** A WebSocket rendezvous's maxPayload (0: the reader's limit alone). */
+  maxPayload = 0;
   /** Bytes of a datagram too large for one record already written as DATA_LARGE parts. */
   largeWritten = 0;
   /**
@@ -79,6 +98,7 @@ export class ShardConnection {
 
   constructor(
     readonly id: number,
+    /** The stream: the adopted socket, or the TLS socket over it. */
     readonly socket: Socket,
     /** Where its socket chunks go (the inbound writer). */
     sink: { onData(conn: ShardConnection, chunk: Buffer): void },

@@ -103,6 +103,8 @@ export class SocketWriter {
   /** Hands `conn`'s coalesced bytes to its socket and looks at its backlog. */
   flush(conn: ShardConnection): void {
     conn.dirty = false;
+    // A TLS handshake or WebSocket upgrade under way: the bytes wait (ready() flushes them).
+    if (!conn.ready) return;
     const out = conn.out;
     if (out !== null && conn.outLength > 0) {
       // The socket keeps this buffer until written; the next batch starts a new one.

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { START_DEADLINE_MS, exitOf, killPrograms, startProgram } from '../helpers/example-program.js';
 import { Peer, closeAll, frame, pollUntil } from '../helpers/net-harness.js';
+import { freePort, promtoolCheck } from '../helpers/prometheus.js';
 
 afterEach(async () => {
   await closeAll();
@@ -53,15 +54,19 @@ function states(peer: Peer): State[] {
 }
 
 describe('examples/game-server.ts, the guide', () => {
-  it('is in the README whole', () => {
-    const file = readFileSync(new URL('examples/game-server.ts', ROOT), 'utf8');
+  it('is in the README whole, and so is examples/game-metrics.ts', () => {
     const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
-    expect(readme).toContain('```ts\n' + file + '```');
+    for (const name of ['game-server.ts', 'game-metrics.ts']) {
+      const file = readFileSync(new URL(`examples/${name}`, ROOT), 'utf8');
+      expect(readme).toContain('```ts\n' + file + '```');
+    }
   });
 
-  it('runs: joins, inputs in the states, a malformed message closes its sender, SIGTERM drains', async () => {
-    const server = startProgram('game-server.ts', [], { env: { PORT: '0' } });
+  it('runs: joins, inputs in the states, its /metrics, a malformed message closes its sender, SIGTERM drains', async () => {
+    const metricsPort = await freePort();
+    const server = startProgram('game-server.ts', [], { env: { PORT: '0', METRICS_PORT: String(metricsPort) } });
     const port = Number((await server.waitForLine(/^game server on port (\d+)$/, START_DEADLINE_MS))[1]);
+    await server.waitForLine(/^metrics on http:\/\/127\.0\.0\.1:\d+\/metrics$/, START_DEADLINE_MS);
     const alice = await Peer.connect(port);
     const bob = await Peer.connect(port);
     await alice.write(join('alice'));
@@ -76,6 +81,22 @@ describe('examples/game-server.ts, the guide', () => {
     );
     const last = states(bob).at(-1)!;
     expect(last.players.map((p) => p.id).sort()).toHaveLength(2);
+
+    // Prometheus's view: the network, the loop and the process, in a form promtool accepts.
+    const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const sample = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(sample('ringwire_connections_open')).toBe(2);
+    expect(sample('ringwire_datagrams_received_total')).toBe(3); // two joins, one input
+    expect(sample('ringwire_tick_duration_seconds_count')).toBeGreaterThan(0);
+    expect(sample('ringwire_frames_total')).toBe(sample('ringwire_tick_duration_seconds_count'));
+    expect(sample('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // promtool's lint names nothing of ringwire's; prom-client's default process metrics
+    // include three gauges it flags for their _total names (nodejs_active_*_total).
+    const check = promtoolCheck(text);
+    const findings = check.output.split('\n').filter((line) => line !== '' && !/^nodejs_active_\w+_total non-counter metrics/.test(line));
+    expect(findings).toEqual([]);
 
     const mallory = await Peer.connect(port);
     await mallory.write(frame(Buffer.from([99])));

@@ -88,6 +88,38 @@ describe.each([0, 2])('opening connections (numThreads %i)', (n) => {
     expect((client.manager.getLastError() as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 
+  it('connectTCP: of opens made together, each rejects with its own failure, or resolves its connection', async () => {
+    const refusedA = await freePort();
+    const refusedB = await freePort();
+    const hole = await blackHole();
+    try {
+      const server = await startServer(n);
+      const client = startClient(n);
+      const [a, b, timedOut, ok] = await Promise.allSettled([
+        client.manager.connectTCP(HOST, refusedA, 5000),
+        client.manager.connectTCP(HOST, refusedB, 5000),
+        client.manager.connectTCP(HOST, hole.port, 200),
+        client.manager.connectTCP(HOST, server.port, 5000),
+      ]);
+      expect(a).toMatchObject({ status: 'rejected', reason: { code: 'ECONNREFUSED', port: refusedA } });
+      expect(b).toMatchObject({ status: 'rejected', reason: { code: 'ECONNREFUSED', port: refusedB } });
+      expect(timedOut).toMatchObject({ status: 'rejected', reason: { code: ErrorCode.CONNECT_TIMEOUT } });
+      expect(ok.status).toBe('fulfilled');
+      const conn = (ok as PromiseFulfilledResult<Awaited<ReturnType<typeof client.manager.connectTCP>>>).value;
+      expect(conn.getAddress().getPort()).toBe(server.port);
+      // The NetAddress form, and the argument checks openTCPClientConnection makes.
+      const address = new NetAddress();
+      address.setHost(HOST, refusedA);
+      await expect(client.manager.connectTCP(address, 1000)).rejects.toMatchObject({ code: 'ECONNREFUSED', port: refusedA });
+      await expect(client.manager.connectTCP('x' as never)).rejects.toMatchObject({ code: ErrorCode.INVALID_ARG_TYPE });
+      await expect(client.manager.connectTCP(HOST, server.port, -1)).rejects.toMatchObject({ code: ErrorCode.INVALID_ARG_VALUE });
+      await client.manager.close();
+      await expect(client.manager.connectTCP(HOST, server.port)).rejects.toMatchObject({ code: ErrorCode.MANAGER_CLOSED });
+    } finally {
+      await hole.close();
+    }
+  });
+
   it('resolves null once timeoutMs has passed when the server never answers', async () => {
     const hole = await blackHole();
     try {

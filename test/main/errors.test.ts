@@ -32,7 +32,7 @@ describe('error messages', () => {
   it('name the overloads a call did not match', async () => {
     const m = manager();
     await expect(m.openTCPServerRendezvous('21110' as never, '1000' as never)).rejects.toThrow(
-      /expected \(port, backlog\?\), \(host, port, backlog\?\) or \(address: NetAddress, backlog\?\), got \("21110" \(string\), "1000" \(string\)\)/,
+      /expected \(port, backlog\?, options\?\), \(host, port, backlog\?, options\?\) or \(address: NetAddress, backlog\?, options\?\), got \("21110" \(string\), "1000" \(string\)\)/,
     );
     await expect(m.openTCPClientConnection(HOST, '80' as never)).rejects.toThrow(
       /expected \(host, port, timeoutMs\?\) or \(address: NetAddress, timeoutMs\?\), got \("127\.0\.0\.1" \(string\), "80" \(string\)\)/,

@@ -89,6 +89,109 @@ describe('registerMetrics(manager, { registry })', () => {
     expect(check.status).toBe(0);
   });
 
+  it('per shard and direction: ring fill, send backlog (total and largest), send overflow, shards by state; resets by reason; doorbell wakes', async () => {
+    const server = await startServer(2);
+    const registry = new Registry();
+    registerMetrics(server.manager, { registry });
+    const peers = [await Peer.connect(server.port), await Peer.connect(server.port, { keepFrames: false, keepBytes: false })];
+    const conns = [await server.accept(), await server.accept()];
+
+    // The main thread waits; a datagram from a peer makes its shard ring the main thread.
+    const waited = server.manager.waitForReaders(10);
+    await peers[0].write(frame([1, 2, 3]));
+    expect(await waited).toBe(true);
+    const dg = new Datagram();
+    expect(server.reader.getData(dg)).toBe(true);
+
+    // A peer that reads nothing: what the server sends it piles up in its socket (the send backlog).
+    peers[1].socket.pause();
+    const big = new Datagram();
+    big.appendData(new Uint8Array(60_000));
+    for (let i = 0; i < 80; i++) server.writer.send(big, conns[1]);
+    let previous = -1;
+    await pollUntil(
+      () => {
+        const shards = server.manager.getShardStats();
+        const total = shards.reduce((sum, shard) => sum + shard.sendBacklogBytes, 0);
+        const settled = total === previous && shards.every((shard) => shard.outboundRingFill === 0 && shard.sendOverflowBytes === 0);
+        previous = total;
+        return settled && total > 0;
+      },
+      { label: 'the send backlog settled with the peer reading nothing' },
+    );
+    const values = await samples(registry);
+    const stats = server.manager.getStats();
+    const shards = server.manager.getShardStats();
+    const slow = server.writer.getSendBacklog(conns[1]);
+    expect(slow).toBeGreaterThan(0);
+    expect(server.writer.getSendBacklog(conns[0])).toBe(0);
+
+    const shardOf = (conn: number): string => String(shards.findIndex((shard) => shard.sendBacklogBytes === server.writer.getSendBacklog(conns[conn])));
+    expect(values.get(`ringwire_send_backlog_bytes{shard="${shardOf(1)}"}`)).toBe(slow);
+    expect(values.get(`ringwire_send_backlog_largest_bytes{shard="${shardOf(1)}"}`)).toBe(slow);
+    for (const shard of shards) {
+      expect(values.get(`ringwire_send_backlog_bytes{shard="${shard.index}"}`)).toBe(shard.sendBacklogBytes);
+      expect(values.get(`ringwire_send_overflow_bytes{shard="${shard.index}"}`)).toBe(shard.sendOverflowBytes);
+      expect(values.get(`ringwire_ring_fill_ratio{shard="${shard.index}",direction="inbound"}`)).toBe(shard.inboundRingFill);
+      expect(values.get(`ringwire_ring_fill_ratio{shard="${shard.index}",direction="outbound"}`)).toBe(0);
+      expect(shard.connections).toBe(1);
+    }
+    const byState = ['idle', 'running', 'parked', 'stopping', 'stopped', 'failed'].map((state) => values.get(`ringwire_shards{state="${state}"}`) ?? NaN);
+    expect(byState.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(byState[1] + byState[2]).toBe(2);
+    expect(values.get('ringwire_doorbell_wakes_total{direction="to_main"}')).toBe(stats.doorbellWakesToMain);
+    expect(stats.doorbellWakesToMain).toBeGreaterThanOrEqual(1);
+    expect(values.get('ringwire_doorbell_wakes_total{direction="to_shard"}')).toBe(stats.doorbellWakesToShards);
+    expect(stats.doorbellWakesToShards).toBeGreaterThanOrEqual(1);
+
+    // Resets by reason: one closed here, one by its peer.
+    server.manager.closeConnection(conns[1]);
+    await peers[0].close();
+    await pollUntil(
+      () => {
+        server.manager.resetConnectionAvailable(); // reads the shards' connection events
+        return server.manager.getStats().resets['closed-by-peer'] === 1;
+      },
+      { label: 'the peer close seen' },
+    );
+    const after = await samples(registry);
+    expect(after.get('ringwire_resets_total{reason="closed-by-peer"}')).toBe(1);
+    expect(after.get('ringwire_resets_total{reason="closed-locally"}')).toBe(1);
+    expect(after.get('ringwire_resets_total{reason="slow-consumer"}')).toBe(0);
+    expect(server.manager.getStats().resets).toEqual({
+      'closed-by-peer': 1,
+      'closed-locally': 1,
+      'oversized-datagram': 0,
+      'slow-consumer': 0,
+      'idle-timeout': 0,
+      'handshake-failed': 0,
+      'protocol-error': 0,
+      error: 0,
+    });
+  });
+
+  it('counts a slow consumer cut past sendBacklogHardLimit as a slow-consumer reset', async () => {
+    const server = await startServer(1, { manager: { ringCapacity: 64 * 1024, sendBacklogLimit: 128 * 1024, sendBacklogHardLimit: 256 * 1024 } });
+    const registry = new Registry();
+    registerMetrics(server.manager, { registry });
+    const peer = await Peer.connect(server.port, { keepFrames: false, keepBytes: false });
+    const conn = await server.accept();
+    peer.socket.pause();
+    const big = new Datagram();
+    big.appendData(new Uint8Array(16_000));
+    // Sent as a game sends, result ignored, a little each turn until the writer cuts it.
+    await pollUntil(
+      () => {
+        for (let i = 0; i < 20; i++) server.writer.send(big, conn);
+        return conn.getResetReason() === 'slow-consumer';
+      },
+      { label: 'the slow consumer cut' },
+    );
+    const values = await samples(registry);
+    expect(values.get('ringwire_resets_total{reason="slow-consumer"}')).toBe(1);
+    expect(server.manager.getStats().resets['slow-consumer']).toBe(1);
+  });
+
   it('takes a prefix and fixed labels, and refuses a bad registry or prefix', async () => {
     const server = await startServer(0);
     const registry = new Registry();

@@ -31,6 +31,7 @@ function recordingHost(): InboundHost & { cuts: [number, number][]; reports: num
     progressed() {
       host.progress++;
     },
+    sessionEvent() {},
   };
   return host;
 }

@@ -3,6 +3,7 @@
  * sanitized and never used twice, label values escaped, and the server on a real socket:
  * /metrics and nothing else, what was last published, closed for good by close().
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MetricSet, trendPercentile } from './metrics.js';
 import { MetricsServer, type MetricsView, PROMETHEUS_CONTENT_TYPE, prometheusName, prometheusText } from './metrics-server.js';
@@ -86,6 +87,19 @@ describe('prometheusText', () => {
     const p50 = Number(samples(builtIns, 'ringwire_bench_connect_time_seconds')[0].split(' ')[1]);
     expect(p50).toBeCloseTo(0.05, 3);
     expect(Number(samples(builtIns, 'ringwire_bench_connect_time_seconds_sum')[0])).toBeCloseTo(5.05, 2);
+  });
+
+  it("covers the ringwire_bench_ names examples/grafana/ringwire-dashboard.json queries", () => {
+    const dashboard = readFileSync(new URL('../../../examples/grafana/ringwire-dashboard.json', import.meta.url), 'utf8');
+    const wanted = [...new Set(dashboard.match(/\bringwire_bench_[a-z0-9_]+\b/g) ?? [])];
+    expect(wanted.length).toBeGreaterThanOrEqual(3);
+    const merged = MetricSet.withBuiltIns();
+    const families = new Set(
+      prometheusText({ merged, results: [], elapsed: 1 })
+        .split('\n')
+        .flatMap((line) => /^# TYPE (\S+) /.exec(line)?.[1] ?? []),
+    );
+    expect(wanted.filter((name) => !families.has(name))).toEqual([]);
   });
 
   it('thresholds: 1 or 0 by metric and expression', () => {

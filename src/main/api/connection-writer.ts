@@ -4,6 +4,8 @@ import { assertHeaderSize, maxPayloadForHeader, type HeaderSize } from '../../sh
 import { MAXIMUM_UDP_DATAGRAM, MAX_UDP_PAYLOAD, UDP_ZONE_MAX, udpAddressSize } from '../../shared/protocol/udp-framing.js';
 import { ResetReasonCode } from '../../shared/reset-reason.js';
 import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
+import { Framing } from '../../shared/protocol/transport-spec.js';
+import { frameHeaderSize } from '../../shared/websocket-frame-encoder.js';
 import { ConnectionGroup } from './connection-group.js';
 import { Connection } from './connection.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
@@ -37,6 +39,9 @@ export class ConnectionWriter {
   /** broadcast's recipients' ids sorted by shard index (reused), and how many each holds. */
   private buckets: Uint32Array[] = [];
   private readonly bucketCounts: number[] = [];
+  /** The same, for WebSocket streams (framed once per shard as a message). */
+  private messageBuckets: Uint32Array[] = [];
+  private readonly messageCounts: number[] = [];
   /** broadcast's recipients from an iterable that is neither an array nor a group (reused, emptied after each call). */
   private readonly pending: Connection[] = [];
   /** broadcast's UDP addresses (reused). */
@@ -123,7 +128,9 @@ export class ConnectionWriter {
         `ConnectionWriter.send: a ${length}-byte datagram does not fit a ${headerSize}-byte length header (at most ${this.maxPayload})`,
       );
     }
-    const size = headerSize + length;
+    // A WebSocket stream gets the datagram as one binary message: its own header, not Panda's.
+    const framing = conn.framing;
+    const size = (framing === Framing.PANDA ? headerSize : frameHeaderSize(length, framing === Framing.WEBSOCKET_CLIENT)) + length;
     // A datagram larger than a ring record goes as several records, in order; one that is
     // alone past the hard limit could never be sent without resetting its connection.
     if (size > this.hardLimit) {
@@ -178,13 +185,14 @@ export class ConnectionWriter {
       );
     }
     const size = headerSize + length;
+    const messageSize = frameHeaderSize(length, false) + length;
     try {
       // Every recipient is checked before any is counted: a call that throws changes nothing.
       const recipients = this.checkedRecipients(a);
       // One record holds the count, at least one id and the frame; a frame too large for
       // that goes to each recipient as send() sends it (in several records).
-      if (size + 8 > maxRecordPayload(this.manager.settings.ringCapacity)) return this.sendToEach(dg, recipients);
-      return this.broadcastFrames(dg, recipients, size, headerSize);
+      if (Math.max(size, messageSize) + 8 > maxRecordPayload(this.manager.settings.ringCapacity)) return this.sendToEach(dg, recipients);
+      return this.broadcastFrames(dg, recipients, size, headerSize, messageSize);
     } finally {
       this.pending.length = 0;
     }
@@ -217,33 +225,53 @@ export class ConnectionWriter {
     return list;
   }
 
-  /** broadcast's second half, over checked recipients: count each one's bytes and frame once per shard. */
-  private broadcastFrames(dg: Datagram, recipients: Iterable<Connection>, size: number, headerSize: HeaderSize): number {
+  /**
+   * broadcast's second half, over checked recipients: count each one's bytes and frame once
+   * per shard and framing (Panda3D's header, a WebSocket server's message). A WebSocket
+   * client stream masks each frame with its own key: it gets send()'s frame.
+   */
+  private broadcastFrames(dg: Datagram, recipients: Iterable<Connection>, size: number, headerSize: HeaderSize, messageSize: number): number {
     const shards = this.shards;
     const counts = this.bucketCounts;
+    const messageCounts = this.messageCounts;
     while (this.buckets.length < shards.length) this.buckets.push(new Uint32Array(64));
-    for (let i = 0; i < shards.length; i++) counts[i] = 0;
+    while (this.messageBuckets.length < shards.length) this.messageBuckets.push(new Uint32Array(16));
+    for (let i = 0; i < shards.length; i++) counts[i] = messageCounts[i] = 0;
     const soft = this.maxSendBacklog !== Infinity;
     let queued = 0;
     for (const conn of recipients) {
+      const framing = conn.framing;
+      if (framing === Framing.WEBSOCKET_CLIENT) {
+        if (this.send(dg, conn)) queued++;
+        continue;
+      }
       const shard = conn.shard;
+      const bytes = framing === Framing.PANDA ? size : messageSize;
       if (!conn.open || shard === null || !shard.acceptsRecords()) continue;
-      if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, size)) continue;
-      conn.sentBytes += size;
+      if ((soft || conn.sentBytes >= conn.backlogCheckAt) && !this.admit(conn, shard, bytes)) continue;
+      conn.sentBytes += bytes;
       const index = shard.index;
-      let bucket = this.buckets[index];
-      const n = counts[index];
+      const lists = framing === Framing.PANDA ? this.buckets : this.messageBuckets;
+      const tally = framing === Framing.PANDA ? counts : messageCounts;
+      let bucket = lists[index];
+      const n = tally[index];
       if (n === bucket.length) {
         const grown = new Uint32Array(bucket.length * 2);
         grown.set(bucket);
-        bucket = this.buckets[index] = grown;
+        bucket = lists[index] = grown;
       }
       bucket[n] = conn.id;
-      counts[index] = n + 1;
+      tally[index] = n + 1;
       queued++;
     }
     for (let i = 0; i < shards.length; i++) {
       if (counts[i] > 0 && shards[i].broadcast(this.buckets[i], counts[i], dg, headerSize, this.maxQueueSize)) this.manager.cutOverBudget(shards[i]);
+      if (
+        messageCounts[i] > 0 &&
+        shards[i].broadcast(this.messageBuckets[i], messageCounts[i], dg, headerSize, this.maxQueueSize, Framing.WEBSOCKET_SERVER)
+      ) {
+        this.manager.cutOverBudget(shards[i]);
+      }
     }
     return queued;
   }

@@ -1,6 +1,7 @@
 import { describeValue } from '../../shared/describe-value.js';
 import type { Server } from 'node:net';
 import { SocketOption } from '../../shared/protocol/record-kind.js';
+import { Framing } from '../../shared/protocol/transport-spec.js';
 import { loadFdHelper } from '../../shared/fd-helper.js';
 import type { ResetReason } from '../../shared/reset-reason.js';
 import type { ConnectionKind } from '../core/managed-connection.js';
@@ -44,6 +45,10 @@ export class Connection {
   accepted = false;
   /** @internal The listening server of a rendezvous. */
   server: Server | null = null;
+  /** @internal How the writer frames its datagrams: Panda's header, or a WebSocket message (transport-spec.ts). */
+  framing: Framing = Framing.PANDA;
+  /** @internal Its stream runs over TLS. */
+  secure = false;
   /** @internal The stream's slot in its shard's send-backlog table, or -1. */
   backlogSlot = -1;
   /** @internal Bytes (headers included) framed for the stream so far. */
@@ -146,8 +151,22 @@ export class Connection {
   }
 
   /**
+   * What the stream speaks above TCP: 'websocket' (a WebSocket rendezvous accepted it, or it
+   * was opened with `websocket`) or 'tcp' (Panda3D's framing). ringwire's extension.
+   */
+  getTransport(): 'tcp' | 'websocket' {
+    return this.framing === Framing.PANDA ? 'tcp' : 'websocket';
+  }
+
+  /** True when the stream runs over TLS (its rendezvous, or its open, had `tls`). ringwire's extension. */
+  isSecure(): boolean {
+    return this.secure;
+  }
+
+  /**
    * Why the connection ended: 'closed-by-peer', 'closed-locally', 'oversized-datagram',
-   * 'slow-consumer', 'idle-timeout' or 'error'; null while it is open.
+   * 'slow-consumer', 'idle-timeout', 'handshake-failed' (TLS or a WebSocket upgrade),
+   * 'protocol-error' (WebSocket) or 'error'; null while it is open.
    */
   getResetReason(): ResetReason | null {
     return this.resetReason;

@@ -3,8 +3,15 @@ import os from 'node:os';
 import type { ConnectionSink } from '../core/acceptor.js';
 import type { InboundReader } from '../core/manager-core.js';
 import { ManagerCore } from '../core/manager-core.js';
-import type { ManagerStats } from '../core/manager-stats.js';
+import type { ManagerStats, ShardStats } from '../core/manager-stats.js';
 import { resolveOptions, type ManagerSettings, type QueuedConnectionManagerOptions } from '../core/options.js';
+import {
+  clientTransport,
+  rendezvousTransport,
+  type ClientConnectionOptions,
+  type RendezvousOptions,
+  type TlsServerOptions,
+} from '../core/transport-options.js';
 import type { WaitOptions } from '../core/reader-wait.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { ShardSet } from '../shards/shard-set.js';
@@ -45,77 +52,148 @@ export class QueuedConnectionManager {
   /**
    * Listens for TCP clients: `(port, backlog)`, `(host, port, backlog)` or
    * `(address, backlog)`. Resolves the rendezvous Connection, or null when the port cannot
-   * be opened (getLastError() says why, e.g. EADDRINUSE).
+   * be opened (getLastError() says why, e.g. EADDRINUSE). `options` (ringwire's): the
+   * streams it accepts speak WebSocket (`websocket`) and/or TLS (`tls`), both handled in
+   * the shards; throws a TypeError (RINGWIRE_INVALID_OPTION) for options it cannot use,
+   * a key and certificate that do not load among them.
    */
-  async openTCPServerRendezvous(port: number, backlog?: number): Promise<Connection | null>;
-  async openTCPServerRendezvous(host: string, port: number, backlog?: number): Promise<Connection | null>;
-  async openTCPServerRendezvous(address: NetAddress, backlog?: number): Promise<Connection | null>;
-  async openTCPServerRendezvous(a: number | string | NetAddress, b?: number, c?: number): Promise<Connection | null> {
+  async openTCPServerRendezvous(port: number, backlog?: number, options?: RendezvousOptions): Promise<Connection | null>;
+  async openTCPServerRendezvous(host: string, port: number, backlog?: number, options?: RendezvousOptions): Promise<Connection | null>;
+  async openTCPServerRendezvous(address: NetAddress, backlog?: number, options?: RendezvousOptions): Promise<Connection | null>;
+  async openTCPServerRendezvous(
+    a: number | string | NetAddress,
+    b?: number | RendezvousOptions,
+    c?: number | RendezvousOptions,
+    d?: RendezvousOptions,
+  ): Promise<Connection | null> {
     let host: string | undefined;
     let port: number;
-    let backlog: number | undefined;
+    let backlog: unknown;
+    let options: unknown;
     if (typeof a === 'number') {
       port = a;
       backlog = b;
+      options = c;
     } else if (typeof a === 'string' && typeof b === 'number') {
       host = a;
       port = b;
       backlog = c;
+      options = d;
     } else if (a instanceof NetAddress) {
       host = a.getIpString();
       port = a.getPort();
       backlog = b;
+      options = c;
     } else {
       throw new RingwireTypeError(
         ErrorCode.INVALID_ARG_TYPE,
-        `openTCPServerRendezvous: expected (port, backlog?), (host, port, backlog?) or (address: NetAddress, backlog?), got (${describeArguments(a, b, c)})`,
+        `openTCPServerRendezvous: expected (port, backlog?, options?), (host, port, backlog?, options?) or (address: NetAddress, backlog?, options?), got (${describeArguments(a, b, c)})`,
       );
     }
     checkPort('openTCPServerRendezvous', port);
-    if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) {
+    if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0)) {
       throw new RingwireRangeError(
         ErrorCode.INVALID_ARG_VALUE,
         `openTCPServerRendezvous: backlog must be a non-negative integer, got ${describeValue(backlog)}`,
       );
     }
+    const transport = rendezvousTransport('openTCPServerRendezvous', options as RendezvousOptions | undefined);
     this.assertOpen('openTCPServerRendezvous');
-    return this.core.openRendezvous(host, port, backlog);
+    return this.core.openRendezvous(host, port, backlog as number | undefined, transport);
+  }
+
+  /**
+   * Replaces the TLS key and certificate (any of `options.tls`'s settings) of a rendezvous
+   * opened with `tls`, without a restart: streams it accepts from now on use them; those
+   * already open keep theirs (as node:tls's server.setSecureContext). Throws a TypeError
+   * for a connection that is not such a rendezvous of this manager, or options that do not load.
+   */
+  setSecureContext(rendezvous: Connection, tls: TlsServerOptions): void {
+    if (!(rendezvous instanceof Connection) || rendezvous.getManager() !== this || rendezvous.kind !== 'rendezvous') {
+      throw new RingwireTypeError(
+        ErrorCode.INVALID_ARG_TYPE,
+        `setSecureContext: expected a rendezvous of this manager, got ${describeValue(rendezvous)}`,
+      );
+    }
+    this.assertOpen('setSecureContext');
+    this.core.acceptor.setSecureContext(rendezvous, tls);
   }
 
   /**
    * Connects to a TCP server: `(host, port, timeoutMs)` or `(address, timeoutMs)`.
    * Resolves the Connection, or null when the connection is refused, fails, or takes
-   * longer than `timeoutMs` (0: no limit); getLastError() says why.
+   * longer than `timeoutMs` (0: no limit); getLastError() says why. Of several opens at
+   * once getLastError() holds the last failure only: `connectTCP` rejects with each one's own.
    */
-  async openTCPClientConnection(host: string, port: number, timeoutMs?: number): Promise<Connection | null>;
-  async openTCPClientConnection(address: NetAddress, timeoutMs?: number): Promise<Connection | null>;
-  async openTCPClientConnection(a: string | NetAddress, b?: number, c?: number): Promise<Connection | null> {
+  async openTCPClientConnection(host: string, port: number, timeoutMs?: number, options?: ClientConnectionOptions): Promise<Connection | null>;
+  async openTCPClientConnection(address: NetAddress, timeoutMs?: number, options?: ClientConnectionOptions): Promise<Connection | null>;
+  async openTCPClientConnection(
+    a: string | NetAddress,
+    b?: number,
+    c?: number | ClientConnectionOptions,
+    d?: ClientConnectionOptions,
+  ): Promise<Connection | null> {
+    const result = await this.connectClient('openTCPClientConnection', a, b, c, d);
+    return result instanceof Error ? null : result;
+  }
+
+  /**
+   * openTCPClientConnection that rejects instead of resolving null: with this open's own
+   * failure, whatever other opens run beside it. Node's error for a socket that failed
+   * (`code` 'ECONNREFUSED', 'EHOSTUNREACH', …, with `address` and `port`), or a
+   * RingwireError: CONNECT_TIMEOUT past `timeoutMs`, MANAGER_CLOSED, NO_SHARD or
+   * SHARDS_FULL when no shard could take it. getLastError() is set as well.
+   */
+  async connectTCP(host: string, port: number, timeoutMs?: number, options?: ClientConnectionOptions): Promise<Connection>;
+  async connectTCP(address: NetAddress, timeoutMs?: number, options?: ClientConnectionOptions): Promise<Connection>;
+  async connectTCP(a: string | NetAddress, b?: number, c?: number | ClientConnectionOptions, d?: ClientConnectionOptions): Promise<Connection> {
+    const result = await this.connectClient('connectTCP', a, b, c, d);
+    if (result instanceof Error) throw result;
+    return result;
+  }
+
+  private connectClient(
+    what: string,
+    a: string | NetAddress,
+    b?: number,
+    c?: number | ClientConnectionOptions,
+    d?: ClientConnectionOptions,
+  ): Promise<Connection | Error> {
     let host: string;
     let port: number;
-    let timeoutMs: number;
+    let timeoutMs: unknown;
+    let options: unknown;
     if (typeof a === 'string' && typeof b === 'number') {
       host = a;
       port = b;
       timeoutMs = c ?? 0;
+      options = d;
     } else if (a instanceof NetAddress) {
       host = a.getIpString();
       port = a.getPort();
       timeoutMs = b ?? 0;
+      options = c;
     } else {
       throw new RingwireTypeError(
         ErrorCode.INVALID_ARG_TYPE,
-        `openTCPClientConnection: expected (host, port, timeoutMs?) or (address: NetAddress, timeoutMs?), got (${describeArguments(a, b, c)})`,
+        `${what}: expected (host, port, timeoutMs?) or (address: NetAddress, timeoutMs?), got (${describeArguments(a, b, c)})`,
       );
     }
-    checkPort('openTCPClientConnection', port);
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
-      throw new RingwireRangeError(
-        ErrorCode.INVALID_ARG_VALUE,
-        `openTCPClientConnection: timeoutMs must be a non-negative integer, got ${describeValue(timeoutMs)}`,
-      );
+    checkPort(what, port);
+    if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      throw new RingwireRangeError(ErrorCode.INVALID_ARG_VALUE, `${what}: timeoutMs must be a non-negative integer, got ${describeValue(timeoutMs)}`);
     }
-    this.assertOpen('openTCPClientConnection');
-    return this.core.openClient(host, port, timeoutMs);
+    const given = options as ClientConnectionOptions | undefined;
+    const transport = clientTransport(what, given, host, port);
+    this.assertOpen(what);
+    return this.core.openClient(
+      host,
+      port,
+      timeoutMs,
+      transport,
+      given?.websocket !== undefined && given.websocket !== false,
+      given?.tls !== undefined,
+    );
   }
 
   /**
@@ -163,6 +241,16 @@ export class QueuedConnectionManager {
   /** Counters summed over the shards: connections, datagrams and bytes in and out, ring fill. */
   getStats(): ManagerStats {
     return this.core.stats();
+  }
+
+  /**
+   * Each worker shard (or the main-thread shard): its state, its rings' fill, its send
+   * overflow, and its connections' send backlog (total and largest). Unlike getStats() it
+   * looks at every connection, so its cost grows with them: call it for a scrape or a
+   * stats line, not every frame.
+   */
+  getShardStats(): ShardStats[] {
+    return this.core.shardStats();
   }
 
   /** Clients closed at accept because `maxConnections` were already open. */

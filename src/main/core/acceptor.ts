@@ -3,6 +3,10 @@ import { AddressAdmission, Refusal, type AdmissionLimits } from './address-admis
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { ConnectionTable } from './connection-table.js';
 import type { ManagedConnection } from './managed-connection.js';
+import { AdoptKind } from '../../shared/protocol/record-kind.js';
+import { Framing, type TransportSpec } from '../../shared/protocol/transport-spec.js';
+import { ErrorCode, RingwireTypeError } from '../../shared/errors.js';
+import { withTls, type TlsServerOptions } from './transport-options.js';
 
 /** What the acceptor needs of a listener: the public QueuedConnectionListener is one. */
 export interface ConnectionSink<C extends ManagedConnection> {
@@ -34,6 +38,8 @@ interface Rendezvous<C extends ManagedConnection> {
   backlog: C[];
   /** Most clients `backlog` holds (the rendezvous's backlog argument); more are reset at accept. */
   limit: number;
+  /** What its streams speak above TCP (WebSocket, TLS), encoded for their ADOPT records; null: Panda's framing. */
+  transport: { spec: TransportSpec; bytes: Uint8Array } | null;
 }
 
 /** listen()'s backlog when none is given (Node's default): also the most unclaimed clients a rendezvous holds then. */
@@ -83,11 +89,30 @@ export class Acceptor<C extends ManagedConnection> {
   }
 
   /** Makes `server` (listening) the rendezvous `conn`; clients it accepts beyond `backlog` unclaimed ones are reset. */
-  open(conn: C, server: Server, backlog: number | undefined, onError: (error: Error) => void): void {
+  open(
+    conn: C,
+    server: Server,
+    backlog: number | undefined,
+    onError: (error: Error) => void,
+    transport: { spec: TransportSpec; bytes: Uint8Array } | null = null,
+  ): void {
     conn.server = server;
-    this.rendezvous.set(conn, { listener: null, backlog: [], limit: backlog || DEFAULT_BACKLOG });
+    if (transport !== null) {
+      conn.framing = transport.spec.websocket !== null ? Framing.WEBSOCKET_SERVER : Framing.PANDA;
+      conn.secure = transport.spec.tls !== null;
+    }
+    this.rendezvous.set(conn, { listener: null, backlog: [], limit: backlog || DEFAULT_BACKLOG, transport });
     server.on('connection', (socket: Socket) => this.accepted(conn, socket));
     server.on('error', onError);
+  }
+
+  /** New TLS options for the streams `conn` accepts from now on (QueuedConnectionManager.setSecureContext). */
+  setSecureContext(conn: C, tls: TlsServerOptions): void {
+    const state = this.rendezvous.get(conn);
+    if (state === undefined || state.transport === null || state.transport.spec.tls === null) {
+      throw new RingwireTypeError(ErrorCode.INVALID_ARG_VALUE, `setSecureContext: ${conn.toString()} is not an open rendezvous with tls`);
+    }
+    state.transport = withTls('setSecureContext', state.transport.spec, tls);
   }
 
   /**
@@ -212,7 +237,9 @@ export class Acceptor<C extends ManagedConnection> {
     const conn = this.table.create('tcp');
     conn.setAddress(socket.remoteAddress, socket.remotePort);
     conn.admissionKey = key;
-    const failure = this.table.handOver(conn, socket);
+    conn.framing = rendezvous.framing;
+    conn.secure = rendezvous.secure;
+    const failure = this.table.handOver(conn, socket, AdoptKind.TCP, state.transport?.bytes ?? null);
     if (failure !== null) {
       this.host.failed(failure);
       if (key !== null) this.admission.release(key);

@@ -1,7 +1,7 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { AdoptKind, RecordKind } from '../../shared/protocol/record-kind.js';
-import { ResetReasonCode, resetReasonName } from '../../shared/reset-reason.js';
+import { ResetReasonCode, resetReasonName, type ResetReason } from '../../shared/reset-reason.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { ShardSet, type ShardSetHost, type ShardSetSettings } from '../shards/shard-set.js';
 import type { ConnectionFactory, ConnectionKind, ManagedConnection } from './managed-connection.js';
@@ -33,6 +33,17 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
   readonly resets: C[] = [];
   /** Worker shards that died (each is replaced). */
   shardFailures = 0;
+  /** Connections (TCP streams and UDP sockets) that ended, by reason. */
+  readonly ended: Record<ResetReason, number> = {
+    'closed-by-peer': 0,
+    'closed-locally': 0,
+    'oversized-datagram': 0,
+    'slow-consumer': 0,
+    'idle-timeout': 0,
+    'handshake-failed': 0,
+    'protocol-error': 0,
+    error: 0,
+  };
   private nextId = 1;
   /** The shards the connections live in; the table is their host. */
   readonly shards: ShardSet;
@@ -57,11 +68,11 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
    * Gives `socket` to the least-loaded shard as `conn`, which joins the table. Returns the
    * error (the socket destroyed) when no shard can take it, else null.
    */
-  handOver(conn: C, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): Error | null {
+  handOver(conn: C, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP, transport: Uint8Array | null = null): Error | null {
     let shard: ShardHandle;
     try {
       shard = this.shards.pick(kind === AdoptKind.TCP);
-      if (!shard.adopt(conn, socket, kind)) {
+      if (!shard.adopt(conn, socket, kind, transport)) {
         return new RingwireError(
           ErrorCode.FD_HELPER_MISSING,
           `could not hand ${conn.toString()} to shard ${shard.index}: no descriptor (fd helper missing?)`,
@@ -89,7 +100,14 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
     if (conn.kind === 'tcp') shard.release(conn);
     shard.backlogSlots.give(conn.backlogSlot);
     conn.backlogSlot = -1;
-    if (conn.end(resetReasonName(aux))) this.resets.push(conn);
+    if (this.end(conn, resetReasonName(aux))) this.resets.push(conn);
+  }
+
+  /** Ends `conn` with `reason` (counted once, by the call that ended it); false when it had ended already. */
+  end(conn: C, reason: ResetReason): boolean {
+    if (!conn.end(reason)) return false;
+    if (conn.kind !== 'rendezvous') this.ended[reason]++;
+    return true;
   }
 
   /**
@@ -98,7 +116,7 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
    */
   cut(conn: C, reason: number): void {
     if (!conn.open || conn.shard === null) return;
-    conn.end(resetReasonName(reason));
+    this.end(conn, resetReasonName(reason));
     this.resets.push(conn);
     conn.shard.cut(conn.id, reason);
     this.host.notify();
@@ -106,7 +124,7 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
 
   /** Resets (RST) a client nobody took; no reset is queued: the program never had it. */
   cutUnclaimed(conn: C): void {
-    if (!conn.end('closed-locally') || conn.shard === null) return;
+    if (!this.end(conn, 'closed-locally') || conn.shard === null) return;
     conn.shard.cut(conn.id, ResetReasonCode.CLOSED_LOCALLY);
   }
 
@@ -129,7 +147,7 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
 
   /** Every connection still open ends 'closed-locally' (the manager closed). */
   clear(): void {
-    for (const conn of this.connections.values()) conn.end('closed-locally');
+    for (const conn of this.connections.values()) this.end(conn, 'closed-locally');
     this.connections.clear();
   }
 
@@ -161,7 +179,7 @@ export class ConnectionTable<C extends ManagedConnection> implements ShardSetHos
     for (const conn of [...this.connections.values()]) {
       if (conn.shard !== shard) continue;
       this.forget(conn);
-      if (conn.end('error') && !unclaimed.has(conn)) this.resets.push(conn);
+      if (this.end(conn, 'error') && !unclaimed.has(conn)) this.resets.push(conn);
     }
     shard.connections = 0;
     this.host.notify();

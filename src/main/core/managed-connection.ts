@@ -1,3 +1,4 @@
+import type { Framing } from '../../shared/protocol/transport-spec.js';
 import type { Server } from 'node:net';
 import type { ResetReason } from '../../shared/reset-reason.js';
 import type { ShardConnection, ShardHandle } from '../shards/shard-handle.js';
@@ -16,6 +17,10 @@ export interface ManagedConnection extends ShardConnection {
   shard: ShardHandle | null;
   /** The admission table key of an accepted connection's peer, or null (address-admission.ts). */
   admissionKey: string | null;
+  /** How the writer frames its datagrams (transport-spec.ts): Panda's header, or a WebSocket message. */
+  framing: Framing;
+  /** Its stream runs over TLS. */
+  secure: boolean;
   /** Accepted by a rendezvous (it counts for maxConnections). */
   accepted: boolean;
   /** The listening server of a rendezvous. */

@@ -6,7 +6,8 @@ import type { ShardHandle } from '../shards/shard-handle.js';
 import { Acceptor, type ConnectionSink } from './acceptor.js';
 import { ConnectionTable } from './connection-table.js';
 import type { ConnectionFactory, ManagedConnection } from './managed-connection.js';
-import { collectStats, type ManagerStats } from './manager-stats.js';
+import { Framing, type TransportSpec } from '../../shared/protocol/transport-spec.js';
+import { collectShardStats, collectStats, type ManagerStats, type ShardStats } from './manager-stats.js';
 import type { ManagerSettings } from './options.js';
 import { ReaderWait, type WaitOptions } from './reader-wait.js';
 import { connectTcp, listenTcp, udpHost } from './socket-openers.js';
@@ -76,7 +77,12 @@ export class ManagerCore<C extends ManagedConnection> {
   // ── opening ───────────────────────────────────────────────────────────────
 
   /** Listens for TCP clients; the rendezvous, or null (lastError says why). */
-  async openRendezvous(host: string | undefined, port: number, backlog: number | undefined): Promise<C | null> {
+  async openRendezvous(
+    host: string | undefined,
+    port: number,
+    backlog: number | undefined,
+    transport: { spec: TransportSpec; bytes: Uint8Array } | null,
+  ): Promise<C | null> {
     const server = await listenTcp(host, port, backlog, this.settings.reusePort);
     if (server instanceof Error) return this.failed(server);
     if (this.closing) {
@@ -86,23 +92,35 @@ export class ManagerCore<C extends ManagedConnection> {
     const conn = this.table.create('rendezvous');
     const bound = server.address() as AddressInfo;
     conn.setAddress(bound.address, bound.port);
-    this.acceptor.open(conn, server, backlog, (error) => (this.lastError = error));
+    this.acceptor.open(conn, server, backlog, (error) => (this.lastError = error), transport);
     log('rendezvous %s open', conn.toString());
     this.lastError = null;
     return conn;
   }
 
-  /** Connects to a TCP server; the connection, or null (lastError says why). */
-  async openClient(host: string, port: number, timeoutMs: number): Promise<C | null> {
+  /** Connects to a TCP server; the connection, or this open's own failure (lastError too). */
+  async openClient(
+    host: string,
+    port: number,
+    timeoutMs: number,
+    transport: Uint8Array | null = null,
+    websocket = false,
+    secure = false,
+  ): Promise<C | Error> {
     const socket = await connectTcp(host, port, timeoutMs, this.connecting);
-    if (socket instanceof Error) return this.failed(socket);
+    if (socket instanceof Error) return this.failure(socket);
     if (this.closing) {
       socket.destroy();
-      return this.failed(new RingwireError(ErrorCode.MANAGER_CLOSED, 'the manager closed'));
+      return this.failure(new RingwireError(ErrorCode.MANAGER_CLOSED, 'the manager closed'));
     }
     const conn = this.table.create('tcp');
     conn.setAddress(socket.remoteAddress, socket.remotePort);
-    return this.handOver(conn, socket, AdoptKind.TCP);
+    conn.framing = websocket ? Framing.WEBSOCKET_CLIENT : Framing.PANDA;
+    conn.secure = secure;
+    const failure = this.table.handOver(conn, socket, AdoptKind.TCP, transport);
+    if (failure !== null) return this.failure(failure);
+    this.lastError = null;
+    return conn;
   }
 
   /** Binds a UDP socket (`host` '' or undefined: every interface); the connection, or null (lastError says why). */
@@ -136,11 +154,16 @@ export class ManagerCore<C extends ManagedConnection> {
     return null;
   }
 
+  private failure(error: Error): Error {
+    this.lastError = error;
+    return error;
+  }
+
   // ── closing and resets ────────────────────────────────────────────────────
 
   /** Closes an open connection of this manager (see QueuedConnectionManager.closeConnection). */
   closeConnection(conn: C): void {
-    conn.end('closed-locally');
+    this.table.end(conn, 'closed-locally');
     if (conn.kind === 'rendezvous') this.acceptor.close(conn);
     else conn.shard?.close(conn);
   }
@@ -164,7 +187,16 @@ export class ManagerCore<C extends ManagedConnection> {
 
   /** Counters summed over the shards, and the acceptor's and table's own. */
   stats(): ManagerStats {
-    return collectStats(this.table.shards.handles, { ...this.acceptor.counters(), shardFailures: this.table.shardFailures });
+    return collectStats(this.table.shards.handles, {
+      ...this.acceptor.counters(),
+      shardFailures: this.table.shardFailures,
+      resets: this.table.ended,
+    });
+  }
+
+  /** Each shard's figures (one pass over the connections for their send backlogs). */
+  shardStats(): ShardStats[] {
+    return collectShardStats(this.table.shards.handles, this.table.connections.values());
   }
 
   /** A reader's constructor: fixes the threading mode. One reader per manager. */

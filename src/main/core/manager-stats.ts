@@ -1,5 +1,8 @@
 import { StatSlot } from '../../shared/protocol/shard-stats.js';
+import type { ResetReason } from '../../shared/reset-reason.js';
 import type { ShardHandle } from '../shards/shard-handle.js';
+import { ShardState } from '../shards/shard-state.js';
+import type { ManagedConnection } from './managed-connection.js';
 
 /** A snapshot of a manager's counters since it started (`QueuedConnectionManager.getStats()`). */
 export interface ManagerStats {
@@ -47,7 +50,57 @@ export interface ManagerStats {
   trackedAddresses: number;
   /** The fullest inbound ring's fill, 0 to 1. */
   inboundRingFill: number;
+  /** The fullest outbound ring's fill, 0 to 1. */
+  outboundRingFill: number;
+  /** Payload bytes waiting on the main thread behind full outbound rings (the send overflow; cut past `shardSendBudget`). */
+  sendOverflowBytes: number;
+  /** Connections (TCP streams, UDP sockets) that ended, by the reason `Connection.getResetReason()` gives. */
+  resets: Readonly<Record<ResetReason, number>>;
+  /** TLS handshakes that failed or timed out (each stream reset 'handshake-failed'). */
+  tlsHandshakeFailures: number;
+  /** WebSocket upgrades refused (400, 403, 404, 426), failed or timed out (each stream reset 'handshake-failed'). */
+  websocketUpgradesRejected: number;
+  /** WebSocket streams closed with 1002: the peer broke the protocol (unmasked frames, reserved bits, bad opcodes, …). */
+  websocketProtocolErrors: number;
+  /** WebSocket streams closed with 1007: a text message or close reason that was not UTF-8. */
+  websocketInvalidUtf8: number;
+  /** Times the main thread rang a parked shard's doorbell: records for it, after it had drained its ring. */
+  doorbellWakesToShards: number;
+  /** Times a shard rang the main thread's doorbell: records for it while `waitForReaders` waited. */
+  doorbellWakesToMain: number;
 }
+
+/** Where a shard's run is, as `getShardStats()` reports it (see the design's shard states). */
+export type ShardStateName = 'idle' | 'running' | 'parked' | 'stopping' | 'stopped' | 'failed';
+
+/** One shard, as `QueuedConnectionManager.getShardStats()` reports it. */
+export interface ShardStats {
+  /** Its place in the manager's shards (a replaced shard keeps its index). */
+  index: number;
+  /** 'running' while its task holds a pool thread; 'parked' when it has drained its rings and let the thread go. */
+  state: ShardStateName;
+  /** TCP streams it holds. */
+  connections: number;
+  /** Its inbound ring's fill (shard to main thread), 0 to 1. */
+  inboundRingFill: number;
+  /** Its outbound ring's fill (main thread to shard), 0 to 1. */
+  outboundRingFill: number;
+  /** Payload bytes waiting on the main thread because its outbound ring was full. */
+  sendOverflowBytes: number;
+  /** Bytes sent to its connections and not yet taken by the kernel (the sum of `getSendBacklog` over them). */
+  sendBacklogBytes: number;
+  /** The largest `getSendBacklog` among its connections. */
+  largestSendBacklogBytes: number;
+}
+
+const STATE_NAMES: Record<ShardState, ShardStateName> = {
+  [ShardState.IDLE]: 'idle',
+  [ShardState.RUNNING]: 'running',
+  [ShardState.PARKED]: 'parked',
+  [ShardState.STOPPING]: 'stopping',
+  [ShardState.STOPPED]: 'stopped',
+  [ShardState.FAILED]: 'failed',
+};
 
 /** @internal The counters the manager keeps itself, not the shards. */
 export type ManagerCounters = Pick<
@@ -61,6 +114,7 @@ export type ManagerCounters = Pick<
   | 'rejectedNoShard'
   | 'trackedAddresses'
   | 'shardFailures'
+  | 'resets'
 >;
 
 /** @internal Sums the shards' stats blocks into one snapshot. */
@@ -77,6 +131,7 @@ export function collectStats(shards: readonly ShardHandle[], counters: ManagerCo
     rejectedNoShard: counters.rejectedNoShard,
     trackedAddresses: counters.trackedAddresses,
     shardFailures: counters.shardFailures,
+    resets: { ...counters.resets },
     workerShards: shards.length > 0 && shards[0].localSockets === null ? shards.length : 0,
     connections: 0,
     datagramsIn: 0,
@@ -88,6 +143,14 @@ export function collectStats(shards: readonly ShardHandle[], counters: ManagerCo
     udpOverflow: 0,
     udpUnread: 0,
     inboundRingFill: 0,
+    outboundRingFill: 0,
+    sendOverflowBytes: 0,
+    tlsHandshakeFailures: 0,
+    websocketUpgradesRejected: 0,
+    websocketProtocolErrors: 0,
+    websocketInvalidUtf8: 0,
+    doorbellWakesToShards: 0,
+    doorbellWakesToMain: 0,
   };
   for (const shard of shards) {
     const stats = shard.stats;
@@ -100,7 +163,43 @@ export function collectStats(shards: readonly ShardHandle[], counters: ManagerCo
     sum.udpRejected += stats[StatSlot.UDP_REJECTED];
     sum.udpOverflow += stats[StatSlot.UDP_OVERFLOW];
     sum.udpUnread += stats[StatSlot.UDP_UNREAD];
+    sum.tlsHandshakeFailures += stats[StatSlot.TLS_FAILURES];
+    sum.websocketUpgradesRejected += stats[StatSlot.UPGRADES_REJECTED];
+    sum.websocketProtocolErrors += stats[StatSlot.WS_PROTOCOL_ERRORS];
+    sum.websocketInvalidUtf8 += stats[StatSlot.WS_INVALID_UTF8];
     sum.inboundRingFill = Math.max(sum.inboundRingFill, shard.inbound.usedBytes() / shard.inbound.capacity);
+    sum.outboundRingFill = Math.max(sum.outboundRingFill, shard.outbound.usedBytes() / shard.outbound.capacity);
+    sum.sendOverflowBytes += shard.overflowBytes();
+    sum.doorbellWakesToShards += shard.wakesToShard;
+    sum.doorbellWakesToMain += shard.wakesToMain;
   }
   return sum;
+}
+
+/**
+ * @internal Each shard's figures, its connections' send backlogs among them: one pass over
+ * `connections` (the cost grows with them, unlike collectStats').
+ */
+export function collectShardStats(shards: readonly ShardHandle[], connections: Iterable<ManagedConnection>): ShardStats[] {
+  const out: ShardStats[] = shards.map((shard) => ({
+    index: shard.index,
+    state: STATE_NAMES[shard.state],
+    connections: shard.stats[StatSlot.CONNECTIONS],
+    inboundRingFill: shard.inbound.usedBytes() / shard.inbound.capacity,
+    outboundRingFill: shard.outbound.usedBytes() / shard.outbound.capacity,
+    sendOverflowBytes: shard.overflowBytes(),
+    sendBacklogBytes: 0,
+    largestSendBacklogBytes: 0,
+  }));
+  const byShard = new Map<ShardHandle, ShardStats>();
+  shards.forEach((shard, i) => byShard.set(shard, out[i]));
+  for (const conn of connections) {
+    if (conn.kind !== 'tcp' || conn.shard === null) continue;
+    const entry = byShard.get(conn.shard);
+    if (entry === undefined) continue;
+    const backlog = conn.shard.sendBacklog(conn);
+    entry.sendBacklogBytes += backlog;
+    if (backlog > entry.largestSendBacklogBytes) entry.largestSendBacklogBytes = backlog;
+  }
+  return out;
 }

@@ -32,6 +32,8 @@ import { udpAddressSize, udpChecksum } from '../../shared/protocol/udp-framing.j
 import { StatSlot, createShardStats } from '../../shared/protocol/shard-stats.js';
 import { SpscRing } from '../../shared/protocol/spsc-ring.js';
 import { closeQuietly } from '../../shared/close-fd.js';
+import { Framing } from '../../shared/protocol/transport-spec.js';
+import { Opcode, frameHeaderSize, maskBytes, writeFrameHeader } from '../../shared/websocket-frame-encoder.js';
 import { copyWords } from '../../shared/copy-bytes.js';
 import type { Datagram } from '../../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../../workers/shard.js';
@@ -72,6 +74,8 @@ export interface ShardConnection {
   backlogSlot: number;
   /** Bytes (headers included) framed for the stream so far. */
   sentBytes: number;
+  /** Panda3D's length header, or a WebSocket message (a server's, or a client's masked). */
+  readonly framing: Framing;
   toString(): string;
 }
 
@@ -108,6 +112,10 @@ export class ShardHandle {
   connections = 0;
   /** SEND records written; minus the shard's DATAGRAMS_OUT, the writer's queue. */
   sends = 0;
+  /** Times the main thread rang the shard's doorbell (it published records while the shard was parked). */
+  wakesToShard = 0;
+  /** Times the shard rang the main thread's (it published inbound records while the main thread waited). */
+  wakesToMain = 0;
   /** Where the shard's run is (shard-state.ts draws the states); only {@link transition} changes it. */
   private current: ShardState = ShardState.IDLE;
   /** The outbound ring's producer end and the overflow behind it. */
@@ -122,11 +130,17 @@ export class ShardHandle {
   attachLocal(shard: Shard): void {
     this.local = shard;
     this.queue.local = shard;
-    this.outbound.doorbell = () => queueMicrotask(shard.rung);
+    this.outbound.doorbell = () => {
+      this.wakesToShard++;
+      queueMicrotask(shard.rung);
+    };
   }
 
   /** What the main-thread shard calls when it rings the main thread. */
-  readonly localWake = (): void => this.host.inbound();
+  readonly localWake = (): void => {
+    this.wakesToMain++;
+    this.host.inbound();
+  };
   /** Our end of the shard's doorbell, and the shard's end (handed over in init()): a new pair per run. */
   private bell: MessagePort | null = null;
   shardBell!: MessagePort;
@@ -154,8 +168,10 @@ export class ShardHandle {
     // rings keep their place, so the new run reads on where the last one stopped.
     this.outbound.doorbell = () => {
       const state = this.current;
-      if (state === ShardState.RUNNING || state === ShardState.STOPPING) this.bell!.postMessage(0);
-      else this.host.idleRing(this);
+      if (state === ShardState.RUNNING || state === ShardState.STOPPING) {
+        this.wakesToShard++;
+        this.bell!.postMessage(0);
+      } else this.host.idleRing(this);
     };
   }
 
@@ -197,7 +213,10 @@ export class ShardHandle {
     const channel = new MessageChannel();
     this.bell = channel.port1;
     this.shardBell = channel.port2;
-    this.bell.on('message', () => this.host.inbound());
+    this.bell.on('message', () => {
+      this.wakesToMain++;
+      this.host.inbound();
+    });
     if (!this.held) this.bell.unref();
   }
 
@@ -259,7 +278,7 @@ export class ShardHandle {
    * main thread's socket destroyed: afterwards only the shard holds the socket. Returns
    * false (and destroys the socket) when it has no descriptor to hand over.
    */
-  adopt(conn: ShardConnection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP): boolean {
+  adopt(conn: ShardConnection, socket: Socket | UdpSocket, kind: number = AdoptKind.TCP, transport: Uint8Array | null = null): boolean {
     const discard = (): void => {
       if ('destroy' in socket) socket.destroy();
       else socket.close();
@@ -276,8 +295,10 @@ export class ShardHandle {
     }
     if (this.localSockets !== null) this.localSockets.set(conn.id, socket);
     if (kind === AdoptKind.TCP) conn.backlogSlot = this.backlogSlots.take();
-    const payload = new Uint8Array(ADOPT_PAYLOAD_SIZE);
+    // A stream that speaks WebSocket or TLS carries what the shard needs to speak it (transport-spec.ts).
+    const payload = new Uint8Array(ADOPT_PAYLOAD_SIZE + (transport === null ? 0 : transport.length));
     writeAdopt(payload, 0, fd, conn.backlogSlot);
+    if (transport !== null) payload.set(transport, ADOPT_PAYLOAD_SIZE);
     this.enqueue(RecordKind.ADOPT, conn.id, kind, payload);
     this.connections++;
     return true;
@@ -336,6 +357,7 @@ export class ShardHandle {
    * caller then cuts the largest backlogs ({@link overflowBytes}, {@link largestOverflow}).
    */
   send(conn: ShardConnection, dg: Datagram, headerSize: HeaderSize, maxQueue: number): boolean {
+    if (conn.framing !== Framing.PANDA) return this.sendMessage(conn, dg, maxQueue);
     const length = dg.getLength();
     const size = headerSize + length;
     if (size > this.outbound.maxPayload) return this.sendInParts(conn, dg, headerSize, maxQueue);
@@ -345,6 +367,36 @@ export class ShardHandle {
     this.sends++;
     conn.sentBytes += size;
     return this.queue.sent(maxQueue);
+  }
+
+  /**
+   * `dg` as one WebSocket binary message to `conn`: a server's frame, or a client's masked
+   * with a fresh key (RFC 6455 asks a client to mask every frame). As a Panda3D frame: one
+   * SEND record, or consecutive ones (aux 1 after the first) for a frame larger than a record.
+   */
+  private sendMessage(conn: ShardConnection, dg: Datagram, maxQueue: number): boolean {
+    const length = dg.getLength();
+    const masked = conn.framing === Framing.WEBSOCKET_CLIENT;
+    const header = frameHeaderSize(length, masked);
+    const key = masked ? nextMaskKey() : 0;
+    const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
+    conn.sentBytes += header + length;
+    this.sends++;
+    let over = false;
+    let done = 0;
+    let first = true;
+    while (first || done < length) {
+      const h = first ? header : 0;
+      const n = Math.min(part - h, length - done);
+      const slot = this.queue.reserve(RecordKind.SEND, conn.id, h + n, first ? 0 : 1);
+      if (first) writeFrameHeader(slot.bytes, slot.offset, length, Opcode.BINARY, masked, key);
+      copyWords(slot.bytes, slot.view, slot.offset + h, dg._bytes, dg._view, done, n);
+      if (masked) maskBytes(slot.bytes, slot.offset + h, slot.offset + h + n, key, done & 3);
+      done += n;
+      first = false;
+      over = this.queue.sent(maxQueue);
+    }
+    return over;
   }
 
   /**
@@ -380,9 +432,10 @@ export class ShardHandle {
    * recipient's `sentBytes` was counted by the caller. Returns true when the overflow is
    * past the budget (as {@link send}).
    */
-  broadcast(ids: Uint32Array, count: number, dg: Datagram, headerSize: HeaderSize, maxQueue: number): boolean {
+  broadcast(ids: Uint32Array, count: number, dg: Datagram, headerSize: HeaderSize, maxQueue: number, framing: Framing = Framing.PANDA): boolean {
     const length = dg.getLength();
-    const size = headerSize + length;
+    const websocket = framing === Framing.WEBSOCKET_SERVER;
+    const size = (websocket ? frameHeaderSize(length, false) : headerSize) + length;
     // The writer checked that one id and the frame fit a record.
     const perRecord = broadcastIdsPerRecord(this.outbound.maxPayload, size);
     let over = false;
@@ -390,7 +443,9 @@ export class ShardHandle {
       const n = Math.min(perRecord, count - first);
       const slot = this.queue.reserve(RecordKind.BROADCAST, 0, broadcastPayloadSize(n, size), 0);
       const frame = writeBroadcastIds(slot.view, slot.offset, ids, first, n);
-      const body = putHeader(slot.bytes, slot.view, frame, headerSize, length);
+      const body = websocket
+        ? frame + writeFrameHeader(slot.bytes, frame, length, Opcode.BINARY, false)
+        : putHeader(slot.bytes, slot.view, frame, headerSize, length);
       copyWords(slot.bytes, slot.view, body, dg._bytes, dg._view, 0, length);
       this.sends += n;
       over = this.queue.sent(maxQueue);
@@ -528,4 +583,17 @@ export class ShardHandle {
   commit(): void {
     this.queue.commit();
   }
+}
+
+/** Random bytes for client masking keys, refilled as they run out (one getRandomValues call per 1024 keys). */
+const maskKeys = new Uint32Array(1024);
+let maskKeyAt = maskKeys.length;
+
+/** A fresh masking key for a client's frame. */
+function nextMaskKey(): number {
+  if (maskKeyAt === maskKeys.length) {
+    crypto.getRandomValues(maskKeys);
+    maskKeyAt = 0;
+  }
+  return maskKeys[maskKeyAt++];
 }

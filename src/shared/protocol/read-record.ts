@@ -3,11 +3,12 @@ import type { HeaderSize } from '../frame-encoder.js';
 /**
  * Payloads of two outbound records (record-kind.ts), little-endian.
  *
- * ADOPT (8 bytes):
+ * ADOPT (8 bytes, and a transport after them for a stream that speaks WebSocket or TLS):
  * ```
  * +0 i32 fd    the duplicated descriptor, or -1: the socket object is handed over
  *              in-process (single-thread mode)
  * +4 i32 slot  the connection's slot in the shard's send-backlog table, or -1 (send-backlog.ts)
+ * +8 …         the TransportSpec, msgpack (transport-spec.ts), to the record's end
  * ```
  * READ (8 bytes), aux = 1 to start reading, 0 to stop:
  * ```

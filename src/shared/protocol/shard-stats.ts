@@ -15,6 +15,11 @@
  * slot 7  UDP_OVERFLOW    UDP packets dropped because the inbound ring was full
  * slot 8  UDP_UNREAD      UDP packets dropped because their connection was in no reader
  *                         and as many as it may hold were waiting already
+ * slot 9  TLS_FAILURES    TLS handshakes that failed or timed out
+ * slot 10 UPGRADES_REJECTED  WebSocket upgrade requests answered 400, 403, 404 or 426 (or a
+ *                         client's upgrade refused), and upgrades that timed out
+ * slot 11 WS_PROTOCOL_ERRORS  WebSocket streams closed with 1002 (a protocol violation)
+ * slot 12 WS_INVALID_UTF8 WebSocket streams closed with 1007 (a text message or close reason not UTF-8)
  * ```
  */
 export const StatSlot = {
@@ -27,9 +32,13 @@ export const StatSlot = {
   UDP_REJECTED: 6,
   UDP_OVERFLOW: 7,
   UDP_UNREAD: 8,
+  TLS_FAILURES: 9,
+  UPGRADES_REJECTED: 10,
+  WS_PROTOCOL_ERRORS: 11,
+  WS_INVALID_UTF8: 12,
 } as const;
 
-export const STAT_SLOTS = 9;
+export const STAT_SLOTS = 13;
 
 /** A zeroed stats block for one shard. */
 export function createShardStats(): Float64Array {

@@ -36,7 +36,7 @@ function makeSet(host: ShardSetHost): ShardSet {
 }
 
 /** A connection the shard does not hold: records for it are read and passed over. */
-const STRANGER = { id: 999_999, open: true, backlogSlot: -1, sentBytes: 0, toString: () => 'stranger' };
+const STRANGER = { id: 999_999, open: true, backlogSlot: -1, sentBytes: 0, framing: 0 as const, toString: () => 'stranger' };
 
 describe('ShardSet', () => {
   it('starts worker shards with the first pick, parks them when they hold nothing, runs one again for a record', async () => {
