@@ -327,6 +327,12 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
    */
   private peerEnded(conn: ShardConnection): void {
     if (conn.state !== ConnectionState.OPEN) return; // closing: autoDestroy ends it once written
+    // A peer that hangs up before the handshake is done (a server that does not speak
+    // WebSocket, a TLS server spoken to in the clear) never had a working stream.
+    if (!conn.ready) {
+      this.handshakeFailed(conn);
+      return;
+    }
     conn.state = ConnectionState.HALF_CLOSED;
     conn.reason = ResetReasonCode.CLOSED_BY_PEER;
     this.inbound.report(conn);
