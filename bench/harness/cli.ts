@@ -6,6 +6,7 @@
  * 2 a bad command line; 130 interrupted (SIGINT/SIGTERM: every connection, client worker
  * and server the harness started is closed first; a second signal exits at once).
  */
+import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,7 +16,7 @@ import { createProgressPrinter, formatComparison, formatCount, formatEnvironment
 import type { HarnessReport, ReportEnvironment, RunReport, RunSettings, WorkloadName } from './report.js';
 import { integrityFaults } from './stats/integrity-checker.js';
 import { type LocalTargetKind, targetTransport } from './targets.js';
-import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
+import { COMPARE_TARGETS, LOCAL_TARGETS, UDP_COMPARE_TARGETS, WS_COMPARE_TARGETS, runComparison, runOnLocalTarget } from './workloads/local-targets.js';
 import { decimal, duration, integer } from './flag-values.js';
 import { runCommand } from './run-command.js';
 import { AGENT_USAGE, parseAgentCommandLine, runAgentCommand } from './scenario/agent.js';
@@ -45,9 +46,10 @@ const USAGE = `usage: ringwire-bench <workload> [flags]
 A load tester for servers that speak Panda3D's framing (a ringwire server, or any peer).
 \`run FILE\` drives a game server with the bots a scenario file scripts. The workloads
 below drive an echo server — Panda3D's TCP framing, its UDP packets with --udp, binary
-WebSocket messages with --ws — and report throughput, round-trip latency and
-correctness; they are built-in scenarios, run by the same engine. It sends only to
-127.0.0.1 unless --host is given.
+WebSocket messages with --ws, either stream over TLS with --tls — and report throughput,
+round-trip latency and correctness; they are built-in scenarios, run by the same engine,
+over ringwire's own client side with worker shards. It sends only to 127.0.0.1 unless
+--host is given.
 
 workloads (echo servers)
   throughput    every connection sends as fast as the server echoes
@@ -66,7 +68,13 @@ workloads (echo servers)
 target
   --host H            server address (default ${DEFAULT_HOST}; anything but loopback must be given here)
   --port N            server port (default ${DEFAULT_PORT})
-  --ws                speak binary WebSocket messages (a ws server) instead of Panda3D framing
+  --ws                speak binary WebSocket messages (one per datagram) instead of Panda3D framing:
+                      ws://HOST:PORT/ (wss:// with --tls), through ringwire's client side
+  --ws-path /PATH     with --ws: the request path (default /)
+  --tls               TLS over the stream: Panda3D framing over TLS, or wss:// with --ws; the
+                      server's certificate is verified against Node's CAs unless:
+  --tls-ca FILE       with --tls: trust this CA (PEM), e.g. the relay's private one
+  --insecure          with --tls: do not verify the server's certificate
   --udp               send each datagram as one Panda3D UDP packet (2-byte checksum header)
                       from one ringwire UDP socket per connection (${UDP_WORKLOADS.join(', ')} only); lost
                       datagrams are reported, not failures (UDP may lose them)
@@ -75,7 +83,9 @@ target
                       (one without --compare: a single run against it)
   --compare           run the workload against each local server in turn (default:
                       ${COMPARE_TARGETS.join(', ')}) and print each one's ratio to ringwire-2;
-                      with --udp: ${UDP_COMPARE_TARGETS.join(', ')}, ratios to ringwire-udp-2
+                      with --udp: ${UDP_COMPARE_TARGETS.join(', ')}, ratios to ringwire-udp-2;
+                      with --ws: ${WS_COMPARE_TARGETS.join(', ')} (ringwire-2 over WebSocket, and the
+                      ws library's server), ratios to ringwire-ws-2
 
 load
   -c, --connections N connections (1–65535)
@@ -155,6 +165,14 @@ function parseCommandLine(argv: string[]): CommandLine {
   if (values.ws === true && values.udp === true) throw new UsageError('--ws and --udp each choose the transport: give one of them');
   if (values.ws === true) flags.transport = 'ws';
   if (values.udp === true) flags.transport = 'udp';
+  if (values['ws-path'] !== undefined) flags.wsPath = values['ws-path'];
+  if (values['tls-ca'] !== undefined || values.insecure === true) {
+    if (values.tls !== true) throw new UsageError(`${values.insecure === true ? '--insecure' : '--tls-ca'} goes with --tls`);
+    if (values['tls-ca'] !== undefined && values.insecure === true) {
+      throw new UsageError('--tls-ca trusts a CA and --insecure verifies nothing: give one of them');
+    }
+  }
+  if (values.tls === true) flags.tls = { caFile: values['tls-ca'] === undefined ? null : readableFile(values['tls-ca'], 'tls-ca'), verify: values.insecure !== true };
   if (values['header-size'] !== undefined) {
     const size = values['header-size'].trim();
     if (size !== '0' && size !== '2' && size !== '4') {
@@ -199,14 +217,23 @@ function parseCommandLine(argv: string[]): CommandLine {
           : `--targets ${misfits.join(', ')} speak${misfits.length === 1 ? 's' : ''} UDP: add --udp (latency only)`,
       );
     }
+    const notWs = values.ws === true ? targets.filter((kind) => targetTransport(kind) !== 'ws') : [];
+    if (notWs.length > 0) {
+      throw new UsageError(`--ws runs against WebSocket servers (${WS_COMPARE_TARGETS.join(', ')}, ringwire-ws-0); --targets names ${notWs.join(', ')}`);
+    }
     if (!compare && targets.length > 1) {
       throw new UsageError(`--targets names ${targets.length} servers: add --compare to run against each, or name one`);
     }
   } else if (compare) {
-    targets = [...(values.udp === true ? UDP_COMPARE_TARGETS : COMPARE_TARGETS)];
+    targets = [...(values.udp === true ? UDP_COMPARE_TARGETS : values.ws === true ? WS_COMPARE_TARGETS : COMPARE_TARGETS)];
   }
   if (targets.length > 0) {
-    const external = ['host', 'port', 'ws'].filter((flag) => values[flag as 'host'] !== undefined);
+    if (values.tls === true) {
+      throw new UsageError(
+        `${compare ? '--compare' : '--targets'} starts its own servers, which have no certificate: --tls runs against a server given by --host/--port (the relay with --tls-key/--tls-cert)`,
+      );
+    }
+    const external = ['host', 'port'].filter((flag) => values[flag as 'host'] !== undefined);
     if (external.length > 0) {
       throw new UsageError(
         `${compare ? '--compare' : '--targets'} starts its own servers on 127.0.0.1 (each with its transport); ${external.map((f) => `--${f}`).join(', ')} name${external.length === 1 ? 's' : ''} an external server: use one or the other`,
@@ -218,6 +245,16 @@ function parseCommandLine(argv: string[]): CommandLine {
   const json = values.json === undefined ? null : outputFile(values.json, 'json');
   const html = values.html === undefined ? null : outputFile(values.html, 'html');
   return { help, version: false, workload, settings, targets, compare, json, html, quiet: values.quiet === true };
+}
+
+/** `file` when it can be read; a UsageError naming `flag` otherwise. */
+function readableFile(file: string, flag: string): string {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (error) {
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+  }
+  return file;
 }
 
 /** node:util's parse errors, said the way the rest of the usage errors are (no stray quoting). */
@@ -244,6 +281,10 @@ function parse(argv: string[]) {
       host: { type: 'string' },
       port: { type: 'string' },
       ws: { type: 'boolean' },
+      'ws-path': { type: 'string' },
+      tls: { type: 'boolean' },
+      'tls-ca': { type: 'string' },
+      insecure: { type: 'boolean' },
       udp: { type: 'boolean' },
       'header-size': { type: 'string' },
       targets: { type: 'string' },

@@ -163,7 +163,7 @@ function settingsSection(page: PageModel): string {
   ];
   if (page.kind === 'run') {
     rows.push(['Target address', `${String(s.host)}:${String(s.port)}`]);
-    rows.push(['Transport', transportText(s.transport)]);
+    rows.push(['Transport', transportText(s.transport) + (s.tls === undefined ? '' : s.tls.verify ? ', over TLS' : ', over TLS (certificate not verified)')]);
   }
   const items = rows.map(([key, value]) => `<div><dt>${esc(key)}</dt><dd>${esc(value)}</dd></div>`).join('\n');
   return section('Settings', `<dl class="settings">\n${items}\n</dl>`);
@@ -199,7 +199,7 @@ function summarySection(page: PageModel): string {
   const rows: Row[] = [{ group: 'Run' }];
   if (page.kind === 'comparison') {
     rows.push({ label: 'Address', cells: runs.map((run) => plain(`${String(run.settings.host)}:${String(run.settings.port)}`)) });
-    rows.push({ label: 'Transport', cells: runs.map((run) => plain(run.settings.transport === 'ws' ? 'WebSocket' : String(run.settings.transport).toUpperCase())) });
+    rows.push({ label: 'Transport', cells: runs.map((run) => plain((run.settings.transport === 'ws' ? 'WebSocket' : String(run.settings.transport).toUpperCase()) + (run.settings.tls === undefined ? '' : ' over TLS'))) });
   }
   const firstDay = formatDate(runs[0].startedAt).slice(0, 10);
   rows.push({

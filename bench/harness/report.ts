@@ -13,6 +13,8 @@ export type TargetKind =
   | 'ringwire-2'
   | 'plain-net'
   | 'ws'
+  | 'ringwire-ws-0'
+  | 'ringwire-ws-2'
   | 'faulty'
   | 'ringwire-udp-0'
   | 'ringwire-udp-2'
@@ -20,9 +22,10 @@ export type TargetKind =
   | 'external';
 
 /**
- * How the harness talks to a target: 'tcp' (Panda3D's length-framed stream through
- * ringwire's client), 'ws' (binary WebSocket messages) or 'udp' (one Panda3D UDP packet,
- * a 2-byte checksum header then the payload, per datagram, through ringwire's client).
+ * How the harness talks to a target, always through ringwire's client side with worker
+ * shards: 'tcp' (Panda3D's length-framed stream), 'ws' (binary WebSocket messages, one per
+ * datagram) or 'udp' (one Panda3D UDP packet, a 2-byte checksum header then the payload,
+ * per datagram). TLS (RunSettings.tls) goes under 'tcp' or 'ws'.
  */
 export type Transport = 'tcp' | 'ws' | 'udp';
 
@@ -48,6 +51,14 @@ export interface RunSettings {
   clientShards: number;
   /** Seconds the run waited, after sending stopped, for the last echoes (--grace); older reports lack it. */
   graceSeconds?: number;
+  /**
+   * TLS over the stream (--tls): Panda3D's framing over TLS, or wss:// with transport 'ws';
+   * `caFile` is the CA trusted (--tls-ca; null: Node's own CAs), `verify` false with
+   * --insecure. Absent for a run without TLS.
+   */
+  tls?: { caFile: string | null; verify: boolean };
+  /** The WebSocket request path (--ws-path), when it is not '/'. */
+  wsPath?: string;
 }
 
 /** One sample per second of the measured window. */

@@ -1,7 +1,7 @@
 /**
  * The local benchmark targets: each starts as a child process, echoes what a plain client
- * sends (hand-built frames over node:net, or binary WebSocket messages), and is gone after
- * stop(). Runs against the compiled servers: `npm run build` first.
+ * sends (hand-built frames over node:net, or binary WebSocket messages from a `ws` client:
+ * the ws server and ringwire's WebSocket rendezvous alike), and is gone after stop(). Runs against the compiled servers: `npm run build` first.
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -171,13 +171,17 @@ describe('startTarget', () => {
     });
   }
 
-  it('ws echoes 100 binary messages exactly, then stops', async () => {
-    const target = await start('ws', 2);
-    expect(target.transport).toBe('ws');
-    const sent = payloads(100);
-    expect(await echoWs(target.port, sent)).toEqual(sent);
-    await stopAndCheck(target);
-  });
+  for (const kind of ['ws', 'ringwire-ws-0', 'ringwire-ws-2'] as const) {
+    it(`${kind} echoes 100 binary messages exactly, then stops`, async () => {
+      const target = await start(kind, 2);
+      expect(target.transport).toBe('ws');
+      const sent = payloads(100);
+      // One past a 2-byte header's limit: the WebSocket servers take the harness's largest payloads.
+      sent.push(Buffer.alloc(70_000, 7));
+      expect(await echoWs(target.port, sent)).toEqual(sent);
+      await stopAndCheck(target);
+    });
+  }
 
   for (const kind of ['plain-net', 'ringwire-2'] as const) {
     it(`${kind} echoes u32-framed datagrams (header size 4)`, async () => {

@@ -8,11 +8,14 @@
  * | ringwire-N     | ringwire-echo-server.js      | tcp       | ringwire with N worker shards (0: one thread)   |
  * | plain-net      | plain-net-server.js          | tcp       | single-threaded node:net, frames cut in place   |
  * | ws             | ws-server.js                 | ws        | the `ws` WebSocketServer, binary messages       |
+ * | ringwire-ws-N  | ringwire-echo-server.js ²    | ws        | ringwire, a WebSocket rendezvous, N shards      |
  * | faulty         | faulty-server.js             | tcp       | plain-net that drops and swaps (self-tests)     |
  * | ringwire-udp-N | ringwire-udp-echo-server.js  | udp       | a ringwire UDP socket, N shards (0 or 2) ¹      |
  * | plain-udp      | plain-udp-server.js          | udp       | single-threaded node:dgram, checksums verified  |
  *
  * ¹ bound to every interface: ringwire's openUDPConnection(port) cannot bind 127.0.0.1 alone.
+ * ² with `--websocket` and a 4-byte header size whatever the run's: over WebSocket the header
+ *   size only bounds the datagram size (4: the harness's largest payload fits).
  *
  * A server prints `listening <port>` when it is ready; {@link startTarget} waits for that
  * line (at most START_TIMEOUT_MS) and {@link RunningTarget.stop} ends it with SIGTERM
@@ -57,6 +60,8 @@ interface ServerSpec {
   script: string;
   args: string[];
   transport: Transport;
+  /** The header size the server is started with whatever the run's (the WebSocket ringwire servers). */
+  headerSize?: 4;
 }
 
 function serverSpec(kind: LocalTargetKind): ServerSpec {
@@ -69,6 +74,9 @@ function serverSpec(kind: LocalTargetKind): ServerSpec {
       return { script: 'plain-net-server.js', args: [], transport: 'tcp' };
     case 'ws':
       return { script: 'ws-server.js', args: [], transport: 'ws' };
+    case 'ringwire-ws-0':
+    case 'ringwire-ws-2':
+      return { script: 'ringwire-echo-server.js', args: ['--shards', kind.slice('ringwire-ws-'.length), '--websocket'], transport: 'ws', headerSize: 4 };
     case 'faulty':
       return { script: 'faulty-server.js', args: [], transport: 'tcp' };
     case 'ringwire-udp-0':
@@ -111,16 +119,17 @@ function killLeftovers(): void {
  * Starts the server of `kind` on 127.0.0.1 and an ephemeral port, speaking `headerSize`
  * (ignored by the WebSocket and UDP servers), and resolves once it accepts clients. Rejects, with
  * the server's stderr, when it exits or stays silent for START_TIMEOUT_MS; throws when
- * the server scripts are not built.
+ * the server scripts are not built. `serverArgs` go to the server's command line after its
+ * own (ringwire's TCP echo server takes `--tls-key FILE --tls-cert FILE` and `--ws-path /P`).
  */
-export async function startTarget(kind: LocalTargetKind, options: { headerSize: 0 | 2 | 4 }): Promise<RunningTarget> {
+export async function startTarget(kind: LocalTargetKind, options: { headerSize: 0 | 2 | 4; serverArgs?: readonly string[] }): Promise<RunningTarget> {
   const spec = serverSpec(kind);
   const headerSize = options.headerSize;
   if (headerSize !== 0 && headerSize !== 2 && headerSize !== 4) {
     throw new RangeError(`startTarget: headerSize must be 0, 2 or 4, got ${String(headerSize)}`);
   }
   const script = serverPath(spec.script);
-  const child = spawn(process.execPath, [script, '--port', '0', '--header-size', String(headerSize), ...spec.args], {
+  const child = spawn(process.execPath, [script, '--port', '0', '--header-size', String(spec.headerSize ?? headerSize), ...spec.args, ...(options.serverArgs ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   live.add(child);

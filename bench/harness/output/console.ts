@@ -117,8 +117,15 @@ function describePayload(settings: RunSettings): string {
 /** One line with what was run: workload, target, transport, load. */
 export function formatSettings(report: RunReport): string {
   const s = report.settings;
+  const tls = s.tls === undefined ? '' : `, TLS${s.tls.verify ? (s.tls.caFile === null ? '' : ` (CA ${s.tls.caFile})`) : ' (not verified)'}`;
   const transport =
-    s.transport === 'ws' ? 'WebSocket' : s.transport === 'udp' ? 'udp, 2-byte checksum header' : s.headerSize === 0 ? 'tcp raw' : `tcp, ${s.headerSize}-byte header`;
+    (s.transport === 'ws'
+      ? `WebSocket${s.wsPath === undefined ? '' : ` ${s.wsPath}`}`
+      : s.transport === 'udp'
+        ? 'udp, 2-byte checksum header'
+        : s.headerSize === 0
+          ? 'tcp raw'
+          : `tcp, ${s.headerSize}-byte header`) + tls;
   const load =
     s.workload === 'throughput'
       ? 'as fast as echoed'

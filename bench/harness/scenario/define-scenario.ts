@@ -21,7 +21,7 @@
  * ```
  */
 import type { DatagramIterator, NetDatagram } from 'ringwire';
-import type { Datagram } from 'ringwire';
+import type { Datagram, TlsClientOptions } from 'ringwire';
 import { parseSeconds, type Thresholds } from './thresholds.js';
 
 /** One stage of a ramp: over `duration`, the number of bots moves linearly to `target`. */
@@ -59,14 +59,32 @@ export interface ConnectOptions {
   /** UDP with Panda3D's checksum framing instead of TCP. */
   udp?: boolean;
   /**
-   * A WebSocket instead of Panda's TCP framing: each datagram one binary message (the header
-   * size does not apply). `true` connects to `ws://host:port/`; `{ path }` names the path.
+   * A WebSocket instead of Panda's TCP framing: each datagram one binary message, through
+   * ringwire's client side (the upgrade and the framing in its worker shards). `true`
+   * connects to `ws://host:port/` (the run's `--ws-path` when it gave one); `{ path, origin }`
+   * names the request path and the Origin header. Absent: the run's `--ws` (Panda's
+   * framing without it); `false`: no WebSocket whatever the run says. The header size
+   * does not frame it, but bounds its size (the run's header size 2: 65535 bytes).
    */
-  websocket?: boolean | { path?: string };
+  websocket?: boolean | { path?: string; origin?: string };
+  /**
+   * TLS under Panda's framing or under the WebSocket (wss://), in ringwire's shards. `true`:
+   * the run's trust (`--tls-ca FILE`, `--insecure`; else Node's CAs); an object: node:tls's
+   * client options as ringwire takes them (`ca`, `servername`, `rejectUnauthorized`, …; keep
+   * one object for all bots: each object is a TLS context of its own in every shard).
+   * Absent: the run's `--tls`; `false`: no TLS.
+   */
+  tls?: boolean | TlsClientOptions;
   /** The server (default --host and --port). */
   host?: string;
   port?: number;
-  /** Give up after this long (ms, default 5000): the connect fails and the bot ends, counted in errors. */
+  /**
+   * Give up after this long (ms, default 5000): the connect fails and the bot ends, counted
+   * in errors. With WebSocket or TLS the connect resolves when TCP is up (ringwire's client
+   * side does not say when its shard has finished the handshake; what the bot sends waits
+   * for it there): a handshake that fails later resets the connection 'handshake-failed',
+   * and the bot is counted in errors as a connect that failed, and ended.
+   */
   timeoutMs?: number;
 }
 

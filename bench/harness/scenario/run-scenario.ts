@@ -5,6 +5,7 @@
  * a progress line a second, the end table, thresholds (✓/✗; exit status 99 when one
  * fails), `--json`. Options in the file are the defaults; flags override them.
  */
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatCount, formatMs, table } from '../output/console.js';
 import { outputFile, writeOutput } from '../output-file.js';
@@ -25,13 +26,19 @@ export const RUN_USAGE = `usage: ringwire-bench run FILE [flags]
 
 Runs the bots of a scenario file (a .ts, .mts, .js or .mjs module whose default export
 is defineScenario({ options, setup?, bot, teardown? }), from 'ringwire-bench') against a
-server that speaks Panda3D's framing, and reports what they measured. Options in the
-file are the defaults; these flags override them.
+server that speaks Panda3D's framing (or WebSocket, TLS: all through ringwire's client
+side), and reports what they measured. Options in the file are the defaults; these flags
+override them.
 
 target
   --host H              server address (default 127.0.0.1)
   --port N              server port (default 9099)
   --header-size 0|2|4   TCP length header (default: the scenario's headerSize, else 2)
+  --ws                  bots whose connect() does not say speak binary WebSocket messages
+  --ws-path /PATH       the request path of those WebSockets (default /)
+  --tls                 bots whose connect() does not say use TLS (wss:// with --ws)
+  --tls-ca FILE         what TLS trusts (--tls, and bots that connect with tls: true): this CA (PEM)
+  --insecure            ... or nothing: the server's certificate is not verified
 
 load
   -c, --bots N          bots held for the duration (closed model)
@@ -68,6 +75,14 @@ export interface RunCommandLine {
   file: string;
   host: string;
   port: number;
+  /** --ws (with --ws-path): what bots whose connect() does not say speak; null: Panda's framing. */
+  websocket: { path: string } | null;
+  /** --tls: bots whose connect() does not say use TLS. */
+  tls: boolean;
+  /** --tls-ca FILE: the CA that TLS trusts, or null (Node's CAs). */
+  tlsCa: string | null;
+  /** --insecure: TLS verifies nothing. */
+  insecure: boolean;
   headerSize: 0 | 2 | 4 | null;
   bots: number | null;
   durationSeconds: number | null;
@@ -112,6 +127,11 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
         host: { type: 'string' },
         port: { type: 'string' },
         'header-size': { type: 'string' },
+        ws: { type: 'boolean' },
+        'ws-path': { type: 'string' },
+        tls: { type: 'boolean' },
+        'tls-ca': { type: 'string' },
+        insecure: { type: 'boolean' },
         bots: { type: 'string', short: 'c' },
         duration: { type: 'string', short: 'd' },
         warmup: { type: 'string' },
@@ -152,11 +172,27 @@ export function parseRunCommandLine(argv: string[]): RunCommandLine {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const wsPath = values['ws-path'];
+  if (wsPath !== undefined && values.ws !== true) throw new UsageError('--ws-path goes with --ws');
+  if (wsPath !== undefined && !wsPath.startsWith('/')) throw new UsageError(`--ws-path must start with /, got ${JSON.stringify(wsPath)}`);
+  const tlsCa = values['tls-ca'] ?? null;
+  if (tlsCa !== null && values.insecure === true) throw new UsageError('--tls-ca trusts a CA and --insecure verifies nothing: give one of them');
+  if (tlsCa !== null) {
+    try {
+      accessSync(tlsCa, constants.R_OK);
+    } catch (error) {
+      throw new UsageError(`--tls-ca ${tlsCa}: ${(error as Error).message}`);
+    }
+  }
   return {
     help: false,
     file: positionals[0],
     host: values.host ?? '127.0.0.1',
     port: optional(values.port, (text) => integer(text, 'port', 1, 65535)) ?? 9099,
+    websocket: values.ws === true ? { path: wsPath ?? '/' } : null,
+    tls: values.tls === true,
+    tlsCa,
+    insecure: values.insecure === true,
     headerSize: headerSize as 0 | 2 | 4 | null,
     bots: optional(values.bots, (text) => integer(text, 'bots', 0, 1_000_000)),
     durationSeconds: optional(values.duration, (text) => duration(text, 'duration', 0, 86_400)),
@@ -207,9 +243,30 @@ export function runShape(options: ScenarioOptions, cli: Pick<RunCommandLine, 'bo
   };
 }
 
+/** Where a run's bots go and how they connect when they do not say: the same for every generator. */
+export interface RunTarget {
+  host: string;
+  port: number;
+  clientShards: number;
+  transport?: GeneratorPlan['transport'];
+  tlsTrust?: GeneratorPlan['tlsTrust'];
+}
+
+/** The run's target from its command line (the CA file read: its text travels in the plans). */
+export function runTarget(cli: Pick<RunCommandLine, 'host' | 'port' | 'clientShards' | 'websocket' | 'tls' | 'tlsCa' | 'insecure'>): RunTarget {
+  const target: RunTarget = { host: cli.host, port: cli.port, clientShards: cli.clientShards };
+  if (cli.websocket !== null || cli.tls) target.transport = { websocket: cli.websocket, tls: cli.tls };
+  if (cli.tlsCa !== null || cli.insecure) {
+    target.tlsTrust = { ca: cli.tlsCa === null ? null : readFileSync(cli.tlsCa, 'utf8'), rejectUnauthorized: !cli.insecure };
+  }
+  return target;
+}
+
 /** Generator `index` of `count`'s share of `shape`. */
-export function planFor(shape: RunShape, target: { host: string; port: number; clientShards: number }, index: number, count: number): GeneratorPlan {
+export function planFor(shape: RunShape, target: RunTarget, index: number, count: number): GeneratorPlan {
   return {
+    ...(target.transport === undefined ? {} : { transport: target.transport }),
+    ...(target.tlsTrust === undefined ? {} : { tlsTrust: target.tlsTrust }),
     index,
     count,
     host: target.host,
@@ -313,7 +370,7 @@ export async function runScenario(
   shape: RunShape,
   thresholds: readonly Threshold[],
   links: readonly GeneratorLink[],
-  target: { host: string; port: number; clientShards: number },
+  target: RunTarget,
   signal: AbortSignal,
   onSecond?: (point: SeriesPoint, aggregate: RunAggregate) => void,
 ): Promise<ScenarioReport> {
@@ -383,7 +440,7 @@ export async function runScenarioCommand(cli: RunCommandLine, signal: AbortSigna
   const options = scenario.options ?? {};
   const shape = runShape(options, cli);
   const thresholds = parseThresholds(options.thresholds, cli.thresholds);
-  const target = { host: cli.host, port: cli.port, clientShards: cli.clientShards };
+  const target = runTarget(cli);
   const pool = cli.agents === null ? null : await claimAgents(cli, signal);
   const links: GeneratorLink[] =
     pool !== null ? pool.links : cli.processes === 1 ? [new LocalLink(cli.file)] : Array.from({ length: cli.processes }, (_, i) => new ChildLink(cli.file, i));

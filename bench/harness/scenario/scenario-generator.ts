@@ -1,7 +1,8 @@
 /**
  * One load generator: runs a scenario's bots in this process, over ringwire's own client
  * side (one manager, a reader with worker shards, one writer), so one process drives
- * thousands of bots. Many generators (processes, agents) each run their share of a plan;
+ * thousands of bots, over Panda's TCP framing, UDP, WebSocket or TLS alike (the WebSocket
+ * upgrade and framing and the TLS handshake run in the client's shards too). Many generators (processes, agents) each run their share of a plan;
  * the coordinator merges what they measure.
  *
  * The loop: fire every bot timer that is due (by intended time, lateness recorded in
@@ -12,10 +13,10 @@
  * metrics go to `onTick`.
  */
 import { lookup } from 'node:dns/promises';
-import net, { type Socket } from 'node:net';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { WebSocket } from 'ws';
 import {
+  type ClientConnectionOptions,
   type Connection,
   ConnectionWriter,
   type Datagram,
@@ -25,6 +26,8 @@ import {
   PointerToConnection,
   QueuedConnectionManager,
   QueuedConnectionReader,
+  type TlsClientOptions,
+  type WebSocketClientOptions,
 } from 'ringwire';
 import type { Bot, BotTimer, ConnectOptions, CounterHandle, EveryOptions, GaugeHandle, RateHandle, Scenario, TrendHandle } from './define-scenario.js';
 import type { Histogram } from 'hdr-histogram-js';
@@ -47,10 +50,8 @@ const READS_PER_TURN = 16_384;
 const MAX_ERROR_KINDS = 20;
 /** Most datagrams the saturating bots send in one turn, so replies are read in between. */
 const SATURATE_SENDS_PER_TURN = 2048;
-/** Bytes a WebSocket may have buffered before send() refuses (the bot retries later). */
-const WS_HIGH_WATER = 1024 * 1024;
-/** How long the end waits for WebSocket closing handshakes before it terminates them (ms). */
-const WS_CLOSE_TIMEOUT_MS = 2000;
+/** The reset reason of a stream whose TLS handshake or WebSocket upgrade failed. */
+const HANDSHAKE_FAILED = 'handshake-failed';
 
 const NAP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -82,6 +83,26 @@ export interface GeneratorPlan {
   gracefulStopSeconds: number;
   /** Load before measuring: what is measured in the first warmupSeconds is forgotten (errors excepted). */
   warmupSeconds: number;
+  /**
+   * What `b.connect()` speaks when the bot does not say (the run's --ws, --ws-path and
+   * --tls): a WebSocket with its path, and/or TLS. Absent: Panda's TCP framing.
+   */
+  transport?: { websocket: { path: string } | null; tls: boolean };
+  /**
+   * What TLS trusts when a bot asks for the run's (`tls: true`, or the run's --tls): a CA's
+   * PEM text (--tls-ca) or null for Node's CAs; rejectUnauthorized false (--insecure)
+   * verifies nothing. Absent: Node's CAs, verified.
+   */
+  tlsTrust?: { ca: string | null; rejectUnauthorized: boolean };
+}
+
+/**
+ * A bot's TLS handshake or WebSocket upgrade failed after its connect had resolved: the
+ * stream was reset 'handshake-failed'. Counted in errors, under this name, as a connect
+ * that failed.
+ */
+export class HandshakeError extends Error {
+  override name = 'HandshakeError';
 }
 
 /**
@@ -149,8 +170,8 @@ class BotRuntime implements Bot {
   phase: BotPhase = 'running';
   conn: Connection | null = null;
   udpTarget: NetAddress | null = null;
-  /** The bot's WebSocket, when it connected with `websocket`. */
-  ws: WebSocket | null = null;
+  /** What is said when the bot's stream is reset 'handshake-failed' (its TLS handshake or WebSocket upgrade), or null without one. */
+  handshakeFailure: string | null = null;
   readonly handlers: ((iterator: DatagramIterator, datagram: NetDatagram) => void)[] = [];
   readonly byteHandlers: ((bytes: Uint8Array, offset: number, length: number) => void)[] = [];
   readonly closeHandlers: ((reason: string | null) => void)[] = [];
@@ -265,14 +286,8 @@ export class ScenarioGenerator {
   private saturators: Saturator[] = [];
   private saturateCursor = 0;
   private saturateTurn = 0;
-  /** Every WebSocket open or closing (the end waits for them). */
-  private readonly sockets = new Set<WebSocket>();
-  /** WebSockets corked during this turn's sends; uncorked together in a microtask. */
-  private readonly corked: Socket[] = [];
-  private readonly uncorkAll = (): void => {
-    for (const socket of this.corked) socket.uncork();
-    this.corked.length = 0;
-  };
+  /** The TLS options of `tls: true` (the plan's trust): one object, so every bot shares one TLS context per shard. */
+  private readonly runTls: TlsClientOptions;
   /** Host names resolved for UDP bots (each once). */
   private readonly resolved = new Map<string, Promise<string>>();
   /** When the run's duration ends (ms into the run): the plan's, or what setEnd said. */
@@ -304,6 +319,8 @@ export class ScenarioGenerator {
       this.writer.setTcpHeaderSize(plan.headerSize);
     }
     this.iterator = new DatagramIterator(this.datagram);
+    const trust = plan.tlsTrust;
+    this.runTls = trust === undefined ? {} : { ...(trust.ca === null ? {} : { ca: trust.ca }), rejectUnauthorized: trust.rejectUnauthorized };
   }
 
   /** Runs the plan: setup, the bots over the load shape, the graceful stop, teardown. */
@@ -368,7 +385,7 @@ export class ScenarioGenerator {
       }
       return { ...this.tick(elapsed * 1000), aborted: signal?.aborted === true };
     } finally {
-      await Promise.all([this.manager.close(), this.closeSockets()]);
+      await this.manager.close();
     }
   }
 
@@ -457,29 +474,6 @@ export class ScenarioGenerator {
         bot.saturators.delete(saturator);
       },
     };
-  }
-
-  /** Closes every WebSocket still open (a close handshake, then a terminate after WS_CLOSE_TIMEOUT_MS). */
-  private async closeSockets(): Promise<void> {
-    const sockets = [...this.sockets];
-    if (sockets.length === 0) return;
-    const closed = sockets.map(
-      (socket) =>
-        new Promise<void>((resolve) => {
-          if (socket.readyState === WebSocket.CLOSED) {
-            resolve();
-            return;
-          }
-          socket.once('close', () => resolve());
-          if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-          else socket.terminate();
-        }),
-    );
-    const timer = setTimeout(() => {
-      for (const socket of sockets) socket.terminate();
-    }, WS_CLOSE_TIMEOUT_MS);
-    await Promise.all(closed);
-    clearTimeout(timer);
   }
 
   /** The warm-up is over: what it measured is forgotten, but for its errors. */
@@ -572,12 +566,6 @@ export class ScenarioGenerator {
       this.manager.closeConnection(bot.conn);
       bot.conn = null;
     }
-    if (bot.ws !== null) {
-      const socket = bot.ws;
-      bot.ws = null;
-      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-      else socket.terminate();
-    }
     const at = this.bots.indexOf(bot);
     if (at >= 0) this.bots.splice(at, 1);
     this.alive--;
@@ -593,15 +581,11 @@ export class ScenarioGenerator {
     const host = options.host ?? this.plan.host;
     const port = options.port ?? this.plan.port;
     const began = performance.now();
-    if (options.websocket !== undefined && options.websocket !== false) {
-      if (options.udp) throw new TypeError(`bot ${bot.id}: connect takes udp or websocket, not both`);
-      await this.connectWebSocket(bot, host, port, options);
-      this.total.addCounter(BuiltIn.BOTS_CONNECTED, 1);
-      this.total.addTrend(BuiltIn.CONNECT_TIME, performance.now() - began);
-      return;
-    }
     let conn: Connection | null;
     if (options.udp) {
+      if ((options.websocket !== undefined && options.websocket !== false) || (options.tls !== undefined && options.tls !== false)) {
+        throw new TypeError(`bot ${bot.id}: connect takes udp, or websocket and tls (streams), not both`);
+      }
       // Panda3D's way: an ephemeral port on the server's side of the stack (IPv4 or IPv6),
       // and the server's address given to every send.
       const target = new NetAddress();
@@ -609,7 +593,13 @@ export class ScenarioGenerator {
       conn = await this.manager.openUDPConnection(target.getIpString().includes(':') ? '::' : '0.0.0.0', 0);
       bot.udpTarget = target;
     } else {
-      conn = await this.manager.openTCPClientConnection(host, port, options.timeoutMs ?? 5000);
+      const transport = this.streamTransport(bot, options);
+      bot.handshakeFailure = transport === undefined ? null : this.handshakeFailure(transport, host, port);
+      try {
+        conn = await this.manager.connectTCP(host, port, options.timeoutMs ?? 5000, transport);
+      } catch (error) {
+        throw new Error(`bot ${bot.id} could not connect to ${host}:${port}: ${(error as Error).message}`, { cause: error });
+      }
     }
     if (conn === null) throw new Error(`bot ${bot.id} could not connect to ${host}:${port}: ${String(this.manager.getLastError()?.message ?? 'refused')}`);
     if ((bot.phase as BotPhase) === 'ended') {
@@ -636,73 +626,49 @@ export class ScenarioGenerator {
     return ip;
   }
 
-  /** Opens the bot's WebSocket: binary messages are its datagrams, a close is its reset. */
-  private connectWebSocket(bot: BotRuntime, host: string, port: number, options: ConnectOptions): Promise<void> {
-    const path = typeof options.websocket === 'object' && options.websocket.path !== undefined ? options.websocket.path : '/';
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}${path.startsWith('/') ? path : `/${path}`}`;
-    const timeoutMs = options.timeoutMs ?? 5000;
-    return new Promise<void>((resolve, reject) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
-      this.sockets.add(socket);
-      let opened = false;
-      let failure: Error | null = null;
-      socket.on('open', () => {
-        if (bot.phase === 'ended' || this.stopping) {
-          socket.terminate();
-          reject(new Error(`bot ${bot.id} ended while it connected`));
-          return;
-        }
-        opened = true;
-        bot.ws = socket;
-        resolve();
-      });
-      socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-        if (!isBinary || bot.ws !== socket) return;
-        const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data);
-        this.deliver(bot, bytes);
-      });
-      socket.on('error', (error: Error) => {
-        failure ??= error;
-      });
-      socket.on('close', (code: number) => {
-        this.sockets.delete(socket);
-        if (!opened) {
-          reject(new Error(`bot ${bot.id} could not connect to ${url}: ${failure?.message ?? `closed (${code})`}`));
-          return;
-        }
-        if (bot.ws !== socket) return; // closed by the bot, or by the end
-        bot.ws = null;
-        this.total.addCounter('disconnects', 1);
-        this.botClosed(bot, `websocket-close-${code}`);
-      });
-    });
+  /**
+   * The options of a bot's stream: its own `websocket` and `tls`, or the run's where it says
+   * nothing (the plan's transport); undefined for Panda's plain TCP framing.
+   */
+  private streamTransport(bot: BotRuntime, options: ConnectOptions): ClientConnectionOptions | undefined {
+    const run = this.plan.transport;
+    let websocket: WebSocketClientOptions | null = null;
+    const ws = options.websocket;
+    if (ws === undefined) websocket = run?.websocket ?? null;
+    else if (ws === true) websocket = { path: run?.websocket?.path ?? '/' };
+    else if (ws !== false) {
+      if (ws === null || typeof ws !== 'object') throw new TypeError(`bot ${bot.id}: connect's websocket must be a boolean or { path, origin }, got ${String(ws)}`);
+      websocket = { path: ws.path ?? '/', ...(ws.origin === undefined ? {} : { origin: ws.origin }) };
+    }
+    if (websocket !== null && !websocket.path!.startsWith('/')) websocket.path = `/${websocket.path}`;
+    let tls: TlsClientOptions | null = null;
+    const given = options.tls;
+    if (given === undefined) tls = run?.tls === true ? this.runTls : null;
+    else if (given === true) tls = this.runTls;
+    else if (given !== false) {
+      if (given === null || typeof given !== 'object') throw new TypeError(`bot ${bot.id}: connect's tls must be a boolean or node:tls's client options, got ${String(given)}`);
+      tls = given;
+    }
+    if (websocket === null && tls === null) return undefined;
+    return { ...(websocket === null ? {} : { websocket }), ...(tls === null ? {} : { tls }) };
   }
 
-  /** Hands one datagram that came on `bot`'s WebSocket to its handlers. */
-  private deliver(bot: BotRuntime, bytes: Uint8Array): void {
-    this.received++;
-    this.receivedBytes += bytes.length;
-    for (const handler of bot.byteHandlers) {
-      if (bot.phase !== 'running') return;
-      try {
-        handler(bytes, 0, bytes.length);
-      } catch (error) {
-        this.botFailed(bot, error);
-      }
-    }
-    if (bot.handlers.length === 0) return;
-    const dg = this.datagram;
-    dg.setConnection(null);
-    dg.assign(bytes);
-    const handlers = bot.handlers;
-    for (let i = 0; i < handlers.length && bot.phase === 'running'; i++) {
-      this.iterator.assign(dg, 0);
-      try {
-        handlers[i](this.iterator, dg);
-      } catch (error) {
-        this.botFailed(bot, error);
-      }
-    }
+  /**
+   * What is said when a stream with `transport` to host:port is reset 'handshake-failed':
+   * 'the TLS handshake with 127.0.0.1:9099 failed (…)', with what to try when the run's
+   * trust verified the certificate.
+   */
+  private handshakeFailure(transport: ClientConnectionOptions, host: string, port: number): string {
+    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const ws = transport.websocket !== undefined && transport.websocket !== false;
+    const tls = transport.tls !== undefined;
+    const path = ws && typeof transport.websocket === 'object' ? (transport.websocket.path ?? '/') : '/';
+    const what = ws && tls ? `the TLS handshake or WebSocket upgrade with wss://${address}${path}` : ws ? `the WebSocket upgrade with ws://${address}${path}` : `the TLS handshake with ${address}`;
+    const hint =
+      transport.tls === this.runTls && this.runTls.rejectUnauthorized !== false
+        ? `; a server with a private CA's certificate needs --tls-ca FILE (or --insecure)`
+        : '';
+    return `${what} failed (the stream was reset '${HANDSHAKE_FAILED}')${hint}`;
   }
 
   /** The bot's connection ended without the bot asking: its onClose handlers, then it ends. */
@@ -718,7 +684,6 @@ export class ScenarioGenerator {
   }
 
   sendFrom(bot: BotRuntime, dg: Datagram): boolean {
-    if (bot.ws !== null) return this.sendWebSocket(bot.ws, dg);
     const conn = bot.conn;
     if (conn === null) return false;
     const sent = bot.udpTarget !== null ? this.writer.send(dg, conn, bot.udpTarget) : this.writer.send(dg, conn);
@@ -727,22 +692,6 @@ export class ScenarioGenerator {
       this.sentBytes += dg.getLength();
     }
     return sent;
-  }
-
-  /** One binary message; false when the socket's buffer is over WS_HIGH_WATER (retry later). */
-  private sendWebSocket(socket: WebSocket, dg: Datagram): boolean {
-    if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > WS_HIGH_WATER) return false;
-    // One write (a writev) per socket per turn, not one per message.
-    const raw = (socket as unknown as { _socket?: Socket })._socket;
-    if (raw !== undefined && raw.writableCorked === 0) {
-      raw.cork();
-      if (this.corked.push(raw) === 1) queueMicrotask(this.uncorkAll);
-    }
-    // ws masks a client's message into a new buffer, so the datagram may be reused at once.
-    socket.send(dg.getMessageView(), { binary: true });
-    this.sent++;
-    this.sentBytes += dg.getLength();
-    return true;
   }
 
   /**
@@ -840,8 +789,15 @@ export class ScenarioGenerator {
       if (bot === undefined || bot.conn !== conn) continue;
       this.byConnectionId[conn.id] = undefined;
       bot.conn = null;
-      this.total.addCounter('disconnects', 1);
-      this.botClosed(bot, conn.getResetReason());
+      const reason = conn.getResetReason();
+      if (reason === HANDSHAKE_FAILED && bot.handshakeFailure !== null) {
+        // The connect resolved when TCP was up; the shard's handshake failed after: a
+        // connect that failed, not a disconnect.
+        this.noteError(new HandshakeError(bot.handshakeFailure));
+      } else {
+        this.total.addCounter('disconnects', 1);
+      }
+      this.botClosed(bot, reason);
     }
   }
 

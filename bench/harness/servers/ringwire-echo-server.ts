@@ -4,9 +4,13 @@
  * mode) and a ConnectionWriter, echoing every datagram back to its sender unchanged.
  *
  *   node bench/dist/servers/ringwire-echo-server.js [--port 0] [--header-size 0|2|4] [--shards 2]
+ *       [--websocket] [--ws-path /PATH] [--tls-key FILE --tls-cert FILE]
  *
  * Header size 0 puts the reader and the writer in raw mode (each socket read is one
- * datagram, echoed as it came).
+ * datagram, echoed as it came). `--websocket` makes the rendezvous a WebSocket one (each
+ * binary message a datagram, each echo one binary message; the upgrade and the framing in
+ * the shards), `--tls-key`/`--tls-cert` terminate TLS in the shards: both together, wss://.
+ * Over WebSocket the header size only bounds the datagram size (2: 65535 bytes; 4: 2 MiB).
  *
  * The loop (echo-loop.ts), on the main thread, never blocks: each turn takes new clients, handles
  * resets, retries held datagrams, then drains the reader (DRAIN_BATCH at a time, for at
@@ -32,6 +36,7 @@ import {
   QueuedConnectionListener,
   QueuedConnectionManager,
   QueuedConnectionReader,
+  type RendezvousOptions,
 } from 'ringwire';
 import { startEchoLoop } from './echo-loop.js';
 import { SERVER_HOST, announceListening, parseServerOptions, stopOnSignal } from './server-options.js';
@@ -43,7 +48,7 @@ const BACKLOG = 4096;
 /** Bytes a client may have waiting before its echoes are held and the server stops reading. */
 const SEND_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
-const options = parseServerOptions(NAME, process.argv.slice(2), true);
+const options = parseServerOptions(NAME, process.argv.slice(2), { shards: true, transport: true });
 
 const manager = new QueuedConnectionManager();
 const listener = new QueuedConnectionListener(manager, 0);
@@ -58,7 +63,10 @@ if (options.headerSize === 0) {
   writer.setTcpHeaderSize(options.headerSize);
 }
 
-const rendezvous = await manager.openTCPServerRendezvous(SERVER_HOST, options.port, BACKLOG);
+const transport: RendezvousOptions = {};
+if (options.websocket !== null) transport.websocket = options.websocket.path === null ? true : { path: options.websocket.path };
+if (options.tls !== null) transport.tls = options.tls;
+const rendezvous = await manager.openTCPServerRendezvous(SERVER_HOST, options.port, BACKLOG, transport);
 if (rendezvous === null) {
   process.stderr.write(`${NAME}: cannot listen on ${SERVER_HOST}:${options.port}: ${manager.getLastError()?.message}\n`);
   await manager.close();

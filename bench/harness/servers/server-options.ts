@@ -3,6 +3,7 @@
  * how it stops.
  *
  *   node bench/dist/servers/<name>.js --port 0 --header-size 2 [--shards 2]
+ *       [--websocket] [--ws-path /PATH] [--tls-key FILE --tls-cert FILE]   (ringwire's TCP echo server)
  *
  * A server listens on 127.0.0.1, prints exactly one line `listening <port>` on stdout
  * once it accepts clients, and prints nothing else there (diagnostics go to stderr). On
@@ -10,6 +11,7 @@
  * it also has an IPC channel to its parent: when that closes (the parent died without
  * stopping it) the server stops too, so no orphan keeps its port.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 /** The length header sizes Panda3D speaks; 0 is raw mode. */
@@ -21,17 +23,33 @@ export interface ServerOptions {
   headerSize: ServerHeaderSize;
   /** Worker shards (ringwire only; 0 everywhere else). */
   shards: number;
+  /** Accept WebSocket clients (`--websocket`), answering only `path` when it is given (`--ws-path`); null: Panda3D's framing. */
+  websocket: { path: string | null } | null;
+  /** Terminate TLS with this key and certificate (`--tls-key`, `--tls-cert`, PEM files); null: no TLS. */
+  tls: { key: Buffer; cert: Buffer } | null;
+}
+
+/** Which of the shared flags a server takes besides --port and --header-size. */
+export interface ServerFlags {
+  /** --shards N (ringwire). */
+  shards?: boolean;
+  /** --websocket, --ws-path, --tls-key and --tls-cert (ringwire's TCP echo server: the shards speak them). */
+  transport?: boolean;
 }
 
 /** The loopback address every benchmark server listens on. */
 export const SERVER_HOST = '127.0.0.1';
 
 /**
- * Parses `--port`, `--header-size` and (when `withShards`) `--shards` from `argv`. On a
- * bad command line prints one line naming the flag and the value to stderr and exits 2.
+ * Parses `--port`, `--header-size` and the flags `flags` (or `withShards`: --shards) names
+ * from `argv`. On a bad command line prints one line naming the flag and the value to
+ * stderr and exits 2.
  */
-export function parseServerOptions(name: string, argv: string[], withShards: boolean): ServerOptions {
-  const usage = `usage: ${name} [--port N] [--header-size 0|2|4]${withShards ? ' [--shards N]' : ''}`;
+export function parseServerOptions(name: string, argv: string[], flags: boolean | ServerFlags): ServerOptions {
+  const { shards: withShards = false, transport: withTransport = false } = typeof flags === 'boolean' ? { shards: flags } : flags;
+  const usage =
+    `usage: ${name} [--port N] [--header-size 0|2|4]${withShards ? ' [--shards N]' : ''}` +
+    (withTransport ? ' [--websocket] [--ws-path /PATH] [--tls-key FILE --tls-cert FILE]' : '');
   try {
     const { values } = parseArgs({
       args: argv,
@@ -39,6 +57,14 @@ export function parseServerOptions(name: string, argv: string[], withShards: boo
         port: { type: 'string', default: '0' },
         'header-size': { type: 'string', default: '2' },
         ...(withShards ? { shards: { type: 'string' as const, default: '2' } } : {}),
+        ...(withTransport
+          ? {
+              websocket: { type: 'boolean' as const },
+              'ws-path': { type: 'string' as const },
+              'tls-key': { type: 'string' as const },
+              'tls-cert': { type: 'string' as const },
+            }
+          : {}),
       },
       strict: true,
       allowPositionals: false,
@@ -49,10 +75,26 @@ export function parseServerOptions(name: string, argv: string[], withShards: boo
       throw new Error(`--header-size must be 0, 2 or 4, got ${headerSize}`);
     }
     const shards = withShards ? integer(values.shards as string, 'shards', 0, 64) : 0;
-    return { port, headerSize, shards };
+    const path = values['ws-path'] as string | undefined;
+    if (path !== undefined && values.websocket !== true) throw new Error('--ws-path goes with --websocket');
+    if (path !== undefined && !path.startsWith('/')) throw new Error(`--ws-path must start with /, got ${JSON.stringify(path)}`);
+    const websocket = values.websocket === true ? { path: path ?? null } : null;
+    const keyFile = values['tls-key'] as string | undefined;
+    const certFile = values['tls-cert'] as string | undefined;
+    if ((keyFile === undefined) !== (certFile === undefined)) throw new Error('--tls-key and --tls-cert go together');
+    const tls = keyFile === undefined ? null : { key: readPem(keyFile, 'tls-key'), cert: readPem(certFile!, 'tls-cert') };
+    return { port, headerSize, shards, websocket, tls };
   } catch (error) {
     process.stderr.write(`${name}: ${(error as Error).message}\n${usage}\n`);
     process.exit(2);
+  }
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`--${flag} ${file}: ${(error as Error).message}`);
   }
 }
 

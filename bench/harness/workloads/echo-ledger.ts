@@ -171,12 +171,33 @@ export class EchoLedger {
     return this.settle();
   }
 
+  /**
+   * Connection i, open, was reset 'handshake-failed' (its TLS handshake or WebSocket
+   * upgrade): a connect that failed after all. Returns true when every connect has settled
+   * and none is left that got through (the run has failed: `error` says why).
+   */
+  handshakeFailed(i: number): boolean {
+    if (this.open[i] === 0) return false;
+    this.open[i] = 0;
+    this.openCount--;
+    this.opened--;
+    this.errors.connectFailed++;
+    const s = this.settings;
+    const tls = s.tls !== undefined;
+    const what = s.transport === 'ws' ? (tls ? 'TLS handshake or WebSocket upgrade' : 'WebSocket upgrade') : 'TLS handshake';
+    const hint = tls && s.tls!.verify && s.tls!.caFile === null ? " (a server whose certificate a private CA signed needs --tls-ca FILE, or --insecure)" : '';
+    this.lastConnectError = `the ${what} failed: the stream was reset 'handshake-failed'${hint}`;
+    if (this.settled < this.n || this.opened > 0) return false;
+    this.failure ??= new Error(`could not open any connection to ${s.host}:${s.port} (${describeTransport(s)}): ${this.lastConnectError}`);
+    return true;
+  }
+
   private settle(): boolean {
     if (++this.settled < this.n) return false;
     this.openSeconds = (performance.now() - this.openStart) / 1000;
     if (this.opened === 0) {
       const s = this.settings;
-      this.failure ??= new Error(`could not open any connection to ${s.host}:${s.port} (${s.transport}): ${this.lastConnectError ?? 'no reason given'}`);
+      this.failure ??= new Error(`could not open any connection to ${s.host}:${s.port} (${describeTransport(s)}): ${this.lastConnectError ?? 'no reason given'}`);
     }
     return true;
   }
@@ -432,4 +453,9 @@ export class EchoLedger {
       cores: cpuSeconds / measuredSeconds,
     };
   }
+}
+
+/** The run's transport in a message: 'tcp', 'ws', 'udp', 'tcp over TLS', 'ws over TLS'. */
+function describeTransport(settings: RunSettings): string {
+  return settings.tls === undefined ? settings.transport : `${settings.transport} over TLS`;
 }

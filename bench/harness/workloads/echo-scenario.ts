@@ -28,6 +28,8 @@ import { type Bot, defineScenario, type Scenario } from '../scenario/define-scen
 import { PAYLOAD_HEADER, writePayload } from '../wire-payload.js';
 import type { EchoLedger } from './echo-ledger.js';
 
+/** The reset reason of a connection whose TLS handshake or WebSocket upgrade failed: a connect that failed. */
+const HANDSHAKE_FAILED = 'handshake-failed';
 /** How long one connect may take before it counts as failed (ms). */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Most datagrams one saturating bot sends per call, so the others get their turn. */
@@ -42,9 +44,10 @@ export type OnSettled = (now: number) => void;
 
 /**
  * The scenario of `settings.workload`: its bots count into `ledger`; `onSettled` is called
- * once, when the last connect has succeeded or failed.
+ * once, when the last connect has succeeded or failed; `onFailed` when, after that, no
+ * connection is left because every one failed its TLS handshake or WebSocket upgrade.
  */
-export function echoScenario(settings: RunSettings, ledger: EchoLedger, onSettled: OnSettled): Scenario {
+export function echoScenario(settings: RunSettings, ledger: EchoLedger, onSettled: OnSettled, onFailed: OnSettled = () => {}): Scenario {
   const n = settings.connections;
   const paced = settings.ratePerConnection > 0;
   const pacedFromConnect = settings.workload === 'connections';
@@ -73,11 +76,8 @@ export function echoScenario(settings: RunSettings, ledger: EchoLedger, onSettle
       if (pacedFromConnect && i === 0) t0 = performance.now();
       ledger.connecting();
       try {
-        await b.connect({
-          udp: settings.transport === 'udp',
-          websocket: settings.transport === 'ws',
-          timeoutMs: CONNECT_TIMEOUT_MS,
-        });
+        // WebSocket and TLS: the run's (the plan's transport, from --ws, --ws-path and --tls).
+        await b.connect({ udp: settings.transport === 'udp', timeoutMs: CONNECT_TIMEOUT_MS });
       } catch (error) {
         b.close();
         if (ledger.connectFailed(error)) settled();
@@ -140,7 +140,10 @@ export function echoScenario(settings: RunSettings, ledger: EchoLedger, onSettle
         ledger.onEcho(i, bytes, offset, length, performance.now());
         if (stopping) finishIfDone();
       });
-      b.onClose(() => ledger.onReset(i));
+      b.onClose((reason) => {
+        if (reason !== HANDSHAKE_FAILED) ledger.onReset(i);
+        else if (ledger.handshakeFailed(i)) onFailed(performance.now());
+      });
       b.onStop(() => {
         stopping = true;
         finishIfDone();

@@ -12,25 +12,32 @@ import { InterruptedError, runWorkload } from './run-workload.js';
 export const COMPARE_TARGETS: readonly LocalTargetKind[] = ['ringwire-0', 'ringwire-1', 'ringwire-2', 'plain-net', 'ws'];
 /** What `--compare --udp` measures when no --targets are given, in this order. */
 export const UDP_COMPARE_TARGETS: readonly LocalTargetKind[] = ['ringwire-udp-0', 'ringwire-udp-2', 'plain-udp'];
+/** What `--compare --ws` measures when no --targets are given: ringwire's WebSocket rendezvous with 2 shards, then the ws library's server. */
+export const WS_COMPARE_TARGETS: readonly LocalTargetKind[] = ['ringwire-ws-2', 'ws'];
 /** Every kind `--targets` accepts. */
-export const LOCAL_TARGETS: readonly LocalTargetKind[] = [...COMPARE_TARGETS, 'faulty', ...UDP_COMPARE_TARGETS];
+export const LOCAL_TARGETS: readonly LocalTargetKind[] = [...COMPARE_TARGETS, 'ringwire-ws-0', 'ringwire-ws-2', 'faulty', ...UDP_COMPARE_TARGETS];
 /** The run every comparison ratio divides by: ringwire with shards. */
 export const BASELINE_TARGET = 'ringwire-2';
 /** The baseline of a UDP comparison. */
 export const UDP_BASELINE_TARGET = 'ringwire-udp-2';
+/** The baseline of a WebSocket comparison. */
+export const WS_BASELINE_TARGET = 'ringwire-ws-2';
 
 /** The baseline of a comparison made over `transport`. */
 export function baselineFor(transport: Transport): string {
-  return transport === 'udp' ? UDP_BASELINE_TARGET : BASELINE_TARGET;
+  return transport === 'udp' ? UDP_BASELINE_TARGET : transport === 'ws' ? WS_BASELINE_TARGET : BASELINE_TARGET;
 }
 
 /**
  * Throws a RangeError when `kind` cannot carry a run made with `settings`: a UDP server
  * needs UDP settings (`transport: 'udp'`, which only the latency workload accepts), and
- * UDP settings need a UDP server. (The ws server takes TCP settings: its transport wins.)
+ * UDP settings need a UDP server; WebSocket settings (`--ws`) need a WebSocket server.
+ * (A WebSocket server takes TCP settings: its transport wins, as in the default --compare.)
+ * TLS settings need a server given by address: the local targets have no certificate.
  */
 export function checkTargetFits(kind: LocalTargetKind, settings: RunSettings): void {
-  const udpTarget = targetTransport(kind) === 'udp';
+  const transport = targetTransport(kind);
+  const udpTarget = transport === 'udp';
   const udpSettings = settings.transport === 'udp';
   if (udpTarget !== udpSettings) {
     throw new RangeError(
@@ -38,6 +45,12 @@ export function checkTargetFits(kind: LocalTargetKind, settings: RunSettings): v
         ? `${kind} speaks UDP: the run's settings must have transport 'udp' (--udp, latency only), got ${JSON.stringify(settings.transport)} for ${settings.workload}`
         : `${kind} does not speak UDP: --udp runs need a UDP target (${UDP_COMPARE_TARGETS.join(', ')})`,
     );
+  }
+  if (settings.transport === 'ws' && transport !== 'ws') {
+    throw new RangeError(`${kind} does not speak WebSocket: --ws runs need a WebSocket target (${WS_COMPARE_TARGETS.join(', ')}, ringwire-ws-0)`);
+  }
+  if (settings.tls !== undefined) {
+    throw new RangeError(`${kind} has no certificate: --tls runs against a server given by --host/--port (the relay with --tls-key/--tls-cert, say)`);
   }
 }
 

@@ -3,8 +3,9 @@
  * workload's scenario (echo-scenario.ts) on the scenario engine, the one that runs
  * scenario files, with an EchoLedger that turns what the bots counted into the report.
  */
+import { readFileSync } from 'node:fs';
 import type { RunReport, RunSettings } from '../report.js';
-import { ScenarioGenerator } from '../scenario/scenario-generator.js';
+import { HandshakeError, ScenarioGenerator } from '../scenario/scenario-generator.js';
 import { readRssBytes } from '../stats/process-memory.js';
 import { EchoLedger, type Progress, type WorkloadTarget } from './echo-ledger.js';
 import { echoScenario } from './echo-scenario.js';
@@ -37,12 +38,18 @@ export async function runWorkload(settings: RunSettings, target: WorkloadTarget,
   const rssBefore = connections && target.pid !== null ? readRssBytes(target.pid) : null;
   let rssAfter: number | null = null;
   let generator: ScenarioGenerator | null = null;
-  const scenario = echoScenario(settings, ledger, (now) => {
-    // Every connect has settled: the warm-up and the window are planned from now, and the
-    // engine's run ends with the window (a run that opened nothing ends at once).
-    const end = ledger.error !== null ? now : ledger.planWindow(now);
-    generator!.setEnd(end - generator!.origin);
-  });
+  const scenario = echoScenario(
+    settings,
+    ledger,
+    (now) => {
+      // Every connect has settled: the warm-up and the window are planned from now, and the
+      // engine's run ends with the window (a run that opened nothing ends at once).
+      const end = ledger.error !== null ? now : ledger.planWindow(now);
+      generator!.setEnd(end - generator!.origin);
+    },
+    // Every connection failed its TLS handshake or WebSocket upgrade: nothing to measure.
+    (now) => generator!.setEnd(now - generator!.origin),
+  );
   generator = new ScenarioGenerator(
     scenario,
     {
@@ -50,7 +57,9 @@ export async function runWorkload(settings: RunSettings, target: WorkloadTarget,
       count: 1,
       host: settings.host,
       port: settings.port,
-      headerSize: settings.transport === 'tcp' ? settings.headerSize : 2,
+      // Over WebSocket the header size frames nothing; 4 lets every payload the harness
+      // sends (MAX_PAYLOAD) through the client's writer and reader.
+      headerSize: settings.transport === 'tcp' ? settings.headerSize : settings.transport === 'ws' ? 4 : 2,
       clientShards: settings.clientShards,
       // One bot per connection, started at --connect-rate and never replaced: an open model
       // with as many arrivals as connections.
@@ -62,6 +71,15 @@ export async function runWorkload(settings: RunSettings, target: WorkloadTarget,
       maxBots: settings.connections,
       gracefulStopSeconds: settings.graceSeconds ?? 2,
       warmupSeconds: 0,
+      transport: { websocket: settings.transport === 'ws' ? { path: settings.wsPath ?? '/' } : null, tls: settings.tls !== undefined },
+      ...(settings.tls === undefined
+        ? {}
+        : {
+            tlsTrust: {
+              ca: settings.tls.caFile === null ? null : readFileSync(settings.tls.caFile, 'utf8'),
+              rejectUnauthorized: settings.tls.verify,
+            },
+          }),
     },
     {
       signal,
@@ -84,7 +102,8 @@ export async function runWorkload(settings: RunSettings, target: WorkloadTarget,
   }
   if (signal?.aborted) throw new InterruptedError('interrupted');
   if (ledger.error !== null) throw ledger.error;
-  const thrown = Object.keys(result.errors);
+  // A failed handshake is a connect that failed: the ledger counted it (errors.connectFailed).
+  const thrown = Object.keys(result.errors).filter((message) => !message.startsWith(`${HandshakeError.name}:`));
   if (thrown.length > 0) throw new Error(`the ${settings.workload} workload's bots failed: ${thrown.join('; ')}`);
   if (!connections) return ledger.report();
   const summary = ledger.connectionsSummary(null);

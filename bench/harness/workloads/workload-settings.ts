@@ -75,6 +75,10 @@ export interface WorkloadFlags {
   connectRate?: number;
   clientShards?: number;
   graceSeconds?: number;
+  /** --tls (with --tls-ca FILE, or --insecure). */
+  tls?: { caFile: string | null; verify: boolean };
+  /** --ws-path. */
+  wsPath?: string;
 }
 
 /** The settings of a `workload` run from `flags` and the defaults. Throws a UsageError for a bad combination. */
@@ -92,6 +96,11 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
       throw new UsageError("--header-size sets TCP's length header; --udp always sends Panda3D's 2-byte checksum header: drop one of them");
     }
   }
+  if (flags.tls !== undefined && transport === 'udp') {
+    throw new UsageError('--tls runs over a stream (Panda3D framing, or WebSocket with --ws); --udp has none: drop one of them');
+  }
+  if (flags.wsPath !== undefined && transport !== 'ws') throw new UsageError('--ws-path goes with --ws');
+  if (flags.wsPath !== undefined && !flags.wsPath.startsWith('/')) throw new UsageError(`--ws-path must start with /, got ${JSON.stringify(flags.wsPath)}`);
   const headerSize = flags.headerSize ?? DEFAULT_HEADER_SIZE;
   if (headerSize === 0 && workload !== 'throughput' && transport === 'tcp') {
     throw new UsageError(
@@ -120,7 +129,7 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
       `${ratePerConnection} datagrams/s × ${connections} connections asks for ${ratePerConnection * connections} datagrams/s; the harness paces at most ${MAX_TOTAL_RATE}`,
     );
   }
-  return {
+  const settings: RunSettings = {
     workload,
     host: flags.host ?? DEFAULT_HOST,
     port: flags.port ?? DEFAULT_PORT,
@@ -136,4 +145,8 @@ export function resolveSettings(workload: WorkloadName, flags: WorkloadFlags): R
     clientShards: flags.clientShards ?? DEFAULT_CLIENT_SHARDS,
     graceSeconds: flags.graceSeconds ?? DEFAULT_GRACE_SECONDS,
   };
+  // Only when given, so a report without them has the fields it always had.
+  if (flags.tls !== undefined) settings.tls = { ...flags.tls };
+  if (flags.wsPath !== undefined && flags.wsPath !== '/') settings.wsPath = flags.wsPath;
+  return settings;
 }
