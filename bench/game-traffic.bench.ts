@@ -161,7 +161,7 @@ async function openServer(kind: string): Promise<GameServer> {
 }
 
 /** What the game loop measured at the start of one tick. */
-interface Snapshot {
+export interface Snapshot {
   at: number;
   elu: EventLoopUtilization;
   ticks: number;
@@ -177,8 +177,9 @@ interface Snapshot {
 /**
  * The game: a self-correcting 60 Hz timer; each tick polls the server, then burns the CPU
  * budget in a busy loop whose duration is recorded (and later subtracted from the ELU).
+ * The WebSocket bench (websocket.bench.ts) runs the same loop.
  */
-class GameLoop extends FixedRateLoop<Snapshot> {
+export class GameLoop extends FixedRateLoop<Snapshot> {
   private burnMs = 0;
   private pollMs = 0;
 

@@ -581,7 +581,7 @@ const threadClock = loadThreadClock();
  * the time the OS ran another thread (a woken shard, the client process) on this thread's
  * core; this counts only its own.
  */
-function threadCpuMs(): number {
+export function threadCpuMs(): number {
   return threadClock === null ? NaN : threadClock();
 }
 

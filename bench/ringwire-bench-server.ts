@@ -6,6 +6,7 @@ import {
   QueuedConnectionManager,
   type QueuedConnectionManagerOptions,
   QueuedConnectionReader,
+  type RendezvousOptions,
 } from 'ringwire';
 import type { CountedServer } from './counted-server.js';
 
@@ -47,19 +48,22 @@ export class RingwireBenchServer implements CountedServer {
     };
   }
 
-  /** Opens a manager with `threads` reader shards and a rendezvous on 127.0.0.1, ephemeral port. */
-  static async open(threads: number, options: QueuedConnectionManagerOptions = {}): Promise<RingwireBenchServer> {
+  /**
+   * Opens a manager with `threads` reader shards and a rendezvous on 127.0.0.1, ephemeral
+   * port; `rendezvous` options make its streams WebSocket ones (or TLS).
+   */
+  static async open(threads: number, options: QueuedConnectionManagerOptions = {}, rendezvous: RendezvousOptions = {}): Promise<RingwireBenchServer> {
     if (threads > 0) warnAboutLoaders();
     const manager = new QueuedConnectionManager(options);
     const listener = new QueuedConnectionListener(manager, 0);
     const reader = new QueuedConnectionReader(manager, threads);
-    const rendezvous = await manager.openTCPServerRendezvous('127.0.0.1', 0, 4096);
-    if (rendezvous === null) {
+    const opened = await manager.openTCPServerRendezvous('127.0.0.1', 0, 4096, rendezvous);
+    if (opened === null) {
       await manager.close();
       throw new Error(`ringwire bench server: cannot listen: ${manager.getLastError()?.message ?? 'unknown error'}`);
     }
-    listener.addConnection(rendezvous);
-    return new RingwireBenchServer(manager, listener, reader, rendezvous.getAddress().getPort());
+    listener.addConnection(opened);
+    return new RingwireBenchServer(manager, listener, reader, opened.getAddress().getPort());
   }
 
   /** Connections added to the reader so far. */
