@@ -9,6 +9,7 @@
  * `npm run build` first.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCertificates } from '../../test/helpers/tls-certificate.js';
 import type { HarnessReport, RunReport } from './report.js';
 import type { ScenarioReport } from './scenario/run-scenario.js';
+import { defineScenario, type Scenario } from './scenario/define-scenario.js';
+import type { MetricSet } from './scenario/metrics.js';
+import { ScenarioGenerator } from './scenario/scenario-generator.js';
 import { type RunningTarget, startTarget } from './targets.js';
 import { briefSettings, expectIntact, expectLatency, expectRunShape, runAgainst, runCli } from './test-helpers.js';
 
@@ -217,5 +221,57 @@ describe('scenario bots over WebSocket and TLS', () => {
     expect(count).toBe(failed);
     expect(message).toMatch(/^HandshakeError: the TLS handshake or WebSocket upgrade with wss:\/\/127\.0\.0\.1:\d+\/echo failed .*--tls-ca FILE/);
     expect(untrusted.stdout).toContain('HandshakeError');
+  });
+});
+
+describe('a handshake that never ends', () => {
+  it("is bounded by the bot's timeoutMs: reset 'handshake-failed', counted in errors as a failed connect", async () => {
+    // A server that takes the connection and never answers the upgrade request.
+    const held: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      socket.on('error', () => {});
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const closes: { reason: string | null; afterMs: number }[] = [];
+    const scenario = defineScenario({
+      async bot(b) {
+        await b.connect({ websocket: true, timeoutMs: 300 });
+        const connectedAt = b.now();
+        b.onClose((reason) => closes.push({ reason, afterMs: b.now() - connectedAt }));
+      },
+    });
+    try {
+      const result = await new ScenarioGenerator(scenario as Scenario<unknown, Record<string, unknown>>, {
+        index: 0,
+        count: 1,
+        host: '127.0.0.1',
+        port,
+        headerSize: 2,
+        clientShards: 1,
+        bots: 0,
+        durationSeconds: 1.5,
+        stages: null,
+        arrivalRate: 100,
+        arrivals: 1,
+        maxBots: 1,
+        gracefulStopSeconds: 0,
+        warmupSeconds: 0,
+      }).run();
+      expect(closes).toHaveLength(1);
+      expect(closes[0].reason).toBe('handshake-failed');
+      // Its own 300 ms, not ringwire's default of 10 s (scheduling slack aside).
+      expect(closes[0].afterMs).toBeGreaterThanOrEqual(250);
+      expect(closes[0].afterMs).toBeLessThan(1200);
+      expect((result.total as MetricSet).counters.get('errors')).toBe(1);
+      expect((result.total as MetricSet).counters.get('disconnects') ?? 0).toBe(0);
+      expect(Object.keys(result.errors)).toEqual([
+        `HandshakeError: the WebSocket upgrade with ws://127.0.0.1:${port}/ failed (the stream was reset 'handshake-failed')`,
+      ]);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });

@@ -82,8 +82,9 @@ export interface ConnectOptions {
    * Give up after this long (ms, default 5000): the connect fails and the bot ends, counted
    * in errors. With WebSocket or TLS the connect resolves when TCP is up (ringwire's client
    * side does not say when its shard has finished the handshake; what the bot sends waits
-   * for it there): a handshake that fails later resets the connection 'handshake-failed',
-   * and the bot is counted in errors as a connect that failed, and ended.
+   * for it there): a handshake that fails later (or takes longer than `timeoutMs` again)
+   * resets the connection 'handshake-failed', and the bot is counted in errors as a
+   * connect that failed, and ended.
    */
   timeoutMs?: number;
 }

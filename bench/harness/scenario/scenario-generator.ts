@@ -650,7 +650,14 @@ export class ScenarioGenerator {
       tls = given;
     }
     if (websocket === null && tls === null) return undefined;
-    return { ...(websocket === null ? {} : { websocket }), ...(tls === null ? {} : { tls }) };
+    // The bot's timeout bounds its handshake too (in the shard, after the connect resolved);
+    // 0, no limit for the connect, leaves ringwire's own bound on the handshake (10 s).
+    const timeoutMs = options.timeoutMs ?? 5000;
+    return {
+      ...(websocket === null ? {} : { websocket }),
+      ...(tls === null ? {} : { tls }),
+      ...(timeoutMs > 0 ? { handshakeTimeoutMs: Math.ceil(timeoutMs) } : {}),
+    };
   }
 
   /**
