@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { describeValue } from '../../shared/describe-value.js';
 import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
@@ -102,8 +103,9 @@ export function clientTransport(what: string, options: ClientConnectionOptions |
     websocket = { path, origins: null, maxPayload: 0, host: host.includes(':') ? `[${host}]` : host, port, origin: given.origin ?? null };
   }
   let tls: TlsSpec | null = null;
+  let key = 'c';
   if (options.tls !== undefined) {
-    tls = tlsSpec(what, options.tls, false);
+    ({ tls, key } = clientTlsSpec(what, options.tls));
     // The name the server's certificate is checked against: SNI's for a host name, the address itself for an IP.
     if (tls.options.servername === undefined) {
       if (/^[\d.]+$|:/.test(host)) tls.options.host = host;
@@ -111,16 +113,55 @@ export function clientTransport(what: string, options: ClientConnectionOptions |
     }
   }
   if (websocket === null && tls === null) return null;
-  const key = tls === null ? 'c' : clientKey(options.tls as object);
   return encodeTransport({ key, role: 'client', websocket, tls, handshakeTimeoutMs: timeout(what, options.handshakeTimeoutMs) });
 }
 
-/** One key per client TLS options object: bots that share one object share one context in each shard. */
-const clientKeys = new WeakMap<object, string>();
-function clientKey(options: object): string {
-  let key = clientKeys.get(options);
-  if (key === undefined) clientKeys.set(options, (key = `c${nextKey++}`));
-  return key;
+/** Content keys of client TLS options already checked (a context built from them once here), oldest first. */
+const checkedClientKeys = new Set<string>();
+const CHECKED_CLIENT_KEYS = 256;
+
+/**
+ * A client stream's TLS options, read now, and the key of their context: a hash of what the
+ * context is built from, so every open with the same content (bots sharing one object, or
+ * not) shares one context in each shard, and an object changed between two opens gets a
+ * context of its changed content. Content already checked is not checked again: building a
+ * context costs a fraction of a millisecond, on the main thread, per open.
+ */
+function clientTlsSpec(what: string, given: TlsClientOptions): { tls: TlsSpec; key: string } {
+  const options = plainTls(what, given);
+  const hash = createHash('sha256');
+  for (const name of Object.keys(options).sort()) {
+    if (SOCKET_TLS_OPTIONS.has(name)) continue;
+    hash.update(name).update('\0');
+    hashValue(hash, options[name]);
+  }
+  const key = `c:${hash.digest('hex').slice(0, 32)}`;
+  if (!checkedClientKeys.has(key)) {
+    checkContext(what, options);
+    if (checkedClientKeys.size >= CHECKED_CLIENT_KEYS) checkedClientKeys.delete(checkedClientKeys.values().next().value!);
+    checkedClientKeys.add(key);
+  }
+  return { tls: { options }, key };
+}
+
+/** Feeds a plain value (isPlain's) to `hash`, each kind tagged so that different values never read alike. */
+function hashValue(hash: ReturnType<typeof createHash>, value: unknown): void {
+  if (value instanceof Uint8Array) {
+    hash.update(`b${value.length}:`).update(value);
+  } else if (Array.isArray(value)) {
+    hash.update(`a${value.length}:`);
+    for (const item of value) hashValue(hash, item);
+  } else if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    hash.update(`o${entries.length}:`);
+    for (const [name, item] of entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      hash.update(`${name.length}:${name}`);
+      hashValue(hash, item);
+    }
+  } else {
+    const text = String(value);
+    hash.update(`${typeof value}${text.length}:${text}`);
+  }
 }
 
 function serverWebSocket(what: string, ws: boolean | WebSocketServerOptions | undefined): WebSocketSpec | null {
@@ -155,6 +196,16 @@ function serverWebSocket(what: string, ws: boolean | WebSocketServerOptions | un
 
 /** The TLS options as plain values, checked by building a context here once (so a bad key or certificate fails the open call, not every handshake). */
 function tlsSpec(what: string, tls: TlsServerOptions | TlsClientOptions, server: boolean): TlsSpec {
+  const options = plainTls(what, tls);
+  if (server && options.key === undefined && options.pfx === undefined) {
+    throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `${what}: options.tls needs key and cert (or pfx) for a server`);
+  }
+  checkContext(what, options);
+  return { options };
+}
+
+/** A copy of `tls`'s settings, each a plain value (the shards get a copy: no functions). */
+function plainTls(what: string, tls: TlsServerOptions | TlsClientOptions): Record<string, unknown> {
   checkObject(what, 'options.tls', tls);
   const options: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(tls)) {
@@ -162,9 +213,11 @@ function tlsSpec(what: string, tls: TlsServerOptions | TlsClientOptions, server:
     if (!isPlain(value)) throw invalid(what, `options.tls.${name}`, 'strings, Buffers, numbers or booleans (shards get a copy: no functions)', value);
     options[name] = value;
   }
-  if (server && options.key === undefined && options.pfx === undefined) {
-    throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `${what}: options.tls needs key and cert (or pfx) for a server`);
-  }
+  return options;
+}
+
+/** Builds a secure context from `options` (less the socket's own settings); a TypeError when it cannot. */
+function checkContext(what: string, options: Record<string, unknown>): void {
   const context: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) if (!SOCKET_TLS_OPTIONS.has(name)) context[name] = value;
   try {
@@ -172,7 +225,6 @@ function tlsSpec(what: string, tls: TlsServerOptions | TlsClientOptions, server:
   } catch (error) {
     throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `${what}: options.tls: ${(error as Error).message}`, { cause: error });
   }
-  return { options };
 }
 
 function isPlain(value: unknown): boolean {
