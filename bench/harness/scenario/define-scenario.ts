@@ -70,8 +70,8 @@ export interface ConnectOptions {
   /**
    * TLS under Panda's framing or under the WebSocket (wss://), in ringwire's shards. `true`:
    * the run's trust (`--tls-ca FILE`, `--insecure`; else Node's CAs); an object: node:tls's
-   * client options as ringwire takes them (`ca`, `servername`, `rejectUnauthorized`, …; keep
-   * one object for all bots: each object is a TLS context of its own in every shard).
+   * client options as ringwire takes them (`ca`, `servername`, `rejectUnauthorized`, …;
+   * bots whose options have the same content share one TLS context in each shard).
    * Absent: the run's `--tls`; `false`: no TLS.
    */
   tls?: boolean | TlsClientOptions;

@@ -286,7 +286,7 @@ export class ScenarioGenerator {
   private saturators: Saturator[] = [];
   private saturateCursor = 0;
   private saturateTurn = 0;
-  /** The TLS options of `tls: true` (the plan's trust): one object, so every bot shares one TLS context per shard. */
+  /** The TLS options of `tls: true` (the plan's trust), made once: every such bot's connect reads the same content. */
   private readonly runTls: TlsClientOptions;
   /** Host names resolved for UDP bots (each once). */
   private readonly resolved = new Map<string, Promise<string>>();
