@@ -7,10 +7,18 @@
  * hands a view. Run with `npm run bench:micro` or directly: `npx tsx bench/websocket-decoder.bench.ts`.
  */
 import { pathToFileURL } from 'node:url';
-import { Receiver } from 'ws';
+import * as ws from 'ws';
 import { DecodeStatus, type FrameSink } from '../src/shared/frame-decoder.js';
 import { WebSocketFrameDecoder, type WebSocketControl } from '../src/shared/websocket-frame-decoder.js';
 import { printTable, type BenchRow } from './bench-row.js';
+
+/** ws's Receiver (a Writable that parses frames and emits 'message'); @types/ws does not declare it. */
+const { Receiver } = ws as unknown as {
+  Receiver: new (options: { isServer: boolean; binaryType: 'nodebuffer'; maxPayload: number }) => {
+    on(event: 'message', listener: (data: Buffer) => void): unknown;
+    write(chunk: Buffer): boolean;
+  };
+};
 
 const STREAM_BYTES = 16 * 1024 * 1024;
 const MAX_CHUNK = 64 * 1024;

@@ -13,6 +13,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { START_DEADLINE_MS, exitOf, killPrograms, startProgram } from '../helpers/example-program.js';
 import { Peer, closeAll, frame, pollUntil } from '../helpers/net-harness.js';
 
+/** The page's text by element id (page functions run in the browser: no DOM types here). */
+declare const document: { getElementById(id: string): { textContent: string | null } | null };
+
 const PAGE = pathToFileURL(join(import.meta.dirname, '../../examples/browser-client.html')).href;
 let context: BrowserContext;
 let profile: string;

@@ -83,6 +83,10 @@ describe('registerMetrics(manager, { registry })', () => {
     expect(values.get('ringwire_connections_refused_total{reason="per_address"}')).toBe(0);
     expect(values.get('ringwire_worker_shards')).toBe(2);
     expect(values.get('ringwire_udp_datagrams_dropped_total{cause="checksum"}')).toBe(stats.udpRejected);
+    expect(values.get('ringwire_handshake_failures_total{layer="tls"}')).toBe(stats.tlsHandshakeFailures);
+    expect(values.get('ringwire_handshake_failures_total{layer="websocket"}')).toBe(stats.websocketUpgradesRejected);
+    expect(values.get('ringwire_websocket_protocol_errors_total{close_code="1002"}')).toBe(stats.websocketProtocolErrors);
+    expect(values.get('ringwire_websocket_protocol_errors_total{close_code="1007"}')).toBe(stats.websocketInvalidUtf8);
 
     const check = promtoolCheck(text);
     expect(check.output).toBe('');
