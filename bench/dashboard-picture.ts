@@ -113,6 +113,8 @@ async function main(): Promise<void> {
       gamePort,
       '--stages',
       values.stages,
+      '--warmup',
+      '0',
       '--metrics-port',
       String(benchMetrics),
       '--quiet',
@@ -121,6 +123,8 @@ async function main(): Promise<void> {
   );
   children.push(bench);
   const benchExit = await exited(bench);
+  // 99: a threshold failed (the run itself went through; the picture shows it).
+  if (benchExit !== 0 && benchExit !== 99) throw new Error(`the harness exited ${benchExit}: no picture`);
   // Two more scrapes of the server after the bots have gone.
   await new Promise((resolvePromise) => setTimeout(resolvePromise, 3000));
   const end = Date.now() / 1000;
@@ -130,6 +134,7 @@ async function main(): Promise<void> {
   const dashboard = JSON.parse(readFileSync(join(ROOT, 'examples/grafana/ringwire-dashboard.json'), 'utf8')) as { title: string; panels: Panel[] };
   const sections: string[] = [];
   let row: string[] = [];
+  let rowY = -1;
   const flush = (): void => {
     if (row.length > 0) sections.push(`<div class="row">${row.join('')}</div>`);
     row = [];
@@ -139,6 +144,11 @@ async function main(): Promise<void> {
       flush();
       sections.push(`<h2>${panel.title}</h2>`);
       continue;
+    }
+    // Panels side by side as the dashboard's grid puts them (one line per gridPos.y).
+    if (panel.gridPos.y !== rowY) {
+      flush();
+      rowY = panel.gridPos.y;
     }
     const series: Series[] = [];
     for (const target of panel.targets ?? []) {
@@ -174,7 +184,7 @@ ${sections.join('\n')}
   const page = join(tmp, 'dashboard.html');
   writeFileSync(page, html);
   await screenshot(page, values.out, 1540);
-  console.log(`wrote ${values.out} (the harness exited ${benchExit})`);
+  console.log(`wrote ${values.out}`);
   await prometheus.stop();
 }
 
@@ -193,7 +203,8 @@ function panelHtml(panel: Panel, series: Series[], seconds: number): string {
   const finite = series.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
   const top = Math.max(...finite, 0);
   const y = niceAxis(top, unit);
-  const x: Axis = { min: 0, max: seconds, ticks: ticks(seconds, (v) => `${v}`), title: 's' };
+  const xTicks = ticks(seconds, (v) => `${v}`);
+  const x: Axis = { min: 0, max: xTicks.at(-1)!.value, ticks: xTicks, title: 's' };
   const chart =
     series.length === 0 ? '<p class="note">no data in this run</p>' : lineChart({ label: panel.title, x, y, series, width: 480, height: 250 });
   return `<div class="panel"><h3>${panel.title}</h3>${chart}${legend(
@@ -208,14 +219,18 @@ function ticks(max: number, label: (v: number) => string): { value: number; labe
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
   const out = [];
-  for (let v = 0; v <= max + step * 1e-9; v += step) out.push({ value: v, label: label(Number(v.toPrecision(6))) });
+  // Up to the first tick at or past max, so the axis holds every value.
+  for (let v = 0; ; v += step) {
+    out.push({ value: v, label: label(Number(v.toPrecision(6))) });
+    if (v >= max - step * 1e-9) break;
+  }
   return out;
 }
 
 function niceAxis(top: number, unit: string): Axis {
-  const max = top > 0 ? top * 1.1 : 1;
+  const max = top > 0 ? top * 1.05 : 1;
   const format = (v: number): string => {
-    if (unit === 'percentunit') return `${Math.round(v * 100)}%`;
+    if (unit === 'percentunit') return v === 0 ? '0%' : `${Number((v * 100).toPrecision(2))}%`;
     if (unit === 's') return v === 0 ? '0' : v < 0.001 ? `${Math.round(v * 1e6)} µs` : v < 1 ? `${Number((v * 1000).toPrecision(3))} ms` : `${v} s`;
     if (unit === 'bytes' || unit === 'Bps')
       return v >= 1e6 ? `${Number((v / 1e6).toPrecision(3))} MB` : v >= 1e3 ? `${Number((v / 1e3).toPrecision(3))} kB` : `${v} B`;

@@ -45,6 +45,14 @@ if (rendezvous === null) throw manager.getLastError()!;
 listener.addConnection(rendezvous);
 console.log(`game server on port ${rendezvous.getAddress().getPort()}`);
 
+// Browsers, when WS_PORT is set: the same game over WebSocket (examples/browser-client.html),
+// in the same room. The shards do the upgrade and the framing: each message is a datagram.
+const browsers = process.env.WS_PORT === undefined ? null : await manager.openTCPServerRendezvous(Number(process.env.WS_PORT), 1000, { websocket: true });
+if (browsers !== null) {
+  listener.addConnection(browsers);
+  console.log(`browsers on ws://localhost:${browsers.getAddress().getPort()}/`);
+}
+
 // Per-connection state: the Connection from the listener, from getData() and from the
 // reset queue is one and the same object, so it keys a Map.
 const players = new Map<Connection, Player>();
@@ -137,8 +145,10 @@ process.on('SIGTERM', () => taskMgr.stop());
 await taskMgr.run({ fixedRate: 60, maxCatchUpSteps: 4 });
 
 // The drain: stop accepting, take what came in, send the last state, then flush and close.
-listener.removeConnection(rendezvous);
-manager.closeConnection(rendezvous);
+for (const open of browsers === null ? [rendezvous] : [rendezvous, browsers]) {
+  listener.removeConnection(open);
+  manager.closeConnection(open);
+}
 poll();
 sendState();
 await manager.close(); // writes everything sent, then closes every connection and worker

@@ -119,7 +119,7 @@ const MANAGER: [string, Kind, string, Read<ManagerReading>][] = [
   ['connections_open', 'gauge', 'TCP connections the shards hold now.', one('connections')],
   ['datagrams_received_total', 'counter', 'Datagrams received (cut from TCP streams, or UDP packets accepted).', one('datagramsIn')],
   ['received_bytes_total', 'counter', 'Payload bytes of the datagrams received (length headers not counted).', one('bytesIn')],
-  ['datagrams_sent_total', 'counter', 'Datagrams the shards took from the writer.', one('datagramsOut')],
+  ['datagrams_sent_total', 'counter', 'Datagrams the shards took from the writer (a broadcast counts once per recipient).', one('datagramsOut')],
   ['sent_bytes_total', 'counter', 'Bytes the shards wrote, length headers included.', one('bytesOut')],
   [
     'connections_refused_total',
@@ -198,7 +198,7 @@ const MANAGER: [string, Kind, string, Read<ManagerReading>][] = [
     ],
   ],
   ['shard_failures_total', 'counter', 'Worker shards that died (each is replaced).', one('shardFailures')],
-  ['tracked_addresses', 'gauge', 'Client addresses the per-address limits count now.', one('trackedAddresses')],
+  ['tracked_addresses', 'gauge', 'Client addresses the per-address limits count now (0 unless a per-address limit is set).', one('trackedAddresses')],
 ];
 
 /**

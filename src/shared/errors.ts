@@ -11,7 +11,7 @@ export const ErrorCode = {
   INVALID_ARG_TYPE: 'RINGWIRE_INVALID_ARG_TYPE',
   /** An argument of the right type out of its range (RangeError). */
   INVALID_ARG_VALUE: 'RINGWIRE_INVALID_ARG_VALUE',
-  /** A QueuedConnectionManager option that is unknown, of the wrong type or out of range (TypeError or RangeError). */
+  /** An option (of a QueuedConnectionManager, a rendezvous or a client open: websocket, tls) that is unknown, of the wrong type, out of range, or a key or certificate that does not load (TypeError or RangeError). */
   INVALID_OPTION: 'RINGWIRE_INVALID_OPTION',
   /**
    * A datagram larger than what carries it allows: its length header, one UDP packet, the

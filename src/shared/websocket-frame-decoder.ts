@@ -42,15 +42,20 @@
  * queued by reference. Control frames after a refused message wait with it, so a ping is
  * answered only once the messages before it are taken.
  *
- * The control callbacks and the sink must not write to or resume the decoder from inside
- * the call; a callback may reset() it (the rest of the chunk is then dropped).
+ * A limit change (setFraming) is a position in the byte stream, as in FrameDecoder: it
+ * applies from the first message that begins at or after the bytes written before it, so
+ * a message that straddles the change, and bytes held for back-pressure, keep the old one.
+ *
+ * Neither the sink nor a control callback may write to or resume the decoder from inside
+ * the call. A control callback may reset() it (the rest of the chunk is then dropped); the
+ * sink may not.
  */
 import { isUtf8 } from 'node:buffer';
 import { copyBytes } from './copy-bytes.js';
 import { describeValue } from './describe-value.js';
 import { ErrorCode, RingwireRangeError, RingwireTypeError } from './errors.js';
 import { DecodeStatus, type FrameDecoderOptions, type FrameSink } from './frame-decoder.js';
-import { isValidCloseCode, maskBytes, Opcode } from './websocket-frame-encoder.js';
+import { isValidCloseCode, maskBytes, MAX_CONTROL_PAYLOAD, Opcode } from './websocket-frame-encoder.js';
 
 /** The rules a peer can break, as control.fail reports them (an index for counters). */
 export const WebSocketViolation = {
@@ -267,7 +272,7 @@ export class WebSocketFrameDecoder {
     this.msgLength = 0;
     this.msgStream = 0;
     this.scratch = EMPTY;
-    this.ctl = new Uint8Array(125);
+    this.ctl = new Uint8Array(MAX_CONTROL_PAYLOAD);
     this.isPaused = false;
     this.offer = null;
     this.offerStart = 0;
@@ -554,7 +559,7 @@ export class WebSocketFrameDecoder {
     if (opcode >= 0x8) {
       if (opcode > Opcode.PONG) return ~this.fail(1002, `unknown opcode ${opcode}`, WebSocketViolation.UNKNOWN_OPCODE);
       if (!fin) return ~this.fail(1002, 'fragmented control frame', WebSocketViolation.FRAGMENTED_CONTROL);
-      if (length > 125) return ~this.fail(1002, 'control frame longer than 125 bytes', WebSocketViolation.CONTROL_TOO_LONG);
+      if (length > MAX_CONTROL_PAYLOAD) return ~this.fail(1002, 'control frame longer than 125 bytes', WebSocketViolation.CONTROL_TOO_LONG);
       if (opcode === Opcode.CLOSE && length === 1) return ~this.fail(1002, 'close frame of 1 byte', WebSocketViolation.CLOSE_PAYLOAD_ONE_BYTE);
     } else if (opcode === Opcode.CONTINUATION) {
       if (!this.inMessage) return ~this.fail(1002, 'continuation with no message', WebSocketViolation.UNEXPECTED_CONTINUATION);

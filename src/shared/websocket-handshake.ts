@@ -70,11 +70,22 @@ export interface UpgradeAccepted {
 
 export type UpgradeResult = HandshakeIncomplete | UpgradeRejected | UpgradeAccepted;
 
+/** The server refused, or answered what this client cannot accept: close the connection. */
+export interface UpgradeResponseRejected {
+  status: 'rejected';
+  /** Why, in a few words: for logs and error reports. */
+  why: string;
+}
+
+/** The server accepted: the connection speaks WebSocket from `consumed` on. */
+export interface UpgradeResponseAccepted {
+  status: 'accepted';
+  /** Bytes of the response head: what follows them is the server's first frames. */
+  consumed: number;
+}
+
 /** What the client makes of the server's answer. */
-export type UpgradeResponseResult =
-  | HandshakeIncomplete
-  | { status: 'rejected'; why: string }
-  | { status: 'accepted'; /** Bytes of the response head: what follows is the server's first frames. */ consumed: number };
+export type UpgradeResponseResult = HandshakeIncomplete | UpgradeResponseRejected | UpgradeResponseAccepted;
 
 const INCOMPLETE: HandshakeIncomplete = Object.freeze({ status: 'incomplete' as const });
 

@@ -32,9 +32,11 @@ describe('the package', () => {
     // The guide's server and the arena ship as sources to read and copy (they import 'ringwire').
     expect(files).toContain('examples/game-server.ts');
     expect(files).toContain('examples/game-metrics.ts');
+    expect(files).toContain('examples/browser-client.html');
+    expect(files).toContain('examples/grafana/ringwire-dashboard.json');
     expect(files).toContain('examples/arena/arena-ringwire-server.ts');
     expect(files).toContain('examples/arena/README.md');
-    expect(files.filter((file) => file.startsWith('examples/') && !/^examples\/(game-server|game-metrics|cli-flags|metrics-endpoint)\.ts$|^examples\/arena\//.test(file))).toEqual([]);
+    expect(files.filter((file) => file.startsWith('examples/') && !/^examples\/(game-server|game-metrics|cli-flags|metrics-endpoint)\.ts$|^examples\/arena\/|^examples\/browser-client\.html$|^examples\/grafana\/ringwire-dashboard\.json$/.test(file))).toEqual([]);
   });
 
   it('depends on piscina and msgpackr only; the harness is its own package, ringwire-bench, in bench/harness/', () => {

@@ -54,8 +54,8 @@ export class QueuedConnectionManager {
    * `(address, backlog)`. Resolves the rendezvous Connection, or null when the port cannot
    * be opened (getLastError() says why, e.g. EADDRINUSE). `options` (ringwire's): the
    * streams it accepts speak WebSocket (`websocket`) and/or TLS (`tls`), both handled in
-   * the shards; throws a TypeError (RINGWIRE_INVALID_OPTION) for options it cannot use,
-   * a key and certificate that do not load among them.
+   * the shards; rejects with a TypeError (RINGWIRE_INVALID_OPTION) for options it cannot
+   * use, a key and certificate that do not load among them.
    */
   async openTCPServerRendezvous(port: number, backlog?: number, options?: RendezvousOptions): Promise<Connection | null>;
   async openTCPServerRendezvous(host: string, port: number, backlog?: number, options?: RendezvousOptions): Promise<Connection | null>;
