@@ -327,6 +327,13 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
    */
   private peerEnded(conn: ShardConnection): void {
     if (conn.state !== ConnectionState.OPEN) return; // closing: autoDestroy ends it once written
+    // A FIN before the TLS handshake or the WebSocket upgrade is done: the handshake failed,
+    // as when the socket closes or errs then (not 'closed-by-peer', and counted once, not
+    // left to the handshake timer, which raced the main thread's release of the stream).
+    if (!conn.ready) {
+      this.handshakeFailed(conn);
+      return;
+    }
     conn.state = ConnectionState.HALF_CLOSED;
     conn.reason = ResetReasonCode.CLOSED_BY_PEER;
     this.inbound.report(conn);
