@@ -1,12 +1,15 @@
 /**
  * Hostile input on a WebSocket rendezvous (#26): hostile.test.ts's attacks on the TCP path,
- * redone for WebSocket, in single-thread mode and with 2 shards. Floods of tiny frames, a
- * frame header that announces a huge length and sends nothing more, slowloris upgrades,
- * garbage after the upgrade, connections that upgrade and vanish, peers that send and never
- * read. Each bad stream ends with its named reset reason and counter; the server and a
- * well-behaved client carry on. Raw node:net sockets speak the hand-built bytes.
+ * redone for WebSocket, in single-thread mode and with 2 shards. Floods of tiny frames
+ * (over ws:// and wss://), a frame header that announces a huge length and sends nothing
+ * more, a message of endless fragments, slowloris frames and upgrades, garbage after the
+ * upgrade, connections that upgrade and vanish (or vanish mid-request, or mid-TLS-hello),
+ * peers that send and never read. Each bad stream ends with its named reset reason and
+ * counter; the server and a well-behaved client carry on. Raw node:net (and node:tls)
+ * sockets speak the hand-built bytes.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Connection } from '../../src/main/api/connection.js';
@@ -104,9 +107,9 @@ interface RawClient {
   error(): NodeJS.ErrnoException | null;
 }
 
-/** Connects a raw socket to `port`; closed by closeAll. */
-async function rawConnect(port: number): Promise<RawClient> {
-  const socket = net.connect({ host: HOST, port });
+/** Connects a raw socket to `port` (over TLS, trusting `ca`, when given); closed by closeAll. */
+async function rawConnect(port: number, ca: string | null = null): Promise<RawClient> {
+  const socket = ca === null ? net.connect({ host: HOST, port }) : tls.connect({ host: HOST, port, ca, servername: 'localhost' });
   const chunks: Buffer[] = [];
   let done = false;
   let failure: NodeJS.ErrnoException | null = null;
@@ -127,7 +130,7 @@ async function rawConnect(port: number): Promise<RawClient> {
     socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
+    socket.once(ca === null ? 'connect' : 'secureConnect', () => resolve());
     socket.once('error', reject);
   });
   const end = (): number => all().indexOf('\r\n\r\n');
@@ -140,9 +143,9 @@ async function rawConnect(port: number): Promise<RawClient> {
   };
 }
 
-/** A raw socket that has done the upgrade (the server's 101 is in). */
-async function rawUpgraded(port: number): Promise<RawClient> {
-  const client = await rawConnect(port);
+/** A raw socket (over TLS when `ca` is given) that has done the upgrade (the server's 101 is in). */
+async function rawUpgraded(port: number, ca: string | null = null): Promise<RawClient> {
+  const client = await rawConnect(port, ca);
   client.socket.write(UPGRADE);
   await pollUntil(() => client.head() !== null, { label: 'the 101' });
   expect(client.head()).toMatch(/^HTTP\/1\.1 101 /);
@@ -175,9 +178,12 @@ function serve(server: TestServer, echo = true): { resets: Map<Connection, strin
   return served;
 }
 
-/** A `ws` client sends `count` messages one at a time, each after the echo of the last (the server must be served); returns the echoes. */
-async function goodClientEchoes(port: number, count: number): Promise<number> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+/**
+ * A `ws` client (wss://, trusting `ca`, when given) sends `count` messages one at a time,
+ * each after the echo of the last (the server must be served); returns the echoes.
+ */
+async function goodClientEchoes(port: number, count: number, ca: string | null = null): Promise<number> {
+  const socket = ca === null ? new WebSocket(`ws://127.0.0.1:${port}/`) : new WebSocket(`wss://localhost:${port}/`, { ca });
   const messages: Buffer[] = [];
   socket.binaryType = 'nodebuffer';
   socket.on('message', (data: Buffer) => messages.push(data));
@@ -201,79 +207,83 @@ async function resetOf(served: { resets: Map<Connection, string> }, conn: () => 
 }
 
 describe.each([0, 2])('hostile WebSocket input with %i shards', (n) => {
-  it('a flood of 100,000 tiny frames (empty and 1-byte messages, 1-byte fragments, pings between them) through a 64 KiB ring: every message in order, every ping answered in order, then the close', async () => {
-    const server = await startServer(n, { manager: { ringCapacity: 64 * 1024 } });
-    const port = await wsRendezvous(server);
-    const raw = await rawUpgraded(port);
-    const conn = await server.accept();
+  it.each(['ws', 'wss'] as const)(
+    'a flood of 100,000 tiny frames over %s (empty and 1-byte messages, 1-byte fragments, pings between them) through a 64 KiB ring: every message in order, every ping answered in order, then the close',
+    async (scheme) => {
+      const certs = testCertificates();
+      const server = await startServer(n, { manager: { ringCapacity: 64 * 1024 } });
+      const port = await wsRendezvous(server, scheme === 'ws' ? { websocket: true } : { websocket: true, tls: certs.servers[0] });
+      const raw = await rawUpgraded(port, scheme === 'ws' ? null : certs.ca);
+      const conn = await server.accept();
 
-    // The flood and what it must come out as: a message of 1 byte (i & 0xff), or an empty
-    // one every 10th, or every 1000th a message of 100 one-byte fragments with a ping
-    // between each two; a ping after every 100th message besides.
-    const frames: Buffer[] = [];
-    const expected: number[][] = [];
-    const pings: number[] = [];
-    const ping = (): void => {
-      const payload = [pings.length & 0xff, pings.length >> 8];
-      pings.push(pings.length);
-      frames.push(clientFrame(0x9, payload));
-    };
-    while (frames.length < 100_000) {
-      const i = expected.length;
-      if (i % 1000 === 500) {
-        const whole: number[] = [];
-        for (let k = 0; k < 100; k++) {
-          whole.push((i + k) & 0xff);
-          frames.push(clientFrame(k === 0 ? 0x2 : 0x0, [(i + k) & 0xff], k === 99));
-          if (k < 99) ping();
+      // The flood and what it must come out as: a message of 1 byte (i & 0xff), or an empty
+      // one every 10th, or every 1000th a message of 100 one-byte fragments with a ping
+      // between each two; a ping after every 100th message besides.
+      const frames: Buffer[] = [];
+      const expected: number[][] = [];
+      const pings: number[] = [];
+      const ping = (): void => {
+        const payload = [pings.length & 0xff, pings.length >> 8];
+        pings.push(pings.length);
+        frames.push(clientFrame(0x9, payload));
+      };
+      while (frames.length < 100_000) {
+        const i = expected.length;
+        if (i % 1000 === 500) {
+          const whole: number[] = [];
+          for (let k = 0; k < 100; k++) {
+            whole.push((i + k) & 0xff);
+            frames.push(clientFrame(k === 0 ? 0x2 : 0x0, [(i + k) & 0xff], k === 99));
+            if (k < 99) ping();
+          }
+          expected.push(whole);
+        } else if (i % 10 === 3) {
+          frames.push(clientFrame(0x2));
+          expected.push([]);
+        } else {
+          frames.push(clientFrame(0x2, [i & 0xff]));
+          expected.push([i & 0xff]);
         }
-        expected.push(whole);
-      } else if (i % 10 === 3) {
-        frames.push(clientFrame(0x2));
-        expected.push([]);
-      } else {
-        frames.push(clientFrame(0x2, [i & 0xff]));
-        expected.push([i & 0xff]);
+        if (i % 100 === 0) ping();
       }
-      if (i % 100 === 0) ping();
-    }
-    raw.socket.write(Buffer.concat(frames));
+      raw.socket.write(Buffer.concat(frames));
 
-    // Nothing is read until the ring is full and the shard has stopped reading the socket.
-    await pollUntil(() => server.manager.getStats().pauses > 0, { label: 'the inbound ring full' });
-    const dg = new NetDatagram();
-    let got = 0;
-    let wrong: string | null = null;
-    await pollUntil(
-      () => {
-        while (server.reader.getData(dg)) {
-          const bytes = [...dg.getMessage()];
-          if (wrong === null && JSON.stringify(bytes) !== JSON.stringify(expected[got])) wrong = `datagram ${got}: ${JSON.stringify(bytes)}`;
-          got++;
-        }
-        return got === expected.length;
-      },
-      { timeoutMs: 30_000, label: `${expected.length} datagrams` },
-    );
-    expect(wrong).toBeNull();
-    expect(server.manager.getStats().datagramsIn).toBe(expected.length);
-    // Every ping answered with its payload, in order, and nothing else sent.
-    await pollUntil(() => serverFrames(raw.received()).length === pings.length, { label: 'every pong' });
-    const pongs = serverFrames(raw.received());
-    expect(pongs.every((f) => f.opcode === 0xa)).toBe(true);
-    expect(pongs.map((f) => f.payload[0] | (f.payload[1] << 8))).toEqual(pings);
+      // Nothing is read until the ring is full and the shard has stopped reading the socket.
+      await pollUntil(() => server.manager.getStats().pauses > 0, { label: 'the inbound ring full' });
+      const dg = new NetDatagram();
+      let got = 0;
+      let wrong: string | null = null;
+      await pollUntil(
+        () => {
+          while (server.reader.getData(dg)) {
+            const bytes = [...dg.getMessage()];
+            if (wrong === null && JSON.stringify(bytes) !== JSON.stringify(expected[got])) wrong = `datagram ${got}: ${JSON.stringify(bytes)}`;
+            got++;
+          }
+          return got === expected.length;
+        },
+        { timeoutMs: 30_000, label: `${expected.length} datagrams` },
+      );
+      expect(wrong).toBeNull();
+      expect(server.manager.getStats().datagramsIn).toBe(expected.length);
+      // Every ping answered with its payload, in order, and nothing else sent.
+      await pollUntil(() => serverFrames(raw.received()).length === pings.length, { label: 'every pong' });
+      const pongs = serverFrames(raw.received());
+      expect(pongs.every((f) => f.opcode === 0xa)).toBe(true);
+      expect(pongs.map((f) => f.payload[0] | (f.payload[1] << 8))).toEqual(pings);
 
-    raw.socket.write(clientFrame(0x8, [0x03, 0xe8]));
-    const ptr = new PointerToConnection();
-    await pollUntil(() => server.manager.getResetConnection(ptr), { label: 'the reset' });
-    expect(ptr.p()).toBe(conn);
-    expect(conn.getResetReason()).toBe('closed-by-peer');
-    await pollUntil(() => closeCode(raw.received()) !== -1, { label: 'the close frame' });
-    expect(closeCode(raw.received())).toBe(1000);
-    expect(server.manager.getStats().websocketProtocolErrors).toBe(0);
-    serve(server);
-    expect(await goodClientEchoes(port, 3)).toBe(3);
-  });
+      raw.socket.write(clientFrame(0x8, [0x03, 0xe8]));
+      const ptr = new PointerToConnection();
+      await pollUntil(() => server.manager.getResetConnection(ptr), { label: 'the reset' });
+      expect(ptr.p()).toBe(conn);
+      expect(conn.getResetReason()).toBe('closed-by-peer');
+      await pollUntil(() => closeCode(raw.received()) !== -1, { label: 'the close frame' });
+      expect(closeCode(raw.received())).toBe(1000);
+      expect(server.manager.getStats().websocketProtocolErrors).toBe(0);
+      serve(server);
+      expect(await goodClientEchoes(port, 3, scheme === 'ws' ? null : certs.ca)).toBe(3);
+    },
+  );
 
   it("a header announcing 2^62 bytes and then nothing: closed 1009 at once, 'oversized-datagram'; 2^63 is a protocol error (1002)", async () => {
     const server = await startServer(n);
@@ -296,6 +306,24 @@ describe.each([0, 2])('hostile WebSocket input with %i shards', (n) => {
     expect(closeCode(topBit.received())).toBe(1002);
     expect(server.manager.getStats().websocketProtocolErrors).toBe(1);
     await pollUntil(() => server.manager.getStats().connections === 0, { label: 'the shards to hold nothing' });
+    expect(await goodClientEchoes(port, 3)).toBe(3);
+  });
+
+  it("a message of endless 1-byte fragments: closed 1009 once it would pass the reader's limit, 'oversized-datagram'", async () => {
+    const server = await startServer(n);
+    server.reader.setMaxDatagramSize(10_000);
+    const port = await wsRendezvous(server);
+    const served = serve(server);
+    const endless = await rawUpgraded(port);
+    await pollUntil(() => served.accepted.length === 1, { label: 'the client accepted' });
+    // 20,000 fragments of one byte, none the last: the message would be 20,000 bytes.
+    const fragments: Buffer[] = [clientFrame(0x2, [0], false)];
+    for (let i = 1; i < 20_000; i++) fragments.push(clientFrame(0x0, [i & 0xff], false));
+    endless.socket.write(Buffer.concat(fragments));
+    expect(await resetOf(served, () => served.accepted[0], 'the reset')).toBe('oversized-datagram');
+    await pollUntil(() => endless.closed(), { label: 'the server to close it' });
+    expect(closeCode(endless.received())).toBe(1009);
+    expect(server.manager.getStats().datagramsIn).toBe(0);
     expect(await goodClientEchoes(port, 3)).toBe(3);
   });
 
