@@ -3,8 +3,9 @@
  * driven by playwright-core (test/helpers/browser.ts), opening `new WebSocket(...)` from a
  * page as a game's web client would. In single-thread mode and with 2 shards: an echo of
  * 10,000 messages over ws:// and over wss:// (the browser trusts the test CA, and refuses a
- * certificate the CA did not sign), and a room where a Panda-framed TCP client, a `ws`
- * client and the browser get the same broadcasts, byte for byte, in the same order.
+ * certificate the CA did not sign), the server's close seen by the page as a clean 1000,
+ * and a room where a Panda-framed TCP client, a `ws` client and the browser get the same
+ * broadcasts, byte for byte, in the same order.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -153,6 +154,25 @@ describe.each([0, 2])('a browser against a ringwire WebSocket rendezvous (numThr
     expect(summary).toMatchObject({ opened: false, errored: true, closeCode: 1006 });
     expect(await resetReasonOf(server, conn)).toBe('handshake-failed');
     expect(server.manager.getStats().tlsHandshakeFailures).toBe(1);
+  });
+
+  it('closeConnection: the page gets every message queued before it, then a clean close (1000)', async () => {
+    const server = await startServer(n);
+    const port = await wsRendezvous(server);
+    const page = await newPage();
+    const member = settled(
+      inPage<MemberSummary>(page, 'member', { url: `ws://127.0.0.1:${port}/`, send: [], total: 1000, deadlineMs: PAGE_DEADLINE_MS }),
+    );
+    const conn = await server.accept();
+    for (let i = 0; i < 100; i++) {
+      const dg = new Datagram();
+      dg.addUint32(i);
+      expect(server.writer.send(dg, conn)).toBe(true);
+    }
+    server.manager.closeConnection(conn);
+    const summary = await pollUntil(member, { timeoutMs: PAGE_DEADLINE_MS + 5000, label: "the page's run" });
+    expect(summary.received.map((text) => Buffer.from(text, 'base64').readUInt32LE(0))).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(summary).toMatchObject({ opened: true, closeCode: 1000, wasClean: true, failure: 'closed after 100 of 1000 messages' });
   });
 
   it('a room of a Panda-framed TCP client, a ws client and the browser: each gets the same 901 messages, byte for byte, in the same order', async () => {

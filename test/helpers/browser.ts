@@ -58,7 +58,9 @@ export interface MemberSummary {
   /** Every message received, base64, in order (the first is the server's signal to start). */
   received: string[];
   failure: string | null;
+  /** The close event's code and wasClean (-1 and false when it never came). */
   closeCode: number;
+  wasClean: boolean;
 }
 
 /** What `ringwirePage.open` reports: whether the WebSocket opened at all. */
@@ -191,7 +193,7 @@ const PAGE_SCRIPT = String.raw`
      * it has total.
      */
     member({ url, send, total, deadlineMs }) {
-      const summary = { opened: false, received: [], failure: null, closeCode: -1 };
+      const summary = { opened: false, received: [], failure: null, closeCode: -1, wasClean: false };
       return run(url, deadlineMs, summary, (ws, finish) => {
         ws.onmessage = (event) => {
           if (!(event.data instanceof ArrayBuffer)) {
