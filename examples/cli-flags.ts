@@ -2,9 +2,10 @@
  * Command-line flags for the example programs, on top of node:util parseArgs.
  *
  * Each program declares its flags once (name, help, default, how to convert the text);
- * `parseFlags` parses `--name value` / `--name=value`, answers `--help`, and turns any
- * mistake (unknown flag, missing value, stray argument, bad value) into one clear line on
- * stderr, the usage text, and exit code 2.
+ * `parseFlags` parses `--name value` / `--name=value` (a switch is `--name` alone), answers
+ * `--help`, and turns any mistake (unknown flag, missing value, stray argument, bad value,
+ * flags that do not go together) into one clear line on stderr, the usage text, and exit
+ * code 2.
  */
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,18 +27,20 @@ export interface Flag<T> {
   readonly placeholder: string;
   /** Converts the flag's text; throws a UsageError naming `flag` for a bad value. */
   parse(text: string, flag: string): T;
+  /** A switch: `--name` alone, no value (true when given). */
+  readonly isSwitch?: boolean;
 }
 
 /** The values of a set of flags, by flag name. */
 export type FlagValues<S extends Record<string, Flag<unknown>>> = { [K in keyof S]: S[K] extends Flag<infer T> ? T : never };
 
 /** A string flag; `check` may reject a value by returning the reason. */
-export function stringFlag(help: string, fallback: string, check?: (value: string) => string | null): Flag<string> {
+export function stringFlag(help: string, fallback: string, check?: (value: string) => string | null, placeholder = '<text>'): Flag<string> {
   return {
     help,
     fallback,
     shown: fallback,
-    placeholder: '<text>',
+    placeholder,
     parse(text, flag) {
       const reason = text === '' ? 'must not be empty' : (check?.(text) ?? null);
       if (reason !== null) throw new UsageError(`--${flag} ${reason}, got ${JSON.stringify(text)}`);
@@ -93,6 +96,18 @@ export function choiceFlag<const C extends string>(help: string, fallback: C, ch
   };
 }
 
+/** A switch: `--name` alone turns it on (true); absent, it is false. It takes no value. */
+export function switchFlag(help: string): Flag<boolean> {
+  return {
+    help,
+    fallback: false,
+    shown: '',
+    placeholder: '',
+    isSwitch: true,
+    parse: () => true,
+  };
+}
+
 /** An optional number of seconds greater than 0 (undefined when absent). */
 export function secondsFlag(help: string): Flag<number | undefined> {
   return {
@@ -118,7 +133,7 @@ export function portFlag(fallback: number): Flag<number> {
 /** The usage text for `program` with these flags. */
 export function usage(program: string, summary: string, spec: Record<string, Flag<unknown>>): string {
   const rows = Object.entries(spec).map(([name, flag]) => {
-    const left = `  --${name} ${flag.placeholder}`;
+    const left = flag.placeholder === '' ? `  --${name}` : `  --${name} ${flag.placeholder}`;
     const def = flag.shown === '' ? '' : ` (default ${flag.shown})`;
     return `${left.padEnd(30)} ${flag.help}${def}`;
   });
@@ -128,18 +143,20 @@ export function usage(program: string, summary: string, spec: Record<string, Fla
 
 /**
  * Parses `argv` against `spec`. `--help` prints the usage and exits 0; a bad command line
- * prints the problem and the usage to stderr and exits 2.
+ * prints the problem and the usage to stderr and exits 2. `check` looks at the values
+ * together (flags that need each other) and returns what is wrong, or null.
  */
 export function parseFlags<S extends Record<string, Flag<unknown>>>(
   summary: string,
   spec: S,
   argv: string[] = process.argv.slice(2),
+  check?: (values: FlagValues<S>) => string | null,
 ): FlagValues<S> {
   const program = basename(process.argv[1] ?? 'program').replace(/\.[cm]?[jt]s$/, '');
   const text = usage(program, summary, spec);
   try {
     const options: Record<string, { type: 'string' } | { type: 'boolean' }> = { help: { type: 'boolean' } };
-    for (const name of Object.keys(spec)) options[name] = { type: 'string' };
+    for (const [name, flag] of Object.entries(spec)) options[name] = { type: flag.isSwitch === true ? 'boolean' : 'string' };
     const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
     if (values.help === true) {
       process.stdout.write(text);
@@ -148,8 +165,11 @@ export function parseFlags<S extends Record<string, Flag<unknown>>>(
     const result: Record<string, unknown> = {};
     for (const [name, flag] of Object.entries(spec)) {
       const raw = values[name];
-      result[name] = typeof raw === 'string' ? flag.parse(raw, name) : flag.fallback;
+      if (flag.isSwitch === true) result[name] = raw === true;
+      else result[name] = typeof raw === 'string' ? flag.parse(raw, name) : flag.fallback;
     }
+    const problem = check?.(result as FlagValues<S>) ?? null;
+    if (problem !== null) throw new UsageError(problem);
     return result as FlagValues<S>;
   } catch (error) {
     const code = (error as { code?: unknown }).code;

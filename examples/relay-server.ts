@@ -5,6 +5,11 @@
  *
  *   npx tsx examples/relay-server.ts [--host 0.0.0.0] [--port 9099] [--shards 2]
  *       [--header-size 0|2|4] [--mode echo|broadcast] [--duration SECONDS] [--processes N]
+ *       [--websocket [--websocket-path /PATH]] [--tls-key FILE --tls-cert FILE]
+ *
+ * `--websocket` serves WebSocket clients instead of Panda-framed TCP (each binary message
+ * one datagram); `--tls-key` and `--tls-cert` put TLS under either (wss:// with
+ * --websocket). The shards do the handshakes; the loop below sees datagrams either way.
  *
  * With --processes N, N such relays share the port (relay-supervisor.ts).
  *
@@ -39,37 +44,44 @@ import {
   type RendezvousOptions,
 } from '../src/index.js';
 import { readFileSync } from 'node:fs';
-import { choiceFlag, integerChoiceFlag, integerFlag, parseFlags, portFlag, secondsFlag, stringFlag } from './cli-flags.js';
+import { choiceFlag, integerChoiceFlag, integerFlag, parseFlags, portFlag, secondsFlag, stringFlag, switchFlag } from './cli-flags.js';
 
-const flags = parseFlags('ringwire relay: echoes or broadcasts every datagram its clients send.', {
-  host: stringFlag('address to listen on', '0.0.0.0'),
-  port: portFlag(9099),
-  shards: integerFlag('worker shards reading the sockets (0: single-thread mode)', 2, 0, 64),
-  'header-size': integerChoiceFlag('length header bytes (0: raw mode, no header)', 2, [0, 2, 4]),
-  mode: choiceFlag('echo to the sender, or broadcast to every client', 'echo', ['echo', 'broadcast']),
-  duration: secondsFlag('stop by itself after this many seconds (default: run until Ctrl-C)'),
-  processes: integerFlag('relay processes on the one port, each with its own shards (SO_REUSEPORT, Linux); restarted when they die', 1, 1, 64),
-  'reuse-port': choiceFlag('bind with SO_REUSEPORT so that other processes may share the port (--processes sets it)', 'no', ['no', 'yes']),
-  'metrics-port': integerFlag(
-    'serve Prometheus metrics at http://HOST:P/metrics (0: off; with --processes the supervisor serves them, labelled by process)',
-    0,
-    0,
-    65535,
-    '<port>',
-  ),
-  'metrics-process': integerFlag("(set by --processes) this relay's number: its metrics are labelled with it and go to the supervisor", 0, 0, 64),
-  websocket: choiceFlag('accept WebSocket clients (each binary message a datagram), upgraded in the shards; with --tls-*, wss://', 'no', [
-    'no',
-    'yes',
-  ]),
-  'websocket-path': stringFlag('with --websocket: the only request path answered (404 otherwise); empty: any', ''),
-  'tls-key': stringFlag('a PEM private key file: terminate TLS in the shards (with --tls-cert)', ''),
-  'tls-cert': stringFlag('a PEM certificate (chain) file for --tls-key', ''),
-});
-if ((flags['tls-key'] === '') !== (flags['tls-cert'] === '')) {
-  console.error('relay-server: --tls-key and --tls-cert go together');
-  process.exit(2);
-}
+const flags = parseFlags(
+  'ringwire relay: echoes or broadcasts every datagram its clients send.',
+  {
+    host: stringFlag('address to listen on', '0.0.0.0'),
+    port: portFlag(9099),
+    shards: integerFlag('worker shards reading the sockets (0: single-thread mode)', 2, 0, 64),
+    'header-size': integerChoiceFlag('length header bytes (0: raw mode, no header)', 2, [0, 2, 4]),
+    mode: choiceFlag('echo to the sender, or broadcast to every client', 'echo', ['echo', 'broadcast']),
+    duration: secondsFlag('stop by itself after this many seconds (default: run until Ctrl-C)'),
+    processes: integerFlag('relay processes on the one port, each with its own shards (SO_REUSEPORT, Linux); restarted when they die', 1, 1, 64),
+    'reuse-port': choiceFlag('bind with SO_REUSEPORT so that other processes may share the port (--processes sets it)', 'no', ['no', 'yes']),
+    'metrics-port': integerFlag(
+      'serve Prometheus metrics at http://HOST:P/metrics (0: off; with --processes the supervisor serves them, labelled by process)',
+      0,
+      0,
+      65535,
+      '<port>',
+    ),
+    'metrics-process': integerFlag("(set by --processes) this relay's number: its metrics are labelled with it and go to the supervisor", 0, 0, 64),
+    websocket: switchFlag('accept WebSocket clients (each binary message a datagram), upgraded in the shards; with --tls-*, wss://'),
+    'websocket-path': stringFlag(
+      'with --websocket: the only request path answered (404 otherwise); absent: any',
+      '',
+      (path) => (path.startsWith('/') ? null : 'must start with /'),
+      '<path>',
+    ),
+    'tls-key': stringFlag('a PEM private key file: terminate TLS in the shards (with --tls-cert)', '', undefined, '<file>'),
+    'tls-cert': stringFlag('a PEM certificate (chain) file for --tls-key', '', undefined, '<file>'),
+  },
+  process.argv.slice(2),
+  (values) => {
+    if ((values['tls-key'] === '') !== (values['tls-cert'] === '')) return '--tls-key and --tls-cert go together';
+    if (values['websocket-path'] !== '' && !values.websocket) return '--websocket-path needs --websocket';
+    return null;
+  },
+);
 
 if (flags.processes > 1) {
   // This process supervises; the relays are its children (relay-supervisor.ts).
@@ -133,7 +145,7 @@ if (headerSize === 0) {
 // WebSocket and TLS are the rendezvous's options: the shards upgrade and decrypt; this
 // thread sees datagrams either way.
 const transport: RendezvousOptions = {};
-if (flags.websocket === 'yes') transport.websocket = flags['websocket-path'] === '' ? true : { path: flags['websocket-path'] };
+if (flags.websocket) transport.websocket = flags['websocket-path'] === '' ? true : { path: flags['websocket-path'] };
 if (flags['tls-key'] !== '') {
   try {
     transport.tls = { key: readFileSync(flags['tls-key']), cert: readFileSync(flags['tls-cert']) };

@@ -1,20 +1,28 @@
 // `npm test`'s first step: the programs the tests run for real (nats-server for the channel
-// bus, Prometheus and promtool for the metrics) are found, or installed from Debian's packages where apt-get can be run (as root, or
-// through sudo without a password), or the run stops here with one line naming what to
-// install. A test never skips for want of one.
+// bus, Prometheus and promtool for the metrics, Chromium for WebSocket in a real browser and
+// NSS's certutil to make that browser trust the test CA) are found, or installed from Debian's
+// packages where apt-get can be run (as root, or through sudo without a password), or the run
+// stops here with one line naming what to install. A test never skips for want of one.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** What the tests need: the command, where Debian puts it, and Debian's package. */
+/**
+ * What the tests need: the command, where Debian puts it, and Debian's package. Chromium is
+ * looked for where test/helpers/browser.ts launches it: CHROMIUM_PATH when set, else
+ * /usr/bin/chromium.
+ */
 const PREREQUISITES = [
   { command: 'nats-server', debianPackage: 'nats-server', paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] },
   { command: 'prometheus', debianPackage: 'prometheus', paths: ['/usr/bin/prometheus'] },
   { command: 'promtool', debianPackage: 'prometheus', paths: ['/usr/bin/promtool'] },
+  { command: 'chromium', debianPackage: 'chromium', paths: [process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'], pathOnly: true },
+  { command: 'certutil', debianPackage: 'libnss3-tools', paths: ['/usr/bin/certutil'] },
 ];
 
-/** True when `command` is on PATH or at one of its known paths. */
-function present({ command, paths }) {
+/** True when `command` is at one of its known paths, or (unless `pathOnly`) on PATH. */
+function present({ command, paths, pathOnly = false }) {
   if (paths.some((path) => existsSync(path))) return true;
+  if (pathOnly) return false;
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 

@@ -162,12 +162,18 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
   private transportUp(conn: ShardConnection): void {
     if (conn.state === ConnectionState.GONE) return;
     const session = conn.session;
-    if (session === null) this.ready(conn);
-    else if (session.role === 'client') conn.socket.write(session.request());
+    if (session === null) {
+      if (conn.closeWhenReady) this.closeReady(conn);
+      else this.ready(conn);
+    } else if (session.role === 'client') conn.socket.write(session.request());
   }
 
   /** SessionHost: the upgrade is done. */
   upgraded(conn: ShardConnection, leftover: Uint8Array | null): void {
+    if (conn.closeWhenReady) {
+      this.closeReady(conn); // what came after the upgrade is discarded, as after any close
+      return;
+    }
     if (conn.state !== ConnectionState.OPEN) return;
     this.ready(conn);
     if (leftover === null) return;
@@ -187,6 +193,12 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
   /** SessionHost: the upgrade was refused (a server answers `response`) or broken. */
   upgradeFailed(conn: ShardConnection, response: Uint8Array | null): void {
     this.stats[StatSlot.UPGRADES_REJECTED]++;
+    if (conn.closeWhenReady) {
+      // Closed already (CLOSED is out): the refusal goes out, what waited is dropped.
+      conn.closeWhenReady = false;
+      this.endStream(conn, response, true);
+      return;
+    }
     this.finish(conn, ResetReasonCode.HANDSHAKE_FAILED, response, true);
   }
 
@@ -264,7 +276,9 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
    * CLOSE (closeConnection) or SHUTDOWN: everything queued goes out, then our FIN (a
    * WebSocket stream's close frame before it). Input is read and discarded (unread bytes
    * would make the kernel answer with RST). The main thread has forgotten the connection:
-   * CLOSED ('closed-locally') is reported now.
+   * CLOSED ('closed-locally') is reported now. A CLOSE during the TLS handshake or the
+   * WebSocket upgrade waits for it (handshakeTimeoutMs still bounds it), as what the
+   * program sent before does: then all of that goes out, and the close after it.
    */
   close(conn: ShardConnection): void {
     const session = conn.session;
@@ -278,7 +292,25 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
       this.cut(conn, ResetReasonCode.CLOSED_LOCALLY);
       return;
     }
+    if (conn.closeWhenReady) {
+      // SHUTDOWN while a CLOSE waits for the handshake: end it now, dropping what waited.
+      if (this.shuttingDown) this.endStream(conn, null, true);
+      return;
+    }
+    if (!conn.ready && conn.state === ConnectionState.OPEN && !this.shuttingDown) {
+      conn.state = ConnectionState.CLOSING;
+      conn.reason = ResetReasonCode.CLOSED_LOCALLY;
+      conn.closeWhenReady = true;
+      this.inbound.report(conn);
+      return;
+    }
     this.finish(conn, ResetReasonCode.CLOSED_LOCALLY, session?.closeFrame(1000) ?? null, !conn.ready);
+  }
+
+  /** The handshake of a stream closed during it is done: what waited goes out, then the close frame (WebSocket) and our FIN. */
+  private closeReady(conn: ShardConnection): void {
+    conn.closeWhenReady = false;
+    this.endStream(conn, conn.session?.closeFrame(1000) ?? null, false);
   }
 
   /**
@@ -295,6 +327,14 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
       conn.decoder.reset();
       this.inbound.report(conn);
     }
+    this.endStream(conn, last, discard);
+  }
+
+  /**
+   * The end of a CLOSING stream: the handshake is over (its timer stops), what is queued
+   * goes out (or is dropped: `discard`), then `last`, then our FIN.
+   */
+  private endStream(conn: ShardConnection, last: Uint8Array | null, discard: boolean): void {
     if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
     conn.handshakeTimer = null;
     if (discard) {
@@ -326,6 +366,14 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
    * their backlog published as before (the main thread's send limits judge them).
    */
   private peerEnded(conn: ShardConnection): void {
+    // A FIN before the TLS handshake or the WebSocket upgrade is done (also one closed
+    // during it): the handshake failed, as when the socket closes or errs then (not
+    // 'closed-by-peer', and counted once, not left to the handshake timer, which raced the
+    // main thread's release of the stream).
+    if (!conn.ready) {
+      this.handshakeFailed(conn);
+      return;
+    }
     if (conn.state !== ConnectionState.OPEN) return; // closing: autoDestroy ends it once written
     // A peer that hangs up before the handshake is done (a server that does not speak
     // WebSocket, a TLS server spoken to in the clear) never had a working stream.

@@ -52,6 +52,11 @@ export class ShardConnection {
   pendingInput: Uint8Array | null = null;
   /** Its TLS handshake is under way. */
   tlsPending = false;
+  /**
+   * CLOSE came while its handshake was under way (state CLOSING, CLOSED reported): once
+   * the handshake is done, what the program sent goes out, then the close.
+   */
+  closeWhenReady = false;
   /** The handshake's deadline (handshakeTimeoutMs), while one is under way. */
   handshakeTimer: NodeJS.Timeout | null = null;
   /** A WebSocket rendezvous's maxPayload (0: the reader's limit alone). */

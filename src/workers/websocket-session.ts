@@ -31,6 +31,9 @@ export interface SessionHost<C extends SessionConnection> {
 /** Bytes of an upgrade request or response gathered before it is complete. */
 const MAX_HEAD_BYTES = 8192;
 
+/** The blank line that ends an HTTP head. */
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
 /**
  * One WebSocket stream in a shard: its upgrade (a server answers the request, a client
  * sends one and checks the answer), then the frames: the decoder cuts each message into
@@ -47,6 +50,8 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
   private pending: Uint8Array[] = [];
   private head: Uint8Array | null = null;
   private headLength = 0;
+  /** Bytes of the head already looked through for its blank line, which is not there. */
+  private headScanned = 0;
   /** A client's Sec-WebSocket-Key, to check the answer. */
   private readonly key: string | null;
   /** The close frame was sent (or the stream failed): nothing more goes out after it. */
@@ -79,16 +84,22 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
     return clientUpgradeRequest(this.spec.host ?? '', this.spec.port, this.spec.path ?? '/', this.key!, this.spec.origin ?? undefined);
   }
 
-  /** Bytes that arrived while upgrading. */
+  /**
+   * Bytes that arrived while upgrading. The head is parsed once its blank line is in (or it
+   * has grown past MAX_HEAD_BYTES), and each look for the blank line starts where the last
+   * stopped: a head sent a byte at a time costs time in proportion to its length, not to
+   * its square (a slowloris client must not buy a parse of the whole head per byte).
+   */
   onHead(chunk: Uint8Array): void {
     const needed = this.headLength + chunk.length;
     if (this.head === null || this.head.length < needed) {
-      const grown = new Uint8Array(Math.max(needed, 512));
+      const grown = new Uint8Array(Math.max(needed, 512, this.head === null ? 0 : this.head.length * 2));
       if (this.head !== null) grown.set(this.head.subarray(0, this.headLength));
       this.head = grown;
     }
     this.head.set(chunk, this.headLength);
     this.headLength = needed;
+    if (!this.headReady()) return;
     if (this.role === 'server') {
       const result = parseUpgradeRequest(this.head, this.headLength, {
         path: this.spec.path ?? undefined,
@@ -128,9 +139,20 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
     this.host.upgraded(this.conn, leftover);
   }
 
+  /** True once the head holds its blank line or reached MAX_HEAD_BYTES: worth parsing. */
+  private headReady(): boolean {
+    const head = this.head!;
+    // A blank line may straddle the bytes looked through and the new ones: back up 3.
+    const from = Math.max(0, this.headScanned - (HEAD_END.length - 1));
+    this.headScanned = this.headLength;
+    if (this.headLength >= MAX_HEAD_BYTES) return true;
+    return Buffer.from(head.buffer, head.byteOffset, this.headLength).indexOf(HEAD_END, from) >= 0;
+  }
+
   private finishHead(): void {
     this.head = null;
     this.headLength = 0;
+    this.headScanned = 0;
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * Certificates for the TLS tests, made with the openssl command (Debian's openssl): a CA,
  * and server certificates it signed for localhost, 127.0.0.1 and ::1, each with its own
- * key (two, so a test can replace one with the other). Made once per test file, in a
- * temporary folder removed at once: the PEM text is all a test needs.
+ * key (two, so a test can replace one with the other), and one for the same names that the
+ * CA did not sign (self-signed), which a client trusting the CA must refuse. Made once per
+ * test file, in a temporary folder removed at once: the PEM text is all a test needs.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ export interface TestCertificates {
   ca: string;
   /** Two server identities signed by the CA, for the same names. */
   servers: { key: string; cert: string }[];
+  /** A self-signed server identity for the same names: no client that trusts only the CA accepts it. */
+  untrusted: { key: string; cert: string };
 }
 
 let made: TestCertificates | null = null;
@@ -49,7 +52,23 @@ export function testCertificates(): TestCertificates {
       ]);
       return { key: readFileSync(join(dir, `s${n}.key`), 'utf8'), cert: readFileSync(join(dir, `s${n}.pem`), 'utf8') };
     });
-    made = { ca: readFileSync(join(dir, 'ca.pem'), 'utf8'), servers };
+    openssl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'u.key',
+      '-out',
+      'u.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+    ]);
+    const untrusted = { key: readFileSync(join(dir, 'u.key'), 'utf8'), cert: readFileSync(join(dir, 'u.pem'), 'utf8') };
+    made = { ca: readFileSync(join(dir, 'ca.pem'), 'utf8'), servers, untrusted };
     return made;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -306,7 +306,9 @@ export class QueuedConnectionManager {
   /**
    * Closes `conn`: a rendezvous stops listening and resets (RST) the clients it accepted
    * that no listener has taken (those a listener has queued stay its own); a stream
-   * flushes what was sent, then closes, and stops being read. Returns false when it was
+   * flushes what was sent, then closes, and stops being read (a WebSocket or TLS stream
+   * whose handshake is under way finishes it first, within handshakeTimeoutMs, then does
+   * the same; one whose handshake fails gets nothing). Returns false when it was
    * not open (or not this manager's). A connection closed here is not queued as a reset
    * (as in Panda3D); its getResetReason() says 'closed-locally'.
    */
