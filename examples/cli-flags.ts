@@ -7,7 +7,8 @@
  * flags that do not go together) into one clear line on stderr, the usage text, and exit
  * code 2.
  */
-import { basename } from 'node:path';
+import { basename, dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /** A bad command line: the message names the flag and the value. */
@@ -152,7 +153,10 @@ export function parseFlags<S extends Record<string, Flag<unknown>>>(
   argv: string[] = process.argv.slice(2),
   check?: (values: FlagValues<S>) => string | null,
 ): FlagValues<S> {
-  const program = basename(process.argv[1] ?? 'program').replace(/\.[cm]?[jt]s$/, '');
+  // The script's path under examples/ (arena/arena-ringwire-server for the arena), so the usage line runs as printed.
+  const script = process.argv[1] ?? 'program';
+  const under = relative(dirname(fileURLToPath(import.meta.url)), script);
+  const program = (under.startsWith('..') ? basename(script) : under).replace(/\.[cm]?[jt]s$/, '');
   const text = usage(program, summary, spec);
   try {
     const options: Record<string, { type: 'string' } | { type: 'boolean' }> = { help: { type: 'boolean' } };
@@ -175,7 +179,7 @@ export function parseFlags<S extends Record<string, Flag<unknown>>>(
     const code = (error as { code?: unknown }).code;
     if (!(error instanceof UsageError) && !(typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) throw error;
     const message = (error as Error).message;
-    process.stderr.write(`${program}: ${message}\n\n${text}`);
+    process.stderr.write(`${basename(program)}: ${message}\n\n${text}`);
     process.exit(2);
   }
 }

@@ -369,18 +369,13 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
     // A FIN before the TLS handshake or the WebSocket upgrade is done (also one closed
     // during it): the handshake failed, as when the socket closes or errs then (not
     // 'closed-by-peer', and counted once, not left to the handshake timer, which raced the
-    // main thread's release of the stream).
+    // main thread's release of the stream). A server that does not speak WebSocket, or a
+    // TLS server spoken to in the clear, hangs up so on a client.
     if (!conn.ready) {
       this.handshakeFailed(conn);
       return;
     }
     if (conn.state !== ConnectionState.OPEN) return; // closing: autoDestroy ends it once written
-    // A peer that hangs up before the handshake is done (a server that does not speak
-    // WebSocket, a TLS server spoken to in the clear) never had a working stream.
-    if (!conn.ready) {
-      this.handshakeFailed(conn);
-      return;
-    }
     conn.state = ConnectionState.HALF_CLOSED;
     conn.reason = ResetReasonCode.CLOSED_BY_PEER;
     this.inbound.report(conn);
