@@ -208,7 +208,13 @@ async function runEcho(kind: string, options: WebSocketBenchOptions): Promise<We
     await sleep(options.seconds * 1000);
     const [e1, m1] = [edge(server), await client.request({ type: 'mark' }, 'mark', 5000)];
     const sentTotal = await client.stopTraffic(() => server.datagrams, 5000);
-    const stopped = await client.request({ type: 'mark' }, 'mark', 5000);
+    // The last echoes may still be on their way back: wait (5 s at most) until the clients
+    // have them all, so only what never comes counts as lost.
+    let stopped = await client.request({ type: 'mark' }, 'mark', 5000);
+    for (const deadline = Date.now() + 5000; (stopped.received as number) < sentTotal && Date.now() < deadline; ) {
+      await sleep(20);
+      stopped = await client.request({ type: 'mark' }, 'mark', 5000);
+    }
     const elu = performance.eventLoopUtilization(e1.elu, e0.elu);
     const windowMs = e1.at - e0.at;
     const messages = e1.messages - e0.messages;
