@@ -3,6 +3,8 @@ import { Socket, type SocketConstructorOpts } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { TransportSpec } from '../shared/protocol/transport-spec.js';
 import { TlsContexts } from './tls-contexts.js';
+import { applySocketOption } from './socket-options.js';
+import { SocketOption } from '../shared/protocol/record-kind.js';
 import { SessionEvent, WebSocketSession, type SessionHost } from './websocket-session.js';
 import { closeQuietly } from '../shared/close-fd.js';
 import { readReadSettings } from '../shared/protocol/read-record.js';
@@ -78,6 +80,7 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
     }
     stream.pause();
     const conn = new ShardConnection(id, stream, this.inbound);
+    if (stream !== socket) conn.raw = socket!;
     conn.backlogSlot = slot;
     this.connections.set(id, conn);
     this.stats[StatSlot.CONNECTIONS] = this.connections.size;
@@ -89,11 +92,16 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
     stream.on('drain', () => this.writer.publishBacklog(conn));
     stream.on('end', () => this.peerEnded(conn));
     stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (conn.resetting) return; // our own cut (cut() reports it)
       const code = error.code;
       if (!conn.ready) this.handshakeFailed(conn);
       else this.gone(conn, code === 'ECONNRESET' || code === 'EPIPE' ? ResetReasonCode.CLOSED_BY_PEER : ResetReasonCode.ERROR);
     });
-    stream.on('close', () => (conn.ready ? this.gone(conn, ResetReasonCode.CLOSED_BY_PEER) : this.handshakeFailed(conn)));
+    stream.on('close', () => {
+      if (conn.resetting) return; // our own cut (cut() reports it)
+      if (conn.ready) this.gone(conn, ResetReasonCode.CLOSED_BY_PEER);
+      else this.handshakeFailed(conn);
+    });
     this.inbound.opened(id);
     if (this.shuttingDown) this.close(conn);
   }
@@ -148,7 +156,15 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
     }
     if (transport.tls !== null) {
       conn.tlsPending = true;
+      const verify = transport.role === 'server' && transport.tls.options.requestCert === true && transport.tls.options.rejectUnauthorized === true;
       stream.once(transport.role === 'server' ? 'secure' : 'secureConnect', () => {
+        // A bare TLSSocket accepts any client certificate (tls.Server checks it in its own
+        // 'secure' handler, which we do not have): a rendezvous that asks for a verified one
+        // checks it here.
+        if (verify && !clientVerified(stream as TLSSocket)) {
+          this.handshakeFailed(conn);
+          return;
+        }
         conn.tlsPending = false;
         this.transportUp(conn);
       });
@@ -204,7 +220,7 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
 
   /** The TLS handshake failed, or the handshake outlived handshakeTimeoutMs. */
   private handshakeFailed(conn: ShardConnection): void {
-    if (conn.ready || conn.state === ConnectionState.GONE) return;
+    if (conn.ready || conn.resetting || conn.state === ConnectionState.GONE) return;
     this.stats[conn.tlsPending ? StatSlot.TLS_FAILURES : StatSlot.UPGRADES_REJECTED]++;
     this.cut(conn, ResetReasonCode.HANDSHAKE_FAILED);
   }
@@ -212,6 +228,7 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
   /** SessionHost: a control frame (a pong) at a frame boundary: it goes out now. */
   control(conn: ShardConnection, frame: Uint8Array): void {
     if (conn.state !== ConnectionState.OPEN && conn.state !== ConnectionState.HALF_CLOSED) return;
+    conn.lastActivity = this.inbound.clock; // a client that pings is not idle
     this.writer.append(conn, frame, 0, frame.length);
     this.writer.flush(conn);
   }
@@ -399,11 +416,21 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
     if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
     conn.handshakeTimer = null;
     conn.decoder.reset();
-    try {
-      conn.socket.resetAndDestroy();
-    } catch {
-      conn.socket.destroy(); // not connected any more: nothing to reset
+    // The socket's handlers must see the connection as being cut, not fail it again.
+    conn.resetting = true;
+    if (conn.raw !== null) {
+      // A TLS stream: its resetAndDestroy throws (its handle is TLS's), and resetting the TCP
+      // socket under a live TLS handle crashes the process. SO_LINGER 0 on the TCP socket
+      // makes the close that destroy() does a reset (RST).
+      applySocketOption(conn.raw, false, SocketOption.LINGER, 1, 0);
+    } else {
+      try {
+        conn.socket.resetAndDestroy();
+      } catch {
+        // not connected any more: nothing to reset
+      }
     }
+    conn.socket.destroy();
     this.gone(conn, reason);
   }
 
@@ -476,4 +503,15 @@ export class ConnectionLifecycle implements InboundHost, WriterHost, SessionHost
       }
     }
   }
+}
+
+/**
+ * Whether a server-side TLS socket's client certificate verified against the context's CA:
+ * tls.Server works this out in its own 'secure' handler (from the handle's verifyError()),
+ * which a TLSSocket made on its own does not run, so `authorized` stays false.
+ */
+function clientVerified(stream: TLSSocket): boolean {
+  const handle = (stream as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (handle?.verifyError === undefined) return false;
+  return handle.verifyError() === null && stream.getPeerCertificate() !== null && Object.keys(stream.getPeerCertificate()).length > 0;
 }

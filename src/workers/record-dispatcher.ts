@@ -180,10 +180,10 @@ export class RecordDispatcher {
           // seconds is this connection's own closeLingerMs (its close waits that long at
           // most for the peer to take what is queued, then cuts it).
           const abortive = value !== 0 && seconds === 0;
-          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, abortive ? 1 : 0, 0);
+          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.raw ?? conn.socket, false, ring.aux, abortive ? 1 : 0, 0);
           conn.lingerMs = value === 0 ? -1 : seconds * 1000;
         } else if (conn) {
-          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.socket, false, ring.aux, value, seconds);
+          if (conn.state !== ConnectionState.GONE) applySocketOption(conn.raw ?? conn.socket, false, ring.aux, value, seconds);
         } else {
           const socket = this.udp.socketOf(id);
           if (socket !== null) applySocketOption(socket, true, ring.aux, value, seconds);

@@ -59,6 +59,10 @@ export class ShardConnection {
   closeWhenReady = false;
   /** The handshake's deadline (handshakeTimeoutMs), while one is under way. */
   handshakeTimer: NodeJS.Timeout | null = null;
+  /** It is being cut (RST): events its socket raises meanwhile are not new failures. */
+  resetting = false;
+  /** The TCP socket under a TLS stream (`socket` is then the TLSSocket), or null. */
+  raw: Socket | null = null;
   /** A WebSocket rendezvous's maxPayload (0: the reader's limit alone). */
   maxPayload = 0;
   /** Bytes of a datagram too large for one record already written as DATA_LARGE parts. */

@@ -91,6 +91,7 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
    * its square (a slowloris client must not buy a parse of the whole head per byte).
    */
   onHead(chunk: Uint8Array): void {
+    if (this.refused) return; // refused: what follows is read and dropped while the stream closes
     const needed = this.headLength + chunk.length;
     if (this.head === null || this.head.length < needed) {
       const grown = new Uint8Array(Math.max(needed, 512, this.head === null ? 0 : this.head.length * 2));
@@ -109,6 +110,7 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
       if (result.status === 'incomplete') return;
       if (result.status === 'rejected') {
         this.finishHead();
+        this.refused = true;
         this.host.upgradeFailed(this.conn, result.response);
         return;
       }
@@ -119,12 +121,14 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
       if (result.status === 'incomplete') {
         if (this.headLength > MAX_HEAD_BYTES) {
           this.finishHead();
+          this.refused = true;
           this.host.upgradeFailed(this.conn, null);
         }
         return;
       }
       if (result.status === 'rejected') {
         this.finishHead();
+        this.refused = true;
         this.host.upgradeFailed(this.conn, null);
         return;
       }
@@ -148,6 +152,9 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
     if (this.headLength >= MAX_HEAD_BYTES) return true;
     return Buffer.from(head.buffer, head.byteOffset, this.headLength).indexOf(HEAD_END, from) >= 0;
   }
+
+  /** The upgrade was refused or broken: later bytes are not parsed again. */
+  private refused = false;
 
   private finishHead(): void {
     this.head = null;
@@ -178,7 +185,9 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
   private send(frame: Uint8Array): void {
     if (this.closeSent) return;
     if (this.outRemaining === 0) this.host.control(this.conn, frame);
-    else this.pending.push(frame);
+    // Mid-frame: only the latest pong waits (RFC 6455 §5.5.3 lets an endpoint answer the
+    // most recent ping alone), so a ping flood holds one frame, not one per ping.
+    else this.pending[0] = frame;
   }
 
   /** The close frame to end with (`code` 1000 for a normal close), or null when one went out already. */
@@ -234,6 +243,7 @@ function frameLength(bytes: Uint8Array, offset: number): number {
   return 10 + masked + length;
 }
 
+/** An unpredictable masking key for a client's control frame (RFC 6455 §5.3). */
 function randomKey(): number {
-  return (Math.random() * 0x100000000) >>> 0;
+  return crypto.getRandomValues(new Uint32Array(1))[0];
 }

@@ -195,6 +195,34 @@ describe.each([0, 2])('TLS (numThreads %i)', (n) => {
     expect(() => server.manager.setSecureContext(server.rendezvous, { key: identity.key, cert: identity.cert })).toThrow(TypeError);
   });
 
+  it('requestCert with rejectUnauthorized: a client certificate the CA signed is served, another fails the handshake', async () => {
+    const server = await startServer(n);
+    const port = await tlsRendezvous(server, {
+      tls: { key: identity.key, cert: identity.cert, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+    });
+    const connectWith = (client: { key: string; cert: string }): tls.TLSSocket => {
+      const socket = tls.connect({ host: HOST, port, ca: certs.ca, servername: 'localhost', key: client.key, cert: client.cert });
+      socket.on('error', () => {});
+      onCleanup(() => {
+        socket.destroy();
+      });
+      return socket;
+    };
+    const good = connectWith(certs.servers[1]);
+    const goodConn = await server.accept();
+    good.write(frame([9]));
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: "the verified client's datagram" });
+    expect(dg.getConnection()).toBe(goodConn);
+    connectWith(certs.untrusted);
+    const bad = await server.accept();
+    const ptr = new PointerToConnection();
+    await pollUntil(() => server.manager.getResetConnection(ptr), { label: 'the unverified client reset' });
+    expect(ptr.p()).toBe(bad);
+    expect(bad.getResetReason()).toBe('handshake-failed');
+    expect(server.manager.getStats().tlsHandshakeFailures).toBe(1);
+  });
+
   it('refuses options it cannot use at the open call, with INVALID_OPTION', async () => {
     const server = await startServer(n);
     await expect(server.manager.openTCPServerRendezvous(HOST, 0, 10, { tls: { cert: identity.cert } })).rejects.toMatchObject({
@@ -214,5 +242,43 @@ describe.each([0, 2])('TLS (numThreads %i)', (n) => {
     await expect(server.manager.openTCPServerRendezvous(HOST, 0, 10, { bogus: 1 } as never)).rejects.toMatchObject({
       code: ErrorCode.INVALID_OPTION,
     });
+    await expect(server.manager.openTCPServerRendezvous(HOST, 0, 10, { websocket: true, handshakeTimeoutMs: 3e9 })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
+    const client = startClient(n);
+    await expect(client.manager.connectTCP(HOST, 1, 1000, { websocket: { path: '/über' } })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
+    await expect(client.manager.connectTCP(HOST, 1, 1000, { websocket: { origin: 'https://bücher.example' } })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
+    // TLS material that does not fit a ring record beside a hand-over: Node's whole CA bundle, a 64 KiB ring.
+    const small = await startServer(n, { manager: { ringCapacity: 64 * 1024 } });
+    await expect(
+      small.manager.openTCPServerRendezvous(HOST, 0, 10, { tls: { key: identity.key, cert: identity.cert, ca: [...tls.rootCertificates] } }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
+  });
+});
+
+// With worker shards only: in single-thread mode the same cut reaches the client as TLS's
+// close_notify and a FIN (the socket Node accepted keeps its own close): a known gap.
+describe('TLS cuts (2 shards)', () => {
+  it('cuts a TLS stream with RST (setLinger 0, then closeConnection)', async () => {
+    const server = await startServer(2);
+    const port = await tlsRendezvous(server);
+    const peer = await tlsPeer(port);
+    const conn = await server.accept();
+    // An established stream (its handshake done on both sides: a datagram went through).
+    peer.socket.write(frame([1]));
+    const dg = new NetDatagram();
+    await pollUntil(() => server.reader.getData(dg), { label: 'a datagram' });
+    let error: NodeJS.ErrnoException | null = null;
+    peer.socket.on('error', (e: NodeJS.ErrnoException) => (error = e));
+    expect(conn.setLinger(true, 0)).toBe(true);
+    server.manager.closeConnection(conn);
+    await pollUntil(() => error !== null, { label: 'the reset reaching the client' });
+    expect(error!.code).toBe('ECONNRESET');
   });
 });

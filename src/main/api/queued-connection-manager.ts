@@ -5,7 +5,10 @@ import type { InboundReader } from '../core/manager-core.js';
 import { ManagerCore } from '../core/manager-core.js';
 import type { ManagerStats, ShardStats } from '../core/manager-stats.js';
 import { resolveOptions, type ManagerSettings, type QueuedConnectionManagerOptions } from '../core/options.js';
+import { ADOPT_PAYLOAD_SIZE } from '../../shared/protocol/read-record.js';
+import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
 import {
+  checkTransportSize,
   clientTransport,
   rendezvousTransport,
   type ClientConnectionOptions,
@@ -98,6 +101,7 @@ export class QueuedConnectionManager {
       );
     }
     const transport = rendezvousTransport('openTCPServerRendezvous', options as RendezvousOptions | undefined);
+    checkTransportSize('openTCPServerRendezvous', transport?.bytes ?? null, maxRecordPayload(this.settings.ringCapacity), ADOPT_PAYLOAD_SIZE);
     this.assertOpen('openTCPServerRendezvous');
     return this.core.openRendezvous(host, port, backlog as number | undefined, transport);
   }
@@ -185,6 +189,7 @@ export class QueuedConnectionManager {
     }
     const given = options as ClientConnectionOptions | undefined;
     const transport = clientTransport(what, given, host, port);
+    checkTransportSize(what, transport, maxRecordPayload(this.settings.ringCapacity), ADOPT_PAYLOAD_SIZE);
     this.assertOpen(what);
     return this.core.openClient(
       host,

@@ -6,7 +6,9 @@ import type { ManagedConnection } from './managed-connection.js';
 import { AdoptKind } from '../../shared/protocol/record-kind.js';
 import { Framing, type TransportSpec } from '../../shared/protocol/transport-spec.js';
 import { ErrorCode, RingwireTypeError } from '../../shared/errors.js';
-import { withTls, type TlsServerOptions } from './transport-options.js';
+import { checkTransportSize, withTls, type TlsServerOptions } from './transport-options.js';
+import { ADOPT_PAYLOAD_SIZE } from '../../shared/protocol/read-record.js';
+import { maxRecordPayload } from '../../shared/protocol/ring-layout.js';
 
 /** What the acceptor needs of a listener: the public QueuedConnectionListener is one. */
 export interface ConnectionSink<C extends ManagedConnection> {
@@ -29,6 +31,8 @@ export interface AcceptorHost {
 /** The limits the acceptor enforces (core/options.ts). */
 export interface AcceptLimits extends AdmissionLimits {
   maxConnections: number;
+  /** Each shard's ring size: a transport carried by ADOPT records must fit one of its records. */
+  ringCapacity: number;
 }
 
 /** Extra state of a rendezvous: who listens to it, and what it accepted before anyone did. */
@@ -112,7 +116,9 @@ export class Acceptor<C extends ManagedConnection> {
     if (state === undefined || state.transport === null || state.transport.spec.tls === null) {
       throw new RingwireTypeError(ErrorCode.INVALID_ARG_VALUE, `setSecureContext: ${conn.toString()} is not an open rendezvous with tls`);
     }
-    state.transport = withTls('setSecureContext', state.transport.spec, tls);
+    const next = withTls('setSecureContext', state.transport.spec, tls);
+    checkTransportSize('setSecureContext', next.bytes, maxRecordPayload(this.limits.ringCapacity), ADOPT_PAYLOAD_SIZE);
+    state.transport = next;
   }
 
   /**

@@ -3,6 +3,7 @@ import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { describeValue } from '../../shared/describe-value.js';
 import { ErrorCode, RingwireRangeError, RingwireTypeError } from '../../shared/errors.js';
 import { encodeTransport, type TlsSpec, type TransportSpec, type WebSocketSpec } from '../../shared/protocol/transport-spec.js';
+import { clientUpgradeRequest, makeClientKey } from '../../shared/websocket-handshake.js';
 
 /** A WebSocket rendezvous: what its upgrade requests must look like. */
 export interface WebSocketServerOptions {
@@ -62,6 +63,8 @@ export interface ClientConnectionOptions {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The longest a Node timer waits (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Socket options that are not secure context options but go to the TLS socket. */
 const SOCKET_TLS_OPTIONS = new Set(['requestCert', 'rejectUnauthorized', 'servername', 'ALPNProtocols', 'host']);
@@ -100,6 +103,13 @@ export function clientTransport(what: string, options: ClientConnectionOptions |
     const path = given.path ?? '/';
     if (typeof path !== 'string' || !path.startsWith('/')) throw invalid(what, 'options.websocket.path', 'a path that starts with /', path);
     if (given.origin !== undefined && typeof given.origin !== 'string') throw invalid(what, 'options.websocket.origin', 'a string', given.origin);
+    // The request is built in the shard: what it would refuse there (a path or origin that
+    // is not visible ASCII, a host it cannot name) is refused here, at the open call.
+    try {
+      clientUpgradeRequest(host.includes(':') ? `[${host}]` : host, port, path, makeClientKey(), given.origin);
+    } catch (error) {
+      throw new RingwireTypeError(ErrorCode.INVALID_OPTION, `${what}: options.websocket: ${(error as Error).message}`, { cause: error });
+    }
     websocket = { path, origins: null, maxPayload: 0, host: host.includes(':') ? `[${host}]` : host, port, origin: given.origin ?? null };
   }
   let tls: TlsSpec | null = null;
@@ -236,10 +246,10 @@ function isPlain(value: unknown): boolean {
 
 function timeout(what: string, ms: number | undefined): number {
   if (ms === undefined) return DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  if (!Number.isInteger(ms) || ms < 1) {
+  if (!Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
     throw new RingwireRangeError(
       ErrorCode.INVALID_OPTION,
-      `${what}: options.handshakeTimeoutMs must be a positive integer, got ${describeValue(ms)}`,
+      `${what}: options.handshakeTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS}, got ${describeValue(ms)}`,
     );
   }
   return ms;
@@ -258,4 +268,18 @@ function checkKeys(what: string, name: string, value: object, known: readonly st
 
 function invalid(what: string, name: string, expected: string, got: unknown): RingwireTypeError {
   return new RingwireTypeError(ErrorCode.INVALID_OPTION, `${what}: ${name} must be ${expected}, got ${describeValue(got)}`);
+}
+
+/**
+ * Throws unless `bytes` (a transport, carried by every ADOPT record of its streams) fits a
+ * ring record beside the ADOPT's own fields: TLS material as large as a CA bundle needs a
+ * larger ringCapacity.
+ */
+export function checkTransportSize(what: string, bytes: Uint8Array | null, maxPayload: number, adoptSize: number): void {
+  if (bytes !== null && adoptSize + bytes.length > maxPayload) {
+    throw new RingwireRangeError(
+      ErrorCode.INVALID_OPTION,
+      `${what}: the websocket and tls options take ${bytes.length} bytes, more than a ${maxPayload}-byte ring record holds beside a hand-over; raise ringCapacity or trim the options (a ca bundle, for one)`,
+    );
+  }
 }
