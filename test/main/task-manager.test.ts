@@ -126,10 +126,14 @@ describe('TaskManager.step', () => {
     const clock = fakeClock();
     const mgr = new TaskManager({ clock: clock.now });
     const times: number[] = [];
-    const task = mgr.doMethodLater(2, (t) => {
-      times.push(t.time);
-      return times.length < 3 ? Task.again : Task.done;
-    }, 'later');
+    const task = mgr.doMethodLater(
+      2,
+      (t) => {
+        times.push(t.time);
+        return times.length < 3 ? Task.again : Task.done;
+      },
+      'later',
+    );
     expect(task.delayTime).toBe(2);
     mgr.step();
     clock.advance(1.999);
@@ -165,10 +169,14 @@ describe('TaskManager.step', () => {
     mgr.add(() => {
       order.push('parent');
       if (!mgr.hasTaskNamed('child')) {
-        mgr.add((t) => {
-          order.push(`child@${t.frame}`);
-          return Task.cont;
-        }, 'child', 100);
+        mgr.add(
+          (t) => {
+            order.push(`child@${t.frame}`);
+            return Task.cont;
+          },
+          'child',
+          100,
+        );
       }
       return Task.cont;
     }, 'parent');
@@ -201,15 +209,23 @@ describe('TaskManager.step', () => {
   it('a task removed during a frame does not run later in that frame', () => {
     const mgr = new TaskManager();
     const order: string[] = [];
-    mgr.add(() => {
-      order.push('first');
-      mgr.remove('second');
-      return Task.cont;
-    }, 'first', 0);
-    mgr.add(() => {
-      order.push('second');
-      return Task.cont;
-    }, 'second', 1);
+    mgr.add(
+      () => {
+        order.push('first');
+        mgr.remove('second');
+        return Task.cont;
+      },
+      'first',
+      0,
+    );
+    mgr.add(
+      () => {
+        order.push('second');
+        return Task.cont;
+      },
+      'second',
+      1,
+    );
     mgr.step();
     mgr.step();
     expect(order).toEqual(['first', 'first']);
@@ -218,13 +234,21 @@ describe('TaskManager.step', () => {
   it('a throwing task propagates out of step, skips the rest of the frame and stays scheduled', () => {
     const mgr = new TaskManager();
     let after = 0;
-    mgr.add(() => {
-      throw new Error('boom');
-    }, 'bad', 0);
-    mgr.add(() => {
-      after++;
-      return Task.cont;
-    }, 'after', 1);
+    mgr.add(
+      () => {
+        throw new Error('boom');
+      },
+      'bad',
+      0,
+    );
+    mgr.add(
+      () => {
+        after++;
+        return Task.cont;
+      },
+      'after',
+      1,
+    );
     expect(() => mgr.step()).toThrow('boom');
     expect(after).toBe(0);
     expect(mgr.hasTaskNamed('bad')).toBe(true);
@@ -309,15 +333,23 @@ describe('TaskManager.run', () => {
   it('stop() from a task finishes that frame, then ends the run', async () => {
     const mgr = new TaskManager();
     const order: string[] = [];
-    mgr.add(() => {
-      order.push('stopper');
-      mgr.stop();
-      return Task.cont;
-    }, 'stopper', 0);
-    mgr.add(() => {
-      order.push('after');
-      return Task.cont;
-    }, 'after', 1);
+    mgr.add(
+      () => {
+        order.push('stopper');
+        mgr.stop();
+        return Task.cont;
+      },
+      'stopper',
+      0,
+    );
+    mgr.add(
+      () => {
+        order.push('after');
+        return Task.cont;
+      },
+      'after',
+      1,
+    );
     await withDeadline(mgr.run(), 2000, 'run');
     expect(order).toEqual(['stopper', 'after']);
     expect(mgr.getTasks()).toHaveLength(2);
@@ -350,9 +382,13 @@ describe('TaskManager.run', () => {
     const mgr = new TaskManager();
     const started = performance.now();
     let ranAfter = 0;
-    mgr.doMethodLater(0.05, () => {
-      ranAfter = performance.now() - started;
-    }, 'later');
+    mgr.doMethodLater(
+      0.05,
+      () => {
+        ranAfter = performance.now() - started;
+      },
+      'later',
+    );
     await withDeadline(mgr.run(), 5000, 'run');
     expect(ranAfter).toBeGreaterThanOrEqual(45);
     // A spinning loop would have stepped thousands of empty frames in 50 ms.
@@ -408,6 +444,36 @@ describe('TaskManager.run', () => {
     expect(() => mgr.run()).toThrow(/already running/);
     mgr.stop();
     await withDeadline(running, 2000, 'run');
+  });
+
+  it("keeps sleeping on its wakeOn when a wait's timer fires before the planned frame by the loop's clock", async () => {
+    // The loop's clock runs at 0.8× real time, as a timer that fires early by the clock would
+    // look: each wait for a planned frame ends before it. That is a reason to sleep the rest,
+    // never to drop the wakeOn (which turned a loop with an every-frame task into a spin).
+    const manager = new QueuedConnectionManager();
+    try {
+      const tasks = new TaskManager();
+      tasks.add(() => Task.cont, 'each frame');
+      let later = 0;
+      tasks.doMethodLater(
+        0.1,
+        () => {
+          later++;
+          return Task.again;
+        },
+        'every 0.1 s',
+      );
+      const running = tasks.run({ wakeOn: manager, clock: () => (performance.now() / 1000) * 0.8 });
+      expect(await manager.waitForReaders(0.6)).toBe(false);
+      // 0.6 s real is 0.48 s on the loop's clock: four or five of the repeating task's frames.
+      expect(later).toBeGreaterThanOrEqual(3);
+      expect(later).toBeLessThanOrEqual(6);
+      expect(tasks.frameCount).toBeLessThanOrEqual(3 * later + 3);
+      tasks.stop();
+      await withDeadline(running, 2000, 'run');
+    } finally {
+      await manager.close();
+    }
   });
 
   it('a second run() while one runs throws and changes nothing: the loop keeps sleeping on its wakeOn', async () => {

@@ -588,9 +588,13 @@ export class TaskManager {
         } else if (this.clock() + EARLY_TOLERANCE >= this.targetAt) {
           this.wake();
         } else {
-          // Resolved false early: the manager closed. Plain timers from here on.
-          this.waker = null;
-          this.scheduleWake();
+          // Resolved false before the planned frame: the manager closed (its waits resolve
+          // false at once), or the wait's timer ran from the event loop's cached clock, which
+          // lags performance.now() on a loaded machine. Either way the rest of the delay is a
+          // plain timer, and the next sleep waits on the manager again. (Dropping the wakeOn
+          // here turned a timer that fired a little early into a busy loop.)
+          const restMs = (this.targetAt - this.clock()) * 1000;
+          this.timer = setTimeout(this.onWake, Math.min(Math.ceil(restMs), MAX_TIMER_MS));
         }
       },
       (error: unknown) => {
