@@ -452,7 +452,7 @@ describe('TaskManager.run', () => {
     // never to drop the wakeOn (which turned a loop with an every-frame task into a spin).
     const manager = new QueuedConnectionManager();
     try {
-      const tasks = new TaskManager();
+      const tasks = new TaskManager({ clock: () => (performance.now() / 1000) * 0.8 });
       tasks.add(() => Task.cont, 'each frame');
       let later = 0;
       tasks.doMethodLater(
@@ -463,7 +463,7 @@ describe('TaskManager.run', () => {
         },
         'every 0.1 s',
       );
-      const running = tasks.run({ wakeOn: manager, clock: () => (performance.now() / 1000) * 0.8 });
+      const running = tasks.run({ wakeOn: manager });
       expect(await manager.waitForReaders(0.6)).toBe(false);
       // 0.6 s real is 0.48 s on the loop's clock: four or five of the repeating task's frames.
       expect(later).toBeGreaterThanOrEqual(3);
