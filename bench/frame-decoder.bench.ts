@@ -51,7 +51,7 @@ class ConcatDecoder {
 }
 
 /** xorshift32: the same chunk sizes on every run, so runs compare. */
-function makeRandom(seed: number): () => number {
+export function makeRandom(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
@@ -72,7 +72,7 @@ function buildStream(payloadSize: number, seed: number): Stream {
   }
   const random = makeRandom(seed);
   const chunks: Buffer[] = [];
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const size = MIN_CHUNK + Math.floor(random() * (MAX_CHUNK - MIN_CHUNK + 1));
     chunks.push(bytes.subarray(i, Math.min(i + size, bytes.length)));
     i += size;

@@ -11,6 +11,7 @@ import * as ws from 'ws';
 import { DecodeStatus, type FrameSink } from '../src/shared/frame-decoder.js';
 import { WebSocketFrameDecoder, type WebSocketControl } from '../src/shared/websocket-frame-decoder.js';
 import { printTable, type BenchRow } from './bench-row.js';
+import { makeRandom } from './frame-decoder.bench.js';
 
 /** ws's Receiver (a Writable that parses frames and emits 'message'); @types/ws does not declare it. */
 const { Receiver } = ws as unknown as {
@@ -49,16 +50,6 @@ const control: WebSocketControl = {
   },
 };
 
-function makeRandom(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
 /** Masked binary frames of `payloadSize` bytes (a browser's), cut into random chunks. */
 function buildStream(payloadSize: number, seed: number): { chunks: Buffer[]; messages: number } {
   const head = payloadSize < 126 ? 2 : 4;
@@ -78,7 +69,7 @@ function buildStream(payloadSize: number, seed: number): { chunks: Buffer[]; mes
     for (let i = 0; i < payloadSize; i++) bytes[at + head + 4 + i] = (m & 0xff) ^ ((key >>> (24 - 8 * (i & 3))) & 0xff);
   }
   const chunks: Buffer[] = [];
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const size = 1 + Math.floor(random() * MAX_CHUNK);
     chunks.push(bytes.subarray(i, Math.min(i + size, bytes.length)));
     i += size;

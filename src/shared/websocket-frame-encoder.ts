@@ -234,3 +234,16 @@ export function encodeClose(code: number, reason = '', maskKey?: number): Uint8A
   payload.set(text, 2);
   return encodeControlFrame(Opcode.CLOSE, payload, maskKey);
 }
+
+/** Random bytes for masking keys, refilled as they run out (one getRandomValues call per 1024 keys). */
+const maskKeys = new Uint32Array(1024);
+let maskKeyAt = maskKeys.length;
+
+/** A fresh, unpredictable masking key for a client's frame (RFC 6455 §5.3). */
+export function randomMaskKey(): number {
+  if (maskKeyAt === maskKeys.length) {
+    crypto.getRandomValues(maskKeys);
+    maskKeyAt = 0;
+  }
+  return maskKeys[maskKeyAt++];
+}

@@ -123,10 +123,10 @@ export class RecordDispatcher {
     return queued;
   }
 
-  /** A WebSocket stream's data frame went to its writes: control frames that waited for a boundary follow it. */
+  /** A WebSocket stream's data frame went to its writes: a pong that waited for a boundary follows it. */
   private frameOut(conn: ShardConnection, bytes: Uint8Array, offset: number, length: number, aux: number): void {
     const due = conn.session!.noteOut(bytes, offset, length, aux);
-    if (due !== null) for (const frame of due) this.writer.append(conn, frame, 0, frame.length);
+    if (due !== null) this.writer.append(conn, due, 0, due.length);
   }
 
   private control(kind: number, ring: SpscRing): void {

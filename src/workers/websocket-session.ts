@@ -1,4 +1,4 @@
-import { Opcode, encodeClose, encodeControlFrame } from '../shared/websocket-frame-encoder.js';
+import { Opcode, encodeClose, encodeControlFrame, randomMaskKey } from '../shared/websocket-frame-encoder.js';
 import { WebSocketFrameDecoder, type WebSocketControl } from '../shared/websocket-frame-decoder.js';
 import { clientUpgradeRequest, makeClientKey, parseUpgradeRequest, parseUpgradeResponse } from '../shared/websocket-handshake.js';
 import type { WebSocketSpec } from '../shared/protocol/transport-spec.js';
@@ -47,7 +47,8 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
   /** Bytes of the current outgoing data frame not appended yet (0: at a boundary). */
   outRemaining = 0;
   /** Control frames waiting for a boundary. */
-  private pending: Uint8Array[] = [];
+  /** The pong waiting for a boundary (only the latest: RFC 6455 §5.5.3 lets an endpoint answer the most recent ping alone). */
+  private pendingPong: Uint8Array | null = null;
   private head: Uint8Array | null = null;
   private headLength = 0;
   /** Bytes of the head already looked through for its blank line, which is not there. */
@@ -164,44 +165,37 @@ export class WebSocketSession<C extends SessionConnection = SessionConnection> i
 
   /**
    * A data frame's bytes appended to the stream's writes: `aux` 0 starts a frame (its
-   * header is at `offset`), 1 continues one. Returns the control frames due now that the
-   * stream is at a boundary (append them after), or null.
+   * header is at `offset`), 1 continues one. Returns the pong due now that the stream is at
+   * a boundary (append it after), or null.
    */
-  noteOut(bytes: Uint8Array, offset: number, length: number, aux: number): Uint8Array[] | null {
+  noteOut(bytes: Uint8Array, offset: number, length: number, aux: number): Uint8Array | null {
     if (aux === 0) this.outRemaining = frameLength(bytes, offset) - length;
     else this.outRemaining -= length;
-    return this.outRemaining === 0 ? this.takePending() : null;
-  }
-
-  /** The control frames waiting, if the stream is at a boundary now. */
-  takePending(): Uint8Array[] | null {
-    if (this.pending.length === 0 || this.outRemaining !== 0) return null;
-    const due = this.pending;
-    this.pending = [];
+    if (this.outRemaining !== 0 || this.pendingPong === null) return null;
+    const due = this.pendingPong;
+    this.pendingPong = null;
     return due;
   }
 
-  /** A control frame to send: now when at a boundary, else when the current data frame is out. */
+  /** A pong to send: now when at a boundary, else (replacing any earlier one) when the current data frame is out. */
   private send(frame: Uint8Array): void {
     if (this.closeSent) return;
     if (this.outRemaining === 0) this.host.control(this.conn, frame);
-    // Mid-frame: only the latest pong waits (RFC 6455 §5.5.3 lets an endpoint answer the
-    // most recent ping alone), so a ping flood holds one frame, not one per ping.
-    else this.pending[0] = frame;
+    else this.pendingPong = frame;
   }
 
   /** The close frame to end with (`code` 1000 for a normal close), or null when one went out already. */
   closeFrame(code: number): Uint8Array | null {
     if (this.closeSent || this.upgrading) return null;
     this.closeSent = true;
-    this.pending = [];
-    return encodeClose(code, '', this.role === 'client' ? randomKey() : undefined);
+    this.pendingPong = null;
+    return encodeClose(code, '', this.role === 'client' ? randomMaskKey() : undefined);
   }
 
   // ── WebSocketControl: the decoder's control frames ──
 
   ping(payload: Uint8Array): void {
-    this.send(encodeControlFrame(Opcode.PONG, payload, this.role === 'client' ? randomKey() : undefined));
+    this.send(encodeControlFrame(Opcode.PONG, payload, this.role === 'client' ? randomMaskKey() : undefined));
   }
 
   pong(): void {
@@ -241,9 +235,4 @@ function frameLength(bytes: Uint8Array, offset: number): number {
   let length = 0;
   for (let i = 2; i < 10; i++) length = length * 256 + bytes[offset + i];
   return 10 + masked + length;
-}
-
-/** An unpredictable masking key for a client's control frame (RFC 6455 §5.3). */
-function randomKey(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0];
 }

@@ -33,7 +33,7 @@ import { StatSlot, createShardStats } from '../../shared/protocol/shard-stats.js
 import { SpscRing } from '../../shared/protocol/spsc-ring.js';
 import { closeQuietly } from '../../shared/close-fd.js';
 import { Framing } from '../../shared/protocol/transport-spec.js';
-import { Opcode, frameHeaderSize, maskBytes, writeFrameHeader } from '../../shared/websocket-frame-encoder.js';
+import { Opcode, frameHeaderSize, maskBytes, randomMaskKey, writeFrameHeader } from '../../shared/websocket-frame-encoder.js';
 import { copyWords } from '../../shared/copy-bytes.js';
 import type { Datagram } from '../../shared/datagram.js';
 import type { LocalSockets, Shard, ShardInit } from '../../workers/shard.js';
@@ -378,7 +378,7 @@ export class ShardHandle {
     const length = dg.getLength();
     const masked = conn.framing === Framing.WEBSOCKET_CLIENT;
     const header = frameHeaderSize(length, masked);
-    const key = masked ? nextMaskKey() : 0;
+    const key = masked ? randomMaskKey() : 0;
     const part = Math.min(SEND_PART_BYTES, this.outbound.maxPayload);
     conn.sentBytes += header + length;
     this.sends++;
@@ -583,17 +583,4 @@ export class ShardHandle {
   commit(): void {
     this.queue.commit();
   }
-}
-
-/** Random bytes for client masking keys, refilled as they run out (one getRandomValues call per 1024 keys). */
-const maskKeys = new Uint32Array(1024);
-let maskKeyAt = maskKeys.length;
-
-/** A fresh masking key for a client's frame. */
-function nextMaskKey(): number {
-  if (maskKeyAt === maskKeys.length) {
-    crypto.getRandomValues(maskKeys);
-    maskKeyAt = 0;
-  }
-  return maskKeys[maskKeyAt++];
 }
